@@ -1,0 +1,180 @@
+"""The ``canlian`` command. 中文说明见 ``canlian --help``.
+
+Any command on an embedded (SQLite) database that is new or behind creates or migrates it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _setup(*, migrate: bool = True) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    import django
+
+    django.setup()
+    if migrate:
+        ensure_database()
+
+
+def ensure_database() -> None:
+    """Create or migrate the embedded database when it is new or behind (PostgreSQL: only when asked)."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    if connection.vendor == "sqlite":
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    elif os.environ.get("CANLIAN_AUTO_MIGRATE", "1") != "1":
+        return
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        print(f"数据库需要初始化或升级（{len(plan)} 个迁移）… / migrating the database…", file=sys.stderr)
+        call_command("migrate", interactive=False, verbosity=0)
+
+
+def cli_user(username: str | None):
+    """The account a CLI write is attributed to: ``--user`` or ``CANLIAN_USER``, else the ``system`` account."""
+    from django.contrib.auth import get_user_model
+
+    from canlian.accounts.services import system_user
+
+    name = username or os.environ.get("CANLIAN_USER")
+    if name:
+        try:
+            return get_user_model().objects.get(username=name, is_active=True)
+        except get_user_model().DoesNotExist:
+            raise SystemExit(f"用户不存在或已停用：{name} / no such active user") from None
+    return system_user()
+
+
+def cmd_serve(args) -> int:
+    from canlian.serve import serve
+
+    return serve(host=args.host, port=args.port, demo=not args.no_demo, worker=not args.no_worker)
+
+
+def cmd_demo(args) -> int:
+    from canlian.registry.demo import demo_cli
+
+    return demo_cli(persons=args.persons, seed=args.seed, reset=args.reset)
+
+
+def cmd_import_persons(args) -> int:
+    from canlian.registry.importers import import_persons_cli
+
+    return import_persons_cli(
+        path=args.file,
+        dry_run=args.dry_run,
+        report=args.report,
+        as_json=args.json,
+        allow_new_communities=args.allow_new_communities,
+        acting_user=cli_user(args.user),
+    )
+
+
+def cmd_export_persons(args) -> int:
+    from canlian.registry.exporters import export_persons_cli
+
+    return export_persons_cli(
+        out=args.out, town=args.town, acting_user=cli_user(args.user), unmasked=args.unmasked
+    )
+
+
+def cmd_createuser(args) -> int:
+    from canlian.accounts.services import createuser_cli
+
+    return createuser_cli(
+        username=args.username,
+        role=args.role,
+        town=args.town,
+        full_name=args.name,
+        password=args.password,
+        acting_user=cli_user(args.user),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="canlian",
+        description="残联业务平台命令行 / canlian, the DPF platform command line",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="命令 command")
+
+    p = sub.add_parser("serve", help="启动网页服务和后台任务 / start the web server and the task worker")
+    p.add_argument("--host", default="127.0.0.1", help="监听地址 / address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="端口 / port (default 8000)")
+    p.add_argument(
+        "--no-demo", action="store_true", help="首次启动不载入演示数据 / no demo data on first start"
+    )
+    p.add_argument("--no-worker", action="store_true", help="不启动后台任务进程 / no task worker")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="生成演示数据 / load deterministic demo data")
+    p.add_argument("--persons", type=int, default=15000, help="残疾人数 / number of persons (default 15000)")
+    p.add_argument("--seed", type=int, default=2023, help="随机种子 / random seed (default 2023)")
+    p.add_argument(
+        "--reset", action="store_true", help="先清除已有演示数据 / remove earlier demo persons first"
+    )
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("import", help="导入 / import")
+    isub = p.add_subparsers(dest="what", metavar="对象 what")
+    ip = isub.add_parser("persons", help="导入残疾人名单（.xlsx/.xls/.csv） / import persons")
+    ip.add_argument("file", help="文件路径 / file path")
+    ip.add_argument("--dry-run", action="store_true", help="只校验不写入 / validate only, write nothing")
+    ip.add_argument("--report", metavar="OUT.xlsx", help="错误报告输出路径 / write the error report here")
+    ip.add_argument("--json", action="store_true", help="以 JSON 输出结果 / print the result as JSON")
+    ip.add_argument(
+        "--allow-new-communities",
+        action="store_true",
+        help="自动新建未知的村(社区) / create unknown communities",
+    )
+    ip.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    ip.set_defaults(func=cmd_import_persons)
+
+    p = sub.add_parser("export", help="导出 / export")
+    esub = p.add_subparsers(dest="what", metavar="对象 what")
+    ep = esub.add_parser("persons", help="导出残疾人名单为 .xlsx / export persons to .xlsx")
+    ep.add_argument("out", metavar="OUT.xlsx", help="输出文件 / output file")
+    ep.add_argument("--town", metavar="CODE", help="镇(街道)代码 / town code, e.g. 320506100")
+    ep.add_argument(
+        "--unmasked", action="store_true", help="不打码（仅限有权限的角色）/ full numbers, if the role allows"
+    )
+    ep.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    ep.set_defaults(func=cmd_export_persons)
+
+    p = sub.add_parser("createuser", help="新建用户 / create a user")
+    p.add_argument("username", help="用户名 / username")
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["district_admin", "district_staff", "town_staff", "institution_staff", "leader", "auditor"],
+        help="角色 / role",
+    )
+    p.add_argument("--town", metavar="CODE", help="镇(街道)代码，镇级角色必填 / town code for town staff")
+    p.add_argument("--name", default="", help="姓名 / full name")
+    p.add_argument("--password", help="密码（缺省则提示输入）/ password (prompted when omitted)")
+    p.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    p.set_defaults(func=cmd_createuser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        if getattr(args, "command", None) in ("import", "export"):
+            parser.parse_args([args.command, "--help"])
+        parser.print_help()
+        return 2
+    _setup()
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

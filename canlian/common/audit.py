@@ -1,0 +1,74 @@
+"""The one way to write an audit row. Call it inside the same transaction as the write it records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .context import client_ip
+from .models import AuditLog
+
+
+def _user_fields(user) -> dict[str, Any]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return {"user": None, "username": getattr(user, "username", "") or "", "role": ""}
+    return {"user": user, "username": user.username, "role": getattr(user, "role", "")}
+
+
+def audit_record(
+    *,
+    acting_user,
+    action: str,
+    obj=None,
+    object_type: str = "",
+    object_id: str | int = "",
+    object_repr: str = "",
+    changes: dict | None = None,
+    result: str = AuditLog.Result.SUCCESS,
+    detail: str = "",
+    username: str = "",
+) -> AuditLog:
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+        object_repr = object_repr or _short_repr(obj)
+    fields = _user_fields(acting_user)
+    if username and not fields["username"]:
+        fields["username"] = username
+    return AuditLog.objects.create(
+        **fields,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id or ""),
+        object_repr=object_repr[:200],
+        changes=changes or {},
+        result=result,
+        detail=detail,
+        ip=client_ip.get(),
+    )
+
+
+def audit_record_many(*, acting_user, action: str, entries: Iterable[dict], batch_size: int = 2000) -> int:
+    """Bulk audit rows for set-based writes. Each entry: object_type, object_id, object_repr, changes."""
+    fields = _user_fields(acting_user)
+    ip = client_ip.get()
+    rows = [
+        AuditLog(
+            **fields,
+            action=action,
+            object_type=e.get("object_type", ""),
+            object_id=str(e.get("object_id", "")),
+            object_repr=str(e.get("object_repr", ""))[:200],
+            changes=e.get("changes") or {},
+            detail=e.get("detail", ""),
+            ip=ip,
+        )
+        for e in entries
+    ]
+    AuditLog.objects.bulk_create(rows, batch_size=batch_size)
+    return len(rows)
+
+
+def _short_repr(obj) -> str:
+    mask = getattr(obj, "audit_repr", None)
+    return mask() if callable(mask) else str(obj)

@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from canlian.common.crypto import EncryptedTextField
+from canlian.common.masking import mask_id_number
+
+from . import identity
+
+
+class Region(models.Model):
+    """District → town/street → village/community."""
+
+    class Level(models.TextChoices):
+        DISTRICT = "district", "区"
+        TOWN = "town", "镇(街道)"
+        COMMUNITY = "community", "村(社区)"
+
+    class Kind(models.TextChoices):
+        DISTRICT = "district", "区"
+        STREET = "street", "街道"
+        TOWN = "town", "镇"
+        VILLAGE = "village", "村"
+        COMMUNITY = "community", "社区"
+
+    code = models.CharField("代码", max_length=12, unique=True)
+    name = models.CharField("名称", max_length=50)
+    level = models.CharField("层级", max_length=16, choices=Level.choices)
+    kind = models.CharField("类型", max_length=16, choices=Kind.choices)
+    parent = models.ForeignKey(
+        "self", verbose_name="上级", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    class Meta:
+        verbose_name = "行政区划"
+        verbose_name_plural = "行政区划"
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="region_unique_name_in_parent"),
+            models.CheckConstraint(
+                condition=Q(level="district", parent__isnull=True) | Q(parent__isnull=False),
+                name="region_parent_required_below_district",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Sex(models.TextChoices):
+    MALE = "M", "男"
+    FEMALE = "F", "女"
+
+
+class HouseholdType(models.TextChoices):
+    URBAN = "urban", "城镇"
+    RURAL = "rural", "农村"
+
+
+class EmploymentStatus(models.TextChoices):
+    EMPLOYED = "employed", "就业"
+    UNEMPLOYED = "unemployed", "未就业"
+    STUDENT = "student", "在校"
+    RETIRED = "retired", "离退休"
+    UNKNOWN = "", "未填写"
+
+
+class Person(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "在册"
+        MOVED_OUT = "moved_out", "迁出"
+        DECEASED = "deceased", "死亡"
+
+    name = models.CharField("姓名", max_length=50)
+    name_pinyin = models.CharField("姓名拼音", max_length=200, db_index=True, editable=False)
+    name_initials = models.CharField("拼音首字母", max_length=50, db_index=True, editable=False)
+    id_number = EncryptedTextField("身份证号")
+    id_number_index = models.CharField("身份证号索引", max_length=40, unique=True, editable=False)
+    sex = models.CharField("性别", max_length=1, choices=Sex.choices)
+    birth_date = models.DateField("出生日期", db_index=True)
+    phone = EncryptedTextField("联系电话", blank=True, default="")
+    town = models.ForeignKey(
+        Region, verbose_name="镇(街道)", on_delete=models.PROTECT, related_name="persons_in_town"
+    )
+    community = models.ForeignKey(
+        Region,
+        verbose_name="村(社区)",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="persons_in_community",
+    )
+    address = models.CharField("住址", max_length=200, blank=True)
+    household_type = models.CharField("户口性质", max_length=8, choices=HouseholdType.choices)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    death_date = models.DateField("死亡日期", null=True, blank=True)
+    employment_status = models.CharField(
+        "就业状况", max_length=16, choices=EmploymentStatus.choices, blank=True, default=""
+    )
+    guardian_name = models.CharField("监护人姓名", max_length=50, blank=True)
+    guardian_relation = models.CharField("与监护人关系", max_length=20, blank=True)
+    guardian_phone = EncryptedTextField("监护人电话", blank=True, default="")
+    created_at = models.DateTimeField("建档时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="建档人",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "残疾人"
+        verbose_name_plural = "残疾人"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["town", "-id"], name="person_town_id"),
+            models.Index(fields=["status", "-id"], name="person_status_id"),
+            models.Index(fields=["name"], name="person_name"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="deceased", death_date__isnull=False)
+                | (~Q(status="deceased") & Q(death_date__isnull=True)),
+                name="person_death_date_iff_deceased",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name}（{self.masked_id}）"
+
+    def audit_repr(self) -> str:
+        return str(self)
+
+    @property
+    def masked_id(self) -> str:
+        return mask_id_number(self.id_number)
+
+    def age_on(self, on: date) -> int:
+        return identity.age_on(self.birth_date, on)
+
+    @property
+    def current_certificate(self) -> Certificate | None:
+        cached = getattr(self, "_current_certificates", None)
+        if cached is not None:
+            return cached[0] if cached else None
+        return self.certificates.filter(is_current=True).first()
+
+
+class Certificate(models.Model):
+    class Category(models.IntegerChoices):
+        VISION = 1, "视力"
+        HEARING = 2, "听力"
+        SPEECH = 3, "言语"
+        PHYSICAL = 4, "肢体"
+        INTELLECTUAL = 5, "智力"
+        MENTAL = 6, "精神"
+        MULTIPLE = 7, "多重"
+
+    class Grade(models.IntegerChoices):
+        ONE = 1, "一级"
+        TWO = 2, "二级"
+        THREE = 3, "三级"
+        FOUR = 4, "四级"
+
+    class Status(models.TextChoices):
+        VALID = "valid", "有效"
+        EXPIRED = "expired", "过期"
+        FROZEN = "frozen", "冻结"
+        CANCELLED = "cancelled", "注销"
+
+    person = models.ForeignKey(
+        Person, verbose_name="持证人", on_delete=models.PROTECT, related_name="certificates"
+    )
+    number = EncryptedTextField("残疾人证号")
+    number_index = models.CharField("证号索引", max_length=40, unique=True, editable=False)
+    category = models.PositiveSmallIntegerField("残疾类别", choices=Category.choices)
+    grade = models.PositiveSmallIntegerField("残疾等级", choices=Grade.choices)
+    components = models.JSONField(
+        "多重残疾构成",
+        default=list,
+        blank=True,
+        help_text='多重残疾的各类别及等级，如 [{"category": 4, "grade": 2}]',
+    )
+    issue_date = models.DateField("发证日期")
+    valid_until = models.DateField("有效期至")
+    status = models.CharField("证件状态", max_length=16, choices=Status.choices, default=Status.VALID)
+    status_changed_on = models.DateField("状态变更日期", null=True, blank=True)
+    status_reason = models.CharField("状态变更原因", max_length=200, blank=True)
+    reissue_count = models.PositiveSmallIntegerField("补发次数", default=0)
+    is_current = models.BooleanField("当前证件", default=True)
+    created_at = models.DateTimeField("录入时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "残疾人证"
+        verbose_name_plural = "残疾人证"
+        ordering = ["-is_current", "-issue_date", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person"], condition=Q(is_current=True), name="certificate_one_current_per_person"
+            ),
+            models.CheckConstraint(
+                condition=Q(category__gte=1, category__lte=7), name="certificate_category_1_7"
+            ),
+            models.CheckConstraint(condition=Q(grade__gte=1, grade__lte=4), name="certificate_grade_1_4"),
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=models.F("issue_date")), name="certificate_valid_after_issue"
+            ),
+        ]
+        indexes = [models.Index(fields=["category", "grade"], name="certificate_cat_grade")]
+
+    def __str__(self):
+        return f"{mask_id_number(self.number)} {self.get_category_display()}{self.get_grade_display()}"
+
+    def audit_repr(self) -> str:
+        return str(self)
+
+    @property
+    def severe(self) -> bool:
+        return self.grade <= 2
+
+    def status_on(self, on: date) -> str:
+        """The status on a date: a valid certificate past its term counts as expired."""
+        if self.status == self.Status.VALID and self.valid_until < on:
+            return self.Status.EXPIRED
+        return self.status
+
+
+class EconomicStatus(models.TextChoices):
+    DIBAO = "dibao", "低保"
+    NEAR_DIBAO = "near_dibao", "低保边缘"
+    TEKUN = "tekun", "特困供养"
+    SPENDING_HARDSHIP = "spending_hardship", "支出型困难"
+    NONE = "none", "无"
+
+
+class EconomicStatusPeriod(models.Model):
+    """Household economic status over a dated period, so any rule can ask "in May 2023"."""
+
+    person = models.ForeignKey(
+        Person, verbose_name="残疾人", on_delete=models.PROTECT, related_name="economic_periods"
+    )
+    status = models.CharField("家庭经济状况", max_length=24, choices=EconomicStatus.choices)
+    valid_from = models.DateField("起始日期")
+    valid_to = models.DateField("截止日期", null=True, blank=True)
+    source = models.CharField("来源", max_length=100, blank=True)
+    created_at = models.DateTimeField("录入时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "家庭经济状况"
+        verbose_name_plural = "家庭经济状况"
+        ordering = ["person", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="economic_period_ends_after_start",
+            ),
+            models.UniqueConstraint(fields=["person", "valid_from"], name="economic_period_unique_start"),
+        ]
+
+    def __str__(self):
+        end = self.valid_to.isoformat() if self.valid_to else "至今"
+        return f"{self.get_status_display()} {self.valid_from.isoformat()}～{end}"
+
+    def covers(self, on: date) -> bool:
+        return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)

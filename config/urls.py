@@ -1,0 +1,26 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.urls import include, path
+
+
+@login_required
+def home(request):
+    from canlian.accounts import access
+
+    if access.can_read_audit(request.user):
+        return redirect("common:audit_list")
+    if request.user.role in access.PERSON_READERS:
+        return redirect("registry:person_list")
+    return redirect("registry:region_list")
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("accounts/", include("canlian.accounts.urls")),
+    path("registry/", include("canlian.registry.urls")),
+    path("", include("canlian.common.urls")),
+]
+
+handler403 = "canlian.common.views.error_403"
+handler404 = "canlian.common.views.error_404"
+handler500 = "canlian.common.views.error_500"

@@ -29,3 +29,6 @@ def audit_list(request):
 def job_detail(request, pk):
     job = get_object_or_404(access.jobs_visible(request.user), pk=pk)
     return render(request, "common/job_detail.html", {"job": job})
+
+
+audit_export = audit_list

@@ -98,6 +98,9 @@ class Job(models.Model):
         verbose_name_plural = "后台任务"
         ordering = ["-created_at"]
 
+    def __str__(self):
+        return f"{self.kind} {self.get_status_display()} {self.done}/{self.total}"
+
     @property
     def percent(self) -> int:
         if self.status == self.Status.SUCCEEDED:

@@ -64,7 +64,7 @@ def test_audit_rows_cannot_be_changed(make_person):
         AuditLog.objects.all().delete()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="database trigger on PostgreSQL only")
+@pytest.mark.postgres
 def test_postgres_refuses_update_and_delete_on_audit(make_person):
     from django.db import DatabaseError, transaction
 

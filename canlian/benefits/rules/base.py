@@ -73,11 +73,17 @@ class Programme:
         eligible = pl.all_horizontal([c.holds.fill_null(False) for c in conds])
         out = [
             eligible.alias(f"{self.name}_eligible"),
-            pl.when(eligible).then(self.amount_fen(ctx)).otherwise(0).cast(pl.Int64).alias(f"{self.name}_amount_fen"),
+            pl.when(eligible)
+            .then(self.amount_fen(ctx))
+            .otherwise(0)
+            .cast(pl.Int64)
+            .alias(f"{self.name}_amount_fen"),
         ]
         if explain:
             reasons = [
-                pl.when(c.holds.fill_null(False)).then(pl.lit("✔ ") + _text(c.yes)).otherwise(pl.lit("✘ ") + _text(c.no))
+                pl.when(c.holds.fill_null(False))
+                .then(pl.lit("✔ ") + _text(c.yes))
+                .otherwise(pl.lit("✘ ") + _text(c.no))
                 for c in conds
             ]
             out.append(pl.concat_list(reasons).alias(f"{self.name}_reasons"))
@@ -139,7 +145,10 @@ def not_tekun(ctx: Context) -> Condition:
 
 def no_injury_care(ctx: Context) -> Condition:
     return Condition(
-        "no_injury_care", ~pl.col("injury_care"), "未领取工伤保险生活护理费", "已领取工伤保险生活护理费，不享受两项补贴"
+        "no_injury_care",
+        ~pl.col("injury_care"),
+        "未领取工伤保险生活护理费",
+        "已领取工伤保险生活护理费，不享受两项补贴",
     )
 
 

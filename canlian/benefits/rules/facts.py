@@ -58,4 +58,37 @@ def conform(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 
 
 def from_records(rows: list[dict]) -> pl.DataFrame:
-    return conform(pl.DataFrame(rows, schema_overrides={k: v for k, v in SCHEMA.items() if any(k in r for r in rows)})).collect()
+    return conform(
+        pl.DataFrame(rows, schema_overrides={k: v for k, v in SCHEMA.items() if any(k in r for r in rows)})
+    ).collect()
+
+
+PERIOD_SCHEMA = {"person_id": pl.Int64, "status": pl.Utf8, "valid_from": pl.Date, "valid_to": pl.Date}
+
+
+def economic_flags(periods: pl.DataFrame | pl.LazyFrame, start, end) -> pl.LazyFrame:
+    """Per person: dibao / near_dibao / tekun for the month [start, end].
+
+    A status counts when its period overlaps the month by at least one day (低保 ending mid-month still
+    counts for that month, and stops from the next)."""
+    lf = periods.lazy().with_columns([pl.col(c).cast(t) for c, t in PERIOD_SCHEMA.items()])
+    overlap = (pl.col("valid_from") <= end) & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= start))
+    return (
+        lf.filter(overlap)
+        .group_by("person_id")
+        .agg(
+            (pl.col("status") == "dibao").any().alias("dibao"),
+            (pl.col("status") == "near_dibao").any().alias("near_dibao"),
+            (pl.col("status") == "tekun").any().alias("tekun"),
+        )
+    )
+
+
+def with_economic_flags(
+    persons: pl.DataFrame | pl.LazyFrame, periods: pl.DataFrame | pl.LazyFrame, start, end
+) -> pl.LazyFrame:
+    flags = economic_flags(periods, start, end)
+    base = persons.lazy()
+    names = base.collect_schema().names()
+    base = base.drop([c for c in ("dibao", "near_dibao", "tekun") if c in names])
+    return base.join(flags, on="person_id", how="left")

@@ -40,21 +40,50 @@ class LivingAllowance(Programme):
         near = pl.col("near_dibao") & pl.lit(bool(ctx.p("living_allowance.include_near_dibao")))
         in_dibao = pl.col("dibao") | near
         kind = pl.when(pl.col("dibao")).then(pl.lit("低保")).otherwise(pl.lit("低保边缘"))
-        bp = {k: basis_points(ctx.p(f"living_allowance.{k}")) for k in (
-            "rate_dibao_severe", "rate_dibao_other", "rate_no_income_severe", "rate_multiple_in_household")}
+        bp = {
+            k: basis_points(ctx.p(f"living_allowance.{k}"))
+            for k in (
+                "rate_dibao_severe",
+                "rate_dibao_other",
+                "rate_no_income_severe",
+                "rate_multiple_in_household",
+            )
+        }
         no_income_severe = (
             ~in_dibao & pl.col("no_fixed_income") & SEVERE & pl.col("category").is_in([1, 4, 5, 6])
         )
         return [
-            ("rate_dibao_severe", in_dibao & SEVERE, bp["rate_dibao_severe"], kind + pl.lit("家庭重度残疾人")),
-            ("rate_dibao_other", in_dibao & ~SEVERE, bp["rate_dibao_other"], kind + pl.lit("家庭非重度残疾人")),
-            ("rate_no_income_severe", no_income_severe, bp["rate_no_income_severe"], pl.lit("低保外无固定收入的重度残疾人")),
-            ("rate_multiple_in_household", pl.col("multiple_in_household"), bp["rate_multiple_in_household"], pl.lit("一户多残或依老养残")),
+            (
+                "rate_dibao_severe",
+                in_dibao & SEVERE,
+                bp["rate_dibao_severe"],
+                kind + pl.lit("家庭重度残疾人"),
+            ),
+            (
+                "rate_dibao_other",
+                in_dibao & ~SEVERE,
+                bp["rate_dibao_other"],
+                kind + pl.lit("家庭非重度残疾人"),
+            ),
+            (
+                "rate_no_income_severe",
+                no_income_severe,
+                bp["rate_no_income_severe"],
+                pl.lit("低保外无固定收入的重度残疾人"),
+            ),
+            (
+                "rate_multiple_in_household",
+                pl.col("multiple_in_household"),
+                bp["rate_multiple_in_household"],
+                pl.lit("一户多残或依老养残"),
+            ),
         ]
 
     def rate_bp(self, ctx: Context) -> pl.Expr:
         cases = self._cases(ctx)
-        return pl.max_horizontal([pl.when(cond).then(pl.lit(bp)).otherwise(pl.lit(0)) for _, cond, bp, _ in cases])
+        return pl.max_horizontal(
+            [pl.when(cond).then(pl.lit(bp)).otherwise(pl.lit(0)) for _, cond, bp, _ in cases]
+        )
 
     def standard_fen(self, ctx: Context) -> pl.Expr:
         urban = fen(ctx.p("common.dibao_standard_urban"))
@@ -140,9 +169,23 @@ class CareAllowance(Programme):
                 "higher_than_elderly_care",
                 elderly < amount,
                 pl.when(elderly > 0)
-                .then(pl.format("本补贴 {} 元高于老年护理补贴 {} 元，择高发放本补贴", _yuan(amount), _yuan(elderly)))
-                .otherwise(pl.format("按{}标准 {} 元/月发放", pl.when(URBAN).then(pl.lit("城镇")).otherwise(pl.lit("农村")), _yuan(amount))),
-                pl.format("老年护理补贴 {} 元不低于本补贴 {} 元，择高领取老年护理补贴", _yuan(elderly), _yuan(amount)),
+                .then(
+                    pl.format(
+                        "本补贴 {} 元高于老年护理补贴 {} 元，择高发放本补贴", _yuan(amount), _yuan(elderly)
+                    )
+                )
+                .otherwise(
+                    pl.format(
+                        "按{}标准 {} 元/月发放",
+                        pl.when(URBAN).then(pl.lit("城镇")).otherwise(pl.lit("农村")),
+                        _yuan(amount),
+                    )
+                ),
+                pl.format(
+                    "老年护理补贴 {} 元不低于本补贴 {} 元，择高领取老年护理补贴",
+                    _yuan(elderly),
+                    _yuan(amount),
+                ),
             ),
         ]
 
@@ -171,7 +214,10 @@ class Suhuibao(Programme):
                 "非智力、精神残疾",
             ),
             Condition(
-                "grade", pl.col("grade") <= max_grade, f"残疾等级在{max_grade}级以内（重度）", f"残疾等级低于{max_grade}级"
+                "grade",
+                pl.col("grade") <= max_grade,
+                f"残疾等级在{max_grade}级以内（重度）",
+                f"残疾等级低于{max_grade}级",
             ),
         ]
 

@@ -98,6 +98,14 @@ def cmd_createuser(args) -> int:
     )
 
 
+def cmd_eligibility(args) -> int:
+    from canlian.benefits.cli import eligibility_cli
+
+    return eligibility_cli(
+        id_number=args.id_number, month=args.month, as_json=args.json, acting_user=cli_user(args.user)
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="canlian",
@@ -147,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ep.add_argument("--user", help="操作人用户名 / acting user (default: system)")
     ep.set_defaults(func=cmd_export_persons)
+
+    p = sub.add_parser("eligibility", help="某人某月的待遇资格与金额及理由 / eligibility, amount and reasons")
+    p.add_argument("id_number", metavar="ID_NUMBER", help="身份证号 / resident ID number")
+    p.add_argument("month", metavar="YYYY-MM", help="月份 / month")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
+    p.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    p.set_defaults(func=cmd_eligibility)
 
     p = sub.add_parser("createuser", help="新建用户 / create a user")
     p.add_argument("username", help="用户名 / username")

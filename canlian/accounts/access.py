@@ -142,3 +142,62 @@ def jobs_visible(user: User) -> QuerySet:
     if not _active(user):
         return Job.objects.none()
     return Job.objects.filter(created_by=user)
+
+
+# ---- benefits ------------------------------------------------------------------------------------------
+
+BENEFIT_READERS = {Role.DISTRICT_STAFF, Role.TOWN_STAFF, Role.LEADER}
+
+
+def can_manage_parameters(user: User) -> bool:
+    return _active(user) and user.role in {Role.DISTRICT_ADMIN, Role.DISTRICT_STAFF}
+
+
+def applications_visible(user: User) -> QuerySet:
+    from canlian.benefits.models import Application
+
+    if not _active(user) or user.role not in BENEFIT_READERS:
+        return Application.objects.none()
+    qs = Application.objects.all()
+    if user.role == Role.TOWN_STAFF:
+        qs = qs.filter(person__town_id=user.jurisdiction_id)
+    return qs
+
+
+def enrolments_visible(user: User) -> QuerySet:
+    from canlian.benefits.models import Enrolment
+
+    if not _active(user) or user.role not in BENEFIT_READERS:
+        return Enrolment.objects.none()
+    qs = Enrolment.objects.all()
+    if user.role == Role.TOWN_STAFF:
+        qs = qs.filter(person__town_id=user.jurisdiction_id)
+    return qs
+
+
+def payrolls_visible(user: User) -> QuerySet:
+    """Payrolls are district-wide; town staff see them but only their town's lines (payroll_lines_visible)."""
+    from canlian.benefits.models import Payroll
+
+    if not _active(user) or user.role not in BENEFIT_READERS:
+        return Payroll.objects.none()
+    return Payroll.objects.all()
+
+
+def payroll_lines_visible(user: User) -> QuerySet:
+    from canlian.benefits.models import PayrollLine
+
+    if not _active(user) or user.role not in BENEFIT_READERS:
+        return PayrollLine.objects.none()
+    qs = PayrollLine.objects.all()
+    if user.role == Role.TOWN_STAFF:
+        qs = qs.filter(town_id=user.jurisdiction_id)
+    return qs
+
+
+def can_run_payroll(user: User) -> bool:
+    return _active(user) and user.role == Role.DISTRICT_STAFF
+
+
+def bank_accounts_unmasked_allowed(user: User) -> bool:
+    return _active(user) and user.role == Role.DISTRICT_STAFF

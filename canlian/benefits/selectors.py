@@ -1,7 +1,12 @@
-"""Facts for the rules, read set-based from the registry (one query per table, no per-person queries)."""
+"""Facts for the rules, read set-based from the registry (one query per table, no per-person queries).
+
+``registry_frames`` loads persons, current certificates and economic-status periods once; ``facts_for_month``
+turns them into the columns of ``rules.facts`` for any month without going back to the database, so a
+payroll that looks back over many months reads the registry once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -14,6 +19,25 @@ from .rules import evaluate, explain_person, month_bounds
 from .rules.facts import PERIOD_SCHEMA, conform, with_economic_flags
 
 INTELLECTUAL_OR_MENTAL = {5, 6}
+PERSON_SCHEMA = {
+    "person_id": pl.Int64,
+    "town_id": pl.Int64,
+    "birth_date": pl.Date,
+    "death_date": pl.Date,
+    "moved_out": pl.Boolean,
+    "household_type": pl.Utf8,
+    "employed": pl.Boolean,
+}
+CERT_SCHEMA = {
+    "person_id": pl.Int64,
+    "category": pl.Int8,
+    "grade": pl.Int8,
+    "has_intellectual_or_mental": pl.Boolean,
+    "cert_issue_date": pl.Date,
+    "cert_valid_until": pl.Date,
+    "cert_status": pl.Utf8,
+    "cert_status_changed_on": pl.Date,
+}
 
 
 def _has_intellectual_or_mental(category: int, components) -> bool:
@@ -26,35 +50,31 @@ def _has_intellectual_or_mental(category: int, components) -> bool:
     return False
 
 
-def month_facts(month: date, *, persons=None) -> pl.DataFrame:
-    """One row per person (``persons``: a queryset, already scoped; default all) for the month."""
-    start, end = month_bounds(month)
+@dataclass
+class RegistryFrames:
+    persons: pl.DataFrame
+    certificates: pl.DataFrame
+    periods: pl.DataFrame
+
+
+def registry_frames(*, persons=None) -> RegistryFrames:
+    """``persons``: a queryset, already scoped (default: everyone)."""
     qs = persons if persons is not None else Person.objects.all()
-    person_rows = qs.values_list(
-        "pk", "birth_date", "death_date", "status", "household_type", "employment_status"
+    rows = qs.values_list(
+        "pk", "town_id", "birth_date", "death_date", "status", "household_type", "employment_status"
     )
-    base = pl.DataFrame(
+    person_df = pl.DataFrame(
         [
-            {
-                "person_id": pk,
-                "birth_date": born,
-                "death_date": died,
-                "moved_out": status == Person.Status.MOVED_OUT,
-                "household_type": household,
-                "employed": employment == "employed",
-            }
-            for pk, born, died, status, household, employment in person_rows.iterator(chunk_size=5000)
+            (pk, town, born, died, status == Person.Status.MOVED_OUT, household, employment == "employed")
+            for pk, town, born, died, status, household, employment in rows.iterator(chunk_size=5000)
         ],
-        schema={
-            "person_id": pl.Int64,
-            "birth_date": pl.Date,
-            "death_date": pl.Date,
-            "moved_out": pl.Boolean,
-            "household_type": pl.Utf8,
-            "employed": pl.Boolean,
-        },
+        schema=PERSON_SCHEMA,
+        orient="row",
     )
-    certs = Certificate.objects.filter(is_current=True, person__in=qs).values_list(
+    certs = Certificate.objects.filter(is_current=True)
+    if persons is not None:
+        certs = certs.filter(person__in=qs)
+    cert_rows = certs.values_list(
         "person_id",
         "category",
         "grade",
@@ -66,35 +86,31 @@ def month_facts(month: date, *, persons=None) -> pl.DataFrame:
     )
     cert_df = pl.DataFrame(
         [
-            {
-                "person_id": pid,
-                "category": cat,
-                "grade": grade,
-                "has_intellectual_or_mental": _has_intellectual_or_mental(cat, comps),
-                "cert_issue_date": issued,
-                "cert_valid_until": until,
-                "cert_status": status,
-                "cert_status_changed_on": changed,
-            }
-            for pid, cat, grade, comps, issued, until, status, changed in certs.iterator(chunk_size=5000)
+            (pid, cat, grade, _has_intellectual_or_mental(cat, comps), issued, until, status, changed)
+            for pid, cat, grade, comps, issued, until, status, changed in cert_rows.iterator(chunk_size=5000)
         ],
-        schema={
-            "person_id": pl.Int64,
-            "category": pl.Int8,
-            "grade": pl.Int8,
-            "has_intellectual_or_mental": pl.Boolean,
-            "cert_issue_date": pl.Date,
-            "cert_valid_until": pl.Date,
-            "cert_status": pl.Utf8,
-            "cert_status_changed_on": pl.Date,
-        },
+        schema=CERT_SCHEMA,
+        orient="row",
     )
-    periods = EconomicStatusPeriod.objects.filter(person__in=qs, valid_from__lte=end).values_list(
-        "person_id", "status", "valid_from", "valid_to"
+    periods = EconomicStatusPeriod.objects.all()
+    if persons is not None:
+        periods = periods.filter(person__in=qs)
+    period_df = pl.DataFrame(
+        list(periods.values_list("person_id", "status", "valid_from", "valid_to").iterator(chunk_size=5000)),
+        schema=PERIOD_SCHEMA,
+        orient="row",
     )
-    period_df = pl.DataFrame(list(periods.iterator(chunk_size=5000)), schema=PERIOD_SCHEMA, orient="row")
-    facts = base.lazy().join(cert_df.lazy(), on="person_id", how="left")
-    return conform(with_economic_flags(facts, period_df, start, end)).collect()
+    return RegistryFrames(person_df, cert_df, period_df)
+
+
+def facts_for_month(frames: RegistryFrames, month: date) -> pl.DataFrame:
+    start, end = month_bounds(month)
+    facts = frames.persons.lazy().join(frames.certificates.lazy(), on="person_id", how="left")
+    return conform(with_economic_flags(facts, frames.periods, start, end)).collect()
+
+
+def month_facts(month: date, *, persons=None) -> pl.DataFrame:
+    return facts_for_month(registry_frames(persons=persons), month)
 
 
 def person_eligibility(user, person: Person, month: date, params: ParameterSet | None = None) -> dict:
@@ -108,3 +124,11 @@ def person_eligibility(user, person: Person, month: date, params: ParameterSet |
 
 def population_eligibility(month: date, *, persons=None, params: ParameterSet | None = None) -> pl.DataFrame:
     return evaluate(month_facts(month, persons=persons), month, params or shipped())
+
+
+def current_parameters() -> ParameterSet:
+    """Shipped YAML values plus the values administrators added (never edits: new dated values)."""
+    from .models import ParameterValue
+
+    extra = [(v.name, v.valid_from, v.value, v.reference) for v in ParameterValue.objects.all()]
+    return shipped().with_values(extra) if extra else shipped()

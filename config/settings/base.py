@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "canlian.common",
     "canlian.accounts",
     "canlian.registry",
+    "canlian.benefits",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Writes of the benefits app, one module per sub-domain."""

@@ -1,0 +1,371 @@
+"""Monthly payroll: generate (draft) → review → approve (another user) → bank file → results → re-issue.
+
+Generation computes everything set-based in memory first (rules over all enrolled persons for the payroll
+month and the months it looks back over for arrears), then writes the payroll and its lines in one
+transaction. The unique constraint on (programme, month) makes a second generation return the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+from django.db import IntegrityError, transaction
+
+from canlian.accounts import access
+from canlian.common.audit import audit_record
+from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
+from canlian.common.jobs import Progress, noop_progress
+from canlian.registry.models import Person
+
+from ..models import Enrolment, EnrolmentChange, Payroll, PayrollLine, Programme
+from ..rules import evaluate
+from ..selectors import current_parameters, facts_for_month, registry_frames
+
+P = Payroll.Status
+L = PayrollLine.Kind
+LOOKBACK_MONTHS = 24
+BATCH = 5000
+
+
+def add_months(month: date, n: int) -> date:
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def months_between(start: date, end: date) -> list[date]:
+    out, m = [], start
+    while m <= end:
+        out.append(m)
+        m = add_months(m, 1)
+    return out
+
+
+@dataclass
+class PlannedLines:
+    lines: pl.DataFrame  # enrolment_id, person_id, town_id, kind, for_month, amount_fen, reissue_of_id
+    months_evaluated: int
+
+
+def payable_mask(enrolments: pl.DataFrame, changes: pl.DataFrame, month: date) -> pl.DataFrame:
+    """enrolment_id → payable in ``month`` by the enrolment's own dates and its suspend/resume/stop history."""
+    last = (
+        changes.filter(pl.col("effective_month") <= month)
+        .sort(["enrolment_id", "effective_month", "seq"])
+        .group_by("enrolment_id")
+        .agg(pl.col("kind").last().alias("last_kind"))
+    )
+    return (
+        enrolments.join(last, on="enrolment_id", how="left")
+        .with_columns(
+            (
+                (pl.col("start_month") <= month)
+                & (pl.col("end_month").is_null() | (pl.col("end_month") >= month))
+                & ~pl.col("last_kind").fill_null("").is_in(["suspend", "stop"])
+            ).alias("payable")
+        )
+        .select("enrolment_id", "person_id", "payable")
+    )
+
+
+def payroll_plan(*, programme: Programme, month: date, progress: Progress = noop_progress) -> PlannedLines:
+    """What the payroll for ``month`` should contain: regular, arrears (补发) and re-issue lines."""
+    enrolment_rows = Enrolment.objects.filter(programme=programme, start_month__lte=month).values_list(
+        "pk", "person_id", "start_month", "end_month"
+    )
+    enrolments = pl.DataFrame(
+        list(enrolment_rows.iterator(chunk_size=BATCH)),
+        schema={
+            "enrolment_id": pl.Int64,
+            "person_id": pl.Int64,
+            "start_month": pl.Date,
+            "end_month": pl.Date,
+        },
+        orient="row",
+    )
+    changes = pl.DataFrame(
+        list(
+            EnrolmentChange.objects.filter(enrolment__programme=programme)
+            .values_list("enrolment_id", "kind", "effective_month", "pk")
+            .iterator(chunk_size=BATCH)
+        ),
+        schema={"enrolment_id": pl.Int64, "kind": pl.Utf8, "effective_month": pl.Date, "seq": pl.Int64},
+        orient="row",
+    )
+    accounted = pl.DataFrame(
+        list(
+            PayrollLine.objects.filter(enrolment__programme=programme, kind__in=[L.REGULAR, L.ARREARS])
+            .exclude(payroll__month=month)
+            .values_list("enrolment_id", "for_month", "amount_fen")
+            .iterator(chunk_size=BATCH)
+        ),
+        schema={"enrolment_id": pl.Int64, "for_month": pl.Date, "amount_fen": pl.Int64},
+        orient="row",
+    )
+    accounted = accounted.group_by("enrolment_id", "for_month").agg(
+        pl.col("amount_fen").sum().alias("accounted_fen")
+    )
+    empty = pl.DataFrame(
+        schema={
+            "enrolment_id": pl.Int64,
+            "person_id": pl.Int64,
+            "town_id": pl.Int64,
+            "kind": pl.Utf8,
+            "for_month": pl.Date,
+            "amount_fen": pl.Int64,
+            "reissue_of_id": pl.Int64,
+        }
+    )
+    if enrolments.height == 0:
+        return PlannedLines(empty, 0)
+    earliest = max(enrolments["start_month"].min(), add_months(month, -LOOKBACK_MONTHS))
+    months = months_between(earliest, month)
+    progress(0, len(months) + 2, "读取档案")
+    frames = registry_frames(
+        persons=Person.objects.filter(pk__in=enrolments["person_id"].to_list())
+        if enrolments.height < 20000
+        else None
+    )
+    towns = frames.persons.select("person_id", "town_id")
+    params = current_parameters()
+    parts = []
+    for i, m in enumerate(months, start=1):
+        result = evaluate(facts_for_month(frames, m), m, params, programmes=[programme.code])
+        due = (
+            payable_mask(enrolments, changes, m)
+            .join(result, on="person_id", how="left")
+            .with_columns(
+                pl.when(pl.col("payable") & pl.col(f"{programme.code}_eligible").fill_null(False))
+                .then(pl.col(f"{programme.code}_amount_fen"))
+                .otherwise(0)
+                .alias("due_fen"),
+                pl.lit(m).alias("for_month"),
+            )
+            .select("enrolment_id", "person_id", "for_month", "due_fen")
+        )
+        parts.append(due)
+        progress(i, len(months) + 2, f"计算 {m:%Y-%m}")
+    due_all = pl.concat(parts)
+    planned = (
+        due_all.join(accounted, on=["enrolment_id", "for_month"], how="left")
+        .with_columns((pl.col("due_fen") - pl.col("accounted_fen").fill_null(0)).alias("amount_fen"))
+        .filter(pl.col("amount_fen") > 0)
+        .with_columns(
+            pl.when(pl.col("for_month") == month)
+            .then(pl.lit(L.REGULAR.value))
+            .otherwise(pl.lit(L.ARREARS.value))
+            .alias("kind"),
+            pl.lit(None, dtype=pl.Int64).alias("reissue_of_id"),
+        )
+        .join(towns, on="person_id", how="left")
+        .select(empty.columns)
+    )
+    failed = pl.DataFrame(
+        list(
+            PayrollLine.objects.filter(
+                enrolment__programme=programme,
+                status=PayrollLine.Status.FAILED,
+                payroll__month__lt=month,
+                reissues__isnull=True,
+            ).values_list("enrolment_id", "person_id", "town_id", "for_month", "amount_fen", "pk")
+        ),
+        schema={
+            "enrolment_id": pl.Int64,
+            "person_id": pl.Int64,
+            "town_id": pl.Int64,
+            "for_month": pl.Date,
+            "amount_fen": pl.Int64,
+            "reissue_of_id": pl.Int64,
+        },
+        orient="row",
+    ).with_columns(pl.lit(L.REISSUE.value).alias("kind"))
+    lines = pl.concat([planned, failed.select(empty.columns)]).sort(
+        ["town_id", "person_id", "for_month", "kind"]
+    )
+    progress(len(months) + 1, len(months) + 2, "计算完成")
+    return PlannedLines(lines, len(months))
+
+
+def payroll_generate(
+    *, acting_user, programme: Programme, month: date, progress: Progress = noop_progress
+) -> Payroll:
+    if not access.can_run_payroll(acting_user):
+        raise PermissionDenied("只有区残联业务科室可以生成发放批次")
+    if not programme.cash:
+        raise DomainError(f"“{programme.name}”不按月发放现金，无需生成发放批次")
+    month = month.replace(day=1)
+    existing = Payroll.objects.filter(programme=programme, month=month).first()
+    if existing:
+        return existing
+    plan = payroll_plan(programme=programme, month=month, progress=progress)
+    accounts = (
+        dict(
+            Enrolment.objects.filter(pk__in=plan.lines["enrolment_id"].unique().to_list()).values_list(
+                "pk", "bank_account"
+            )
+        )
+        if plan.lines.height < 50000
+        else _accounts_for(programme)
+    )
+    banks = dict(Enrolment.objects.filter(programme=programme).values_list("pk", "bank_name"))
+    try:
+        with transaction.atomic():
+            payroll = Payroll.objects.create(
+                programme=programme, month=month, status=P.GENERATING, created_by=acting_user
+            )
+            rows = plan.lines.iter_rows(named=True)
+            total, count, batch = 0, 0, []
+            for row in rows:
+                batch.append(
+                    PayrollLine(
+                        payroll=payroll,
+                        enrolment_id=row["enrolment_id"],
+                        person_id=row["person_id"],
+                        town_id=row["town_id"],
+                        kind=row["kind"],
+                        for_month=row["for_month"],
+                        amount_fen=row["amount_fen"],
+                        reissue_of_id=row["reissue_of_id"],
+                        bank_name=banks.get(row["enrolment_id"], ""),
+                        bank_account=accounts.get(row["enrolment_id"], ""),
+                    )
+                )
+                total += row["amount_fen"]
+                count += 1
+                if len(batch) >= BATCH:
+                    PayrollLine.objects.bulk_create(batch)
+                    batch = []
+            if batch:
+                PayrollLine.objects.bulk_create(batch)
+            payroll.total_fen, payroll.line_count, payroll.status = total, count, P.DRAFT
+            payroll.save(update_fields=["total_fen", "line_count", "status"])
+            audit_record(
+                acting_user=acting_user,
+                action="payroll.generate",
+                obj=payroll,
+                changes={
+                    "lines": [None, count],
+                    "total": [None, str(payroll.total)],
+                    "months": [None, plan.months_evaluated],
+                },
+            )
+    except IntegrityError:
+        return Payroll.objects.get(programme=programme, month=month)
+    progress(1, 1, "已生成")
+    return payroll
+
+
+def _accounts_for(programme: Programme) -> dict[int, str]:
+    return dict(
+        Enrolment.objects.filter(programme=programme)
+        .values_list("pk", "bank_account")
+        .iterator(chunk_size=BATCH)
+    )
+
+
+TRANSITIONS = {
+    (P.DRAFT, P.REVIEWED): "复核通过",
+    (P.REVIEWED, P.DRAFT): "退回",
+    (P.REVIEWED, P.APPROVED): "审批通过",
+}
+
+
+@transaction.atomic
+def payroll_transition(
+    *, acting_user, payroll: Payroll, to_status: str, expected_status: str | None = None
+) -> Payroll:
+    if not access.can_run_payroll(acting_user):
+        raise PermissionDenied("只有区残联业务科室可以办理发放批次")
+    p = Payroll.objects.select_for_update().get(pk=payroll.pk)
+    seen = expected_status or payroll.status
+    if p.status != seen:
+        raise DomainError(f"该批次已被他人处理，当前状态为“{p.get_status_display()}”，请刷新")
+    label = TRANSITIONS.get((p.status, to_status))
+    if label is None:
+        raise DomainError(f"不能从“{p.get_status_display()}”变为“{P(to_status).label}”")
+    fields = ["status", "version"]
+    if to_status == P.REVIEWED:
+        p.reviewed_by = acting_user
+        fields.append("reviewed_by")
+    if to_status == P.APPROVED:
+        if p.reviewed_by_id == acting_user.pk:
+            raise PermissionDenied("复核与审批须由不同人员办理：您已复核该批次，不能再审批")
+        p.approved_by = acting_user
+        fields.append("approved_by")
+    old = p.status
+    p.status = to_status
+    p.version += 1
+    p.save(update_fields=fields)
+    audit_record(
+        acting_user=acting_user,
+        action="payroll.transition",
+        obj=p,
+        changes={"status": [old, to_status]},
+        detail=label,
+    )
+    return p
+
+
+@transaction.atomic
+def payroll_discard(*, acting_user, payroll: Payroll) -> None:
+    """A draft that is wrong (the registry was corrected) can be discarded and generated again."""
+    if not access.can_run_payroll(acting_user):
+        raise PermissionDenied("只有区残联业务科室可以办理发放批次")
+    p = Payroll.objects.select_for_update().get(pk=payroll.pk)
+    if p.status != P.DRAFT:
+        raise DomainError("只有草稿状态的批次可以作废重算")
+    audit_record(
+        acting_user=acting_user,
+        action="payroll.discard",
+        obj=p,
+        changes={"lines": [p.line_count, 0], "total": [str(p.total), "0.00"]},
+    )
+    p.lines.all().delete()
+    p.delete()
+
+
+def town_totals(lines_qs) -> list[dict]:
+    from django.db.models import Count, Sum
+
+    return list(
+        lines_qs.values("town_id", "town__name")
+        .annotate(count=Count("id"), total_fen=Sum("amount_fen"))
+        .order_by("town_id")
+    )
+
+
+def results_apply(*, acting_user, payroll: Payroll, results: list[dict]) -> dict:
+    """Apply the bank's return: ``results`` = [{row, line_id, paid: bool, reason}] already parsed and checked."""
+    if not access.can_run_payroll(acting_user):
+        raise PermissionDenied("只有区残联业务科室可以导入回盘结果")
+    with transaction.atomic():
+        p = Payroll.objects.select_for_update().get(pk=payroll.pk)
+        if p.status not in (P.EXPORTED, P.CLOSED):
+            raise DomainError("批次尚未出盘，不能导入回盘结果")
+        ids = {r["line_id"] for r in results}
+        existing = set(p.lines.filter(pk__in=ids).values_list("pk", flat=True))
+        missing = [r for r in results if r["line_id"] not in existing]
+        if missing:
+            raise ValidationFailed(
+                {f"第{r['row']}行": f"流水号 {r['line_id']} 不属于该批次" for r in missing[:20]}
+            )
+        paid_ids = [r["line_id"] for r in results if r["paid"]]
+        PayrollLine.objects.filter(pk__in=paid_ids).update(status=PayrollLine.Status.PAID, failure_reason="")
+        failed = [r for r in results if not r["paid"]]
+        for r in failed:
+            PayrollLine.objects.filter(pk=r["line_id"]).update(
+                status=PayrollLine.Status.FAILED, failure_reason=(r.get("reason") or "银行退回")[:200]
+            )
+        pending = p.lines.filter(status=PayrollLine.Status.PENDING).count()
+        old = p.status
+        if pending == 0:
+            p.status = P.CLOSED
+            p.save(update_fields=["status"])
+        audit_record(
+            acting_user=acting_user,
+            action="payroll.results",
+            obj=p,
+            changes={"paid": [None, len(paid_ids)], "failed": [None, len(failed)], "status": [old, p.status]},
+        )
+    return {"paid": len(paid_ids), "failed": len(failed), "pending": pending}

@@ -106,6 +106,19 @@ def cmd_eligibility(args) -> int:
     )
 
 
+def cmd_payroll(args) -> int:
+    from canlian.benefits.cli import payroll_cli
+
+    return payroll_cli(
+        action=args.action,
+        programme=args.programme,
+        month=args.month,
+        acting_user=cli_user(args.user),
+        path=getattr(args, "path", None),
+        unmasked=getattr(args, "unmasked", False),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="canlian",
@@ -163,6 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="操作人用户名 / acting user (default: system)")
     p.set_defaults(func=cmd_eligibility)
 
+    p = sub.add_parser("payroll", help="按月发放批次 / monthly payroll")
+    psub = p.add_subparsers(dest="action", metavar="操作 action")
+    for action, text in (
+        ("generate", "生成发放批次（草稿） / generate the draft payroll"),
+        ("review", "复核 / review"),
+        ("approve", "审批（须与复核人不同） / approve (another user than the reviewer)"),
+        ("export", "导出银行发放文件 / write the bank file"),
+        ("results", "导入银行回盘结果 / import the bank's return file"),
+    ):
+        pp = psub.add_parser(action, help=text)
+        pp.add_argument(
+            "programme", metavar="PROGRAMME", help="待遇项目代码，如 living_allowance / programme code"
+        )
+        pp.add_argument("month", metavar="YYYY-MM", help="发放月份 / month")
+        if action in ("export", "results"):
+            pp.add_argument("path", metavar="FILE", help="文件路径 / file path")
+        if action == "export":
+            pp.add_argument(
+                "--unmasked", action="store_true", help="完整账号（需权限） / full account numbers"
+            )
+        pp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+        pp.set_defaults(func=cmd_payroll)
+
     p = sub.add_parser("createuser", help="新建用户 / create a user")
     p.add_argument("username", help="用户名 / username")
     p.add_argument(
@@ -183,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if getattr(args, "command", None) in ("import", "export"):
+        if getattr(args, "command", None) in ("import", "export", "payroll"):
             parser.parse_args([args.command, "--help"])
         parser.print_help()
         return 2

@@ -63,3 +63,92 @@ def eligibility_cli(*, id_number: str, month: str, as_json: bool, acting_user) -
         for reason in r["reasons"]:
             print(f"  {reason}")
     return 0
+
+
+# ---- canlian payroll … -------------------------------------------------------------------------------------
+
+
+def _payroll_args(programme: str, month: str):
+    from .models import Payroll, Programme
+
+    try:
+        prog = Programme.objects.get(code=programme)
+    except Programme.DoesNotExist:
+        codes = "、".join(Programme.objects.values_list("code", flat=True))
+        raise SystemExit(f"未知的待遇项目 {programme}，可用：{codes}") from None
+    try:
+        day = parse_month(month)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    return prog, day, Payroll
+
+
+def _bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=desc, unit="步", file=sys.stderr, leave=True)
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        bar.total = max(total, 1)
+        bar.n = done
+        if message:
+            bar.set_postfix_str(message)
+        bar.refresh()
+
+    return bar, progress
+
+
+def payroll_cli(
+    *, action: str, programme: str, month: str, acting_user, path: str | None = None, unmasked: bool = False
+) -> int:
+    from canlian.common.exceptions import DomainError, ValidationFailed
+
+    from .services.payroll import payroll_generate, payroll_transition, results_apply, town_totals
+
+    prog, day, Payroll = _payroll_args(programme, month)
+    try:
+        if action == "generate":
+            bar, progress = _bar(f"生成 {prog.name} {day:%Y-%m}")
+            payroll = payroll_generate(acting_user=acting_user, programme=prog, month=day, progress=progress)
+            bar.close()
+        else:
+            payroll = Payroll.objects.filter(programme=prog, month=day).first()
+            if payroll is None:
+                print(f"{prog.name} {day:%Y-%m} 尚未生成发放批次", file=sys.stderr)
+                return 1
+            if action == "review":
+                payroll = payroll_transition(acting_user=acting_user, payroll=payroll, to_status="reviewed")
+            elif action == "approve":
+                payroll = payroll_transition(acting_user=acting_user, payroll=payroll, to_status="approved")
+            elif action == "export":
+                from .exporters import payroll_bank_file
+
+                count = payroll_bank_file(
+                    acting_user=acting_user, payroll=payroll, out=path, unmasked=unmasked
+                )
+                print(f"已导出 {count} 笔到 {path}")
+                payroll.refresh_from_db()
+            elif action == "results":
+                from .importers import parse_bank_results
+
+                outcome = results_apply(
+                    acting_user=acting_user, payroll=payroll, results=parse_bank_results(path)
+                )
+                print(
+                    f"到账 {outcome['paid']} 笔，失败 {outcome['failed']} 笔，未回盘 {outcome['pending']} 笔"
+                )
+                payroll.refresh_from_db()
+    except ValidationFailed as exc:
+        for where, message in exc.errors.items():
+            print(f"{where}：{message}", file=sys.stderr)
+        return 1
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    print(
+        f"{prog.name} {day:%Y-%m}：{payroll.get_status_display()}，{payroll.line_count} 笔，合计 {payroll.total} 元"
+    )
+    for t in town_totals(payroll.lines.all()):
+        amount = f"{t['total_fen'] // 100}.{t['total_fen'] % 100:02d}"
+        print(f"  {t['town__name']}\t{t['count']} 笔\t{amount} 元")
+    return 0

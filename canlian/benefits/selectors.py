@@ -132,3 +132,47 @@ def current_parameters() -> ParameterSet:
 
     extra = [(v.name, v.valid_from, v.value, v.reference) for v in ParameterValue.objects.all()]
     return shipped().with_values(extra) if extra else shipped()
+
+
+@dataclass
+class Screening:
+    """应保尽保 (eligible, not enrolled) and 应退则退 (enrolled, no longer eligible) for one programme and month."""
+
+    programme: str
+    month: date
+    eligible_not_enrolled: pl.DataFrame  # person_id, town_id, amount_fen
+    enrolled_not_eligible: pl.DataFrame  # person_id, town_id, enrolment_id
+
+
+def screening(user, *, programme: str, month: date, town_id: int | None = None) -> Screening:
+    from .models import Enrolment
+
+    scoped = access.persons_visible(user)
+    if town_id:
+        scoped = scoped.filter(town_id=town_id)
+    frames = registry_frames(persons=scoped)
+    result = evaluate(facts_for_month(frames, month), month, current_parameters(), programmes=[programme])
+    result = result.join(frames.persons.select("person_id", "town_id"), on="person_id")
+    enrolled = pl.DataFrame(
+        list(
+            Enrolment.objects.filter(
+                programme__code=programme, status__in=["active", "suspended"], person__in=scoped
+            ).values_list("person_id", "pk")
+        ),
+        schema={"person_id": pl.Int64, "enrolment_id": pl.Int64},
+        orient="row",
+    )
+    eligible = pl.col(f"{programme}_eligible")
+    missing = (
+        result.filter(eligible)
+        .join(enrolled, on="person_id", how="anti")
+        .select("person_id", "town_id", pl.col(f"{programme}_amount_fen").alias("amount_fen"))
+        .sort("person_id")
+    )
+    stale = (
+        result.filter(~eligible)
+        .join(enrolled, on="person_id")
+        .select("person_id", "town_id", "enrolment_id")
+        .sort("person_id")
+    )
+    return Screening(programme, month, missing, stale)

@@ -131,3 +131,59 @@ def make_person(db, users, towns):
         return person_create(acting_user=acting_user or users["district"], record=record)
 
     return _make
+
+
+# ---- real-browser tests (Playwright driving Debian's chromium) -------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        message = "未安装 chromium（apt-get install chromium），跳过浏览器测试 / chromium missing: browser tests skipped"
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing in CI: .ci/run installs it with apt")
+        pytest.skip(message)
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+@pytest.fixture
+def browser_page(chromium_browser, live_server):
+    context = chromium_browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 850}, base_url=live_server.url)
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login_as():
+    def _login(page, username: str, password: str = "Canlian#2023pw"):
+        page.goto("/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        return page
+
+    return _login

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("accounts/", include("canlian.accounts.urls")),
     path("registry/", include("canlian.registry.urls")),
+    path("benefits/", include("canlian.benefits.urls")),
     path("", include("canlian.common.urls")),
 ]
 

@@ -1,16 +1,31 @@
 from . import access
 
+_MODULES = (("person", "persons"), ("import", "import"), ("region", "regions"), ("audit", "audit"))
+
+
+def _module(url_name: str | None) -> str:
+    """The navigation entry a page belongs to, to mark it as the current one."""
+    for prefix, module in _MODULES:
+        if (url_name or "").startswith(prefix):
+            return module
+    return ""
+
 
 def navigation(request):
+    """Which modules the navigation bar offers; every flag asks ``access``, as the pages themselves do."""
     user = getattr(request, "user", None)
     if not user or not user.is_authenticated:
         return {}
+    active = bool(user.is_active and user.role)
+    match = getattr(request, "resolver_match", None)
     return {
         "nav": {
-            "persons": access.persons_visible(user).model is not None and user.role in access.PERSON_READERS,
+            "persons": active and user.role in access.PERSON_READERS,
             "import": access.can_import(user),
             "audit": access.can_read_audit(user),
-            "regions": access.can_manage_regions(user),
+            # Region names are not sensitive: every role but the auditor (audit log only) may read them.
+            "regions": active and not access.can_read_audit(user),
             "users": access.can_manage_users(user),
+            "module": _module(match.url_name if match else ""),
         }
     }

@@ -122,6 +122,8 @@ class Person(models.Model):
             models.Index(fields=["town", "-id"], name="person_town_id"),
             models.Index(fields=["status", "-id"], name="person_status_id"),
             models.Index(fields=["name"], name="person_name"),
+            # LIKE 'x%' on PostgreSQL under a non-C collation needs a pattern opclass (ignored on SQLite).
+            models.Index(fields=["name"], name="person_name_prefix", opclasses=["varchar_pattern_ops"]),
         ]
         constraints = [
             models.CheckConstraint(
@@ -212,7 +214,16 @@ class Certificate(models.Model):
                 condition=Q(valid_until__gt=models.F("issue_date")), name="certificate_valid_after_issue"
             ),
         ]
-        indexes = [models.Index(fields=["category", "grade"], name="certificate_cat_grade")]
+        indexes = [
+            models.Index(fields=["category", "grade"], name="certificate_cat_grade"),
+            # The list filter "category (+ grade)": current certificates in person order, so the planner
+            # can merge them with the persons' keyset page instead of hashing every matching certificate.
+            models.Index(
+                fields=["category", "grade", "person"],
+                condition=Q(is_current=True),
+                name="certificate_current_cat_grade",
+            ),
+        ]
 
     def __str__(self):
         return f"{mask_id_number(self.number)} {self.get_category_display()}{self.get_grade_display()}"

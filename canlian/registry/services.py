@@ -231,12 +231,14 @@ def economic_status_change(
     """Close the open period the day before ``valid_from`` and open a new one (none for 无)."""
     if status not in EconomicStatus.values:
         raise DomainError("无效的家庭经济状况")
+    later = EconomicStatusPeriod.objects.filter(person=person, valid_from__gt=valid_from)
+    if later.exists():
+        raise DomainError("该日期之后已有家庭经济状况记录，请按时间顺序登记", field="economic_status")
+    # a correction on the same day replaces the period that started that day
+    EconomicStatusPeriod.objects.filter(person=person, valid_from=valid_from).delete()
     open_periods = EconomicStatusPeriod.objects.select_for_update().filter(
         person=person, valid_to__isnull=True
     )
-    later = EconomicStatusPeriod.objects.filter(person=person, valid_from__gte=valid_from)
-    if later.exists():
-        raise DomainError("该日期之后已有家庭经济状况记录，请按时间顺序登记")
     for period in open_periods:
         period.valid_to = valid_from - timedelta(days=1)
         period.save(update_fields=["valid_to"])

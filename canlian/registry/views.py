@@ -1,27 +1,353 @@
+"""Registry pages: person list, person page, create / edit, status, ID reveal, regions.
+
+Views parse input, call a selector or a service, and render. Every record comes from ``accounts.access``;
+a person outside the user's scope is a 404 (``access.person_get``). Writes are POST-only with CSRF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors
+from canlian.accounts import access
+from canlian.common import audit_display
+from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
+from canlian.common.masking import mask_id_number, mask_phone
+
+from . import selectors, services
+from .forms import CommunityForm, PersonForm, StatusForm, add_errors, writable_towns
+from .identity import CATEGORY_LABELS, GRADE_LABELS
+from .models import Certificate, Person, Region
+
+AUDIT_TIMELINE_LIMIT = 50
 
 
-@login_required
-def person_list(request):
-    page = selectors.person_page(
-        request.user, selectors.PersonFilters(q=request.GET.get("q", "")), today=timezone.localdate()
+def _can_read_persons(user) -> bool:
+    return bool(user.is_active and user.role in access.PERSON_READERS)
+
+
+def _require_person_reader(user) -> None:
+    if not _can_read_persons(user):
+        raise Forbidden("您无权查看残疾人档案")
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _add_domain_error(form, exc: DomainError, *, default: str | None = None) -> None:
+    """A service refusal: next to its field when the service names one, else at the top of the form."""
+    field = exc.field if exc.field in form.fields else default
+    form.add_error(field, exc.message)
+
+
+# ---- list ------------------------------------------------------------------------------------------------
+
+
+def _filters(request, user) -> selectors.PersonFilters:
+    get = request.GET
+    status = get.get("status", "")
+    band = get.get("age", "")
+    return selectors.PersonFilters(
+        q=get.get("q", "").strip()[:60],
+        town=None if access.town_scope(user) else _int(get.get("town")),
+        community=_int(get.get("community")),
+        category=_int(get.get("category")),
+        grade=_int(get.get("grade")),
+        status=status if status in Person.Status.values else "",
+        age_band=band if band in selectors.AGE_BANDS else "",
     )
-    return render(request, "registry/person_list.html", {"page": page})
+
+
+def _query_string(request, *, drop=("after",)) -> str:
+    params = request.GET.copy()
+    for key in drop:
+        params.pop(key, None)
+    return params.urlencode()
 
 
 @login_required
+@require_GET
+def person_list(request):
+    user = request.user
+    _require_person_reader(user)
+    today = timezone.localdate()
+    filters = _filters(request, user)
+    after = _int(request.GET.get("after"))
+    page = selectors.person_page(user, filters, today=today, after=after)
+    for person in page.items:
+        person.age = person.age_on(today)
+    query = _query_string(request)
+    town_fixed = access.town_scope(user)
+    context = {
+        "town_fixed": town_fixed,
+        "page": page,
+        "filters": filters,
+        "after": after,
+        "query": query,
+    }
+    if after and _is_htmx(request):
+        return render(request, "registry/_person_rows.html", context)
+    context |= {
+        "towns": [] if town_fixed else list(access.towns_visible(user).order_by("code")),
+        "communities": list(
+            access.communities_visible(user).select_related("parent").order_by("parent__code", "code")
+        ),
+        "categories": Certificate.Category.choices,
+        "grades": Certificate.Grade.choices,
+        "statuses": Person.Status.choices,
+        "age_bands": list(selectors.AGE_BAND_LABELS.items()),
+        "can_create": bool(writable_towns(user)),
+        "can_export": access.can_export(user),
+        "can_import": access.can_import(user),
+        "filtered": any(
+            (filters.q, filters.town, filters.community, filters.category, filters.grade, filters.status)
+        )
+        or bool(filters.age_band),
+    }
+    return render(request, "registry/person_list.html", context)
+
+
+# ---- person page -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Component:
+    category: str
+    grade: str
+
+
+def _components(cert: Certificate) -> list[Component]:
+    out = []
+    for item in cert.components or []:
+        if isinstance(item, dict):
+            out.append(
+                Component(
+                    CATEGORY_LABELS.get(_int(item.get("category")), "?"),
+                    GRADE_LABELS.get(_int(item.get("grade")), "?"),
+                )
+            )
+    return out
+
+
+def _detail_context(request, person: Person, *, status_form: StatusForm | None = None) -> dict:
+    user = request.user
+    today = timezone.localdate()
+    certificates = selectors.person_certificates(person)
+    for cert in certificates:
+        cert.status_today = cert.status_on(today)
+        cert.status_today_label = Certificate.Status(cert.status_today).label
+        cert.component_list = _components(cert)
+        cert.masked_number = mask_id_number(cert.number)
+    current = next((c for c in certificates if c.is_current), None)
+    periods = selectors.person_economic_periods(person)
+    for period in periods:
+        period.is_current = period.covers(today)
+    timeline = audit_display.describe(
+        access.person_audit_visible(user, person).order_by("-id")[:AUDIT_TIMELINE_LIMIT]
+    )
+    can_edit = access.can_edit_person(user, person)
+    return {
+        "person": person,
+        "age": person.age_on(today),
+        "masked_phone": mask_phone(person.phone),
+        "masked_guardian_phone": mask_phone(person.guardian_phone),
+        "certificate": current,
+        "history": [c for c in certificates if not c.is_current],
+        "periods": periods,
+        "economic_status": next((p for p in periods if p.is_current), None),
+        "timeline": timeline,
+        "timeline_limit": AUDIT_TIMELINE_LIMIT,
+        "can_edit": can_edit,
+        "can_reveal": access.can_reveal(user, person),
+        "status_form": status_form or (StatusForm(initial={"status": person.status}) if can_edit else None),
+        "today": today,
+    }
+
+
+@login_required
+@require_GET
 def person_detail(request, pk):
-    person = selectors.person_detail(request.user, pk)
-    return render(request, "registry/person_detail.html", {"person": person})
+    person = access.person_get(request.user, pk)
+    return render(request, "registry/person_detail.html", _detail_context(request, person))
 
 
 @login_required
+@require_POST
+@never_cache
+def person_reveal(request, pk):
+    person = access.person_get(request.user, pk)
+    try:
+        full = services.person_reveal_id(acting_user=request.user, person=person)
+    except PermissionDenied as exc:
+        return HttpResponse(exc.message, status=403, content_type="text/plain; charset=utf-8")
+    template = "registry/_reveal.html" if _is_htmx(request) else "registry/person_reveal.html"
+    return render(request, template, {"person": person, "id_number": full})
+
+
+@login_required
+@require_POST
+def person_status(request, pk):
+    person = access.person_get(request.user, pk, for_edit=True)
+    form = StatusForm(request.POST)
+    if form.is_valid():
+        try:
+            services.person_set_status(
+                acting_user=request.user,
+                person=person,
+                status=form.cleaned_data["status"],
+                death_date=form.cleaned_data["death_date"],
+            )
+        except ValidationFailed as exc:
+            add_errors(form, exc.errors)
+        except DomainError as exc:
+            _add_domain_error(form, exc, default="status")
+        else:
+            messages.success(request, "人员状态已更新")
+            return redirect("registry:person_detail", pk=person.pk)
+    context = _detail_context(request, person, status_form=form)
+    context["status_open"] = True
+    return render(request, "registry/person_detail.html", context, status=400)
+
+
+# ---- create and edit -------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_create(request):
+    user = request.user
+    today = timezone.localdate()
+    if not writable_towns(user):
+        raise Forbidden("您无权新增残疾人档案")
+    form = PersonForm(request.POST if request.method == "POST" else None, user=user, today=today)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                person = services.person_create(acting_user=user, record=form.record)
+            except ValidationFailed as exc:
+                add_errors(form, exc.errors)
+            except DomainError as exc:
+                _add_domain_error(form, exc)
+            else:
+                messages.success(request, f"已建档：{person.name}")
+                return redirect("registry:person_detail", pk=person.pk)
+        status = 400
+    return render(request, "registry/person_form.html", {"form": form, "person": None}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_edit(request, pk):
+    user = request.user
+    today = timezone.localdate()
+    person = access.person_get(user, pk, for_edit=True)
+    economic = services.current_economic_status(person, today)
+    form = PersonForm(
+        request.POST if request.method == "POST" else None,
+        user=user,
+        today=today,
+        person=person,
+        economic_status=economic,
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                changes = services.person_update(acting_user=user, person=person, record=form.record)
+            except ValidationFailed as exc:
+                add_errors(form, exc.errors)
+            except DomainError as exc:
+                _add_domain_error(form, exc)
+            else:
+                if changes:
+                    messages.success(request, f"已保存 {len(changes)} 项修改")
+                else:
+                    messages.info(request, "没有需要保存的修改")
+                return redirect("registry:person_detail", pk=person.pk)
+        status = 400
+    return render(request, "registry/person_form.html", {"form": form, "person": person}, status=status)
+
+
+# ---- regions ---------------------------------------------------------------------------------------------
+
+
+def _require_region_reader(user) -> None:
+    # Auditors see the audit log only (separation of duties).
+    if not user.is_active or not user.role or access.can_read_audit(user):
+        raise Forbidden("您无权查看行政区划")
+
+
+def _creatable_region_towns(user) -> list[Region]:
+    towns = access.towns_visible(user).order_by("code")
+    if access.can_manage_regions(user):
+        return list(towns)
+    return []
+
+
+@login_required
+@require_GET
 def region_list(request):
-    return render(request, "registry/region_list.html", {})
+    user = request.user
+    _require_region_reader(user)
+    towns = list(access.towns_visible(user).order_by("code"))
+    by_town: dict[int, list[Region]] = {t.pk: [] for t in towns}
+    for community in access.communities_visible(user).order_by("code"):
+        by_town.setdefault(community.parent_id, []).append(community)
+    for town in towns:
+        town.community_list = by_town.get(town.pk, [])
+    return render(
+        request,
+        "registry/region_list.html",
+        {"towns": towns, "can_add": bool(_creatable_region_towns(user))},
+    )
 
 
-person_create = person_edit = person_reveal = person_status = region_create = region_list
+@login_required
+@require_http_methods(["GET", "POST"])
+def region_create(request):
+    user = request.user
+    towns = _creatable_region_towns(user)
+    if not towns:
+        raise Forbidden("您无权新增村(社区)")
+    initial = {}
+    if (town_id := _int(request.GET.get("town"))) and any(t.pk == town_id for t in towns):
+        initial["town"] = str(town_id)
+    form = CommunityForm(request.POST if request.method == "POST" else None, towns=towns, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                region = services.community_create(
+                    acting_user=user,
+                    town=form.cleaned_data["town_obj"],
+                    name=form.cleaned_data["name"],
+                    code=form.cleaned_data["code"].strip(),
+                    kind=form.cleaned_data["kind"] or Region.Kind.COMMUNITY,
+                )
+            except ValidationFailed as exc:
+                add_errors(form, exc.errors)
+            except DomainError as exc:
+                _add_domain_error(form, exc)
+            else:
+                messages.success(request, f"已新增：{region.parent.name} {region.name}（{region.code}）")
+                return redirect(f"{reverse('registry:region_list')}#town-{region.parent_id}")
+        status = 400
+    return render(request, "registry/region_form.html", {"form": form}, status=status)

@@ -86,7 +86,11 @@ def test_only_admin_creates_users(users, towns):
         user_create(acting_user=users["admin"], username="x2", role="town_staff", password="weak")
     assert set(exc.value.errors) == {"town", "password"}
     user = user_create(
-        acting_user=users["admin"], username="x3", role="town_staff", password="Lowercase123456", town=towns["东山镇"]
+        acting_user=users["admin"],
+        username="x3",
+        role="town_staff",
+        password="Lowercase123456",
+        town=towns["东山镇"],
     )
     assert user.jurisdiction.name == "东山镇"
     assert AuditLog.objects.filter(action="user.create", object_id=str(user.pk), username="admin1").exists()

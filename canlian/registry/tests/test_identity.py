@@ -37,7 +37,13 @@ def test_domain_examples():
 
 @pytest.mark.parametrize(
     "raw",
-    ["11010519491231002x", " 110105 19491231 002X ", "１１０１０５１９４９１２３１００２Ｘ", "110105-19491231-002x", "１１０１０５１９４９１２３１００２ｘ"],
+    [
+        "11010519491231002x",
+        " 110105 19491231 002X ",
+        "１１０１０５１９４９１２３１００２Ｘ",
+        "110105-19491231-002x",
+        "１１０１０５１９４９１２３１００２ｘ",
+    ],
 )
 def test_normalisation_forms(raw):
     assert identity.validate_id(raw) == "11010519491231002X"
@@ -50,8 +56,14 @@ def test_normalisation_forms(raw):
         ("1101051949123100", "身份证号应为18位，实际为16位"),
         ("11010519491231002A", "身份证号前17位应为数字，末位为数字或X"),
         ("110105194912310021", "身份证号校验位错误（应为 X）"),
-        (3.20506e17, "身份证号被 Excel 存成了数字（如 3.20506E+17），后几位已丢失；请把该列设为文本后重新填写"),
-        ("3.20506E+17", "身份证号被 Excel 存成了数字（如 3.20506E+17），后几位已丢失；请把该列设为文本后重新填写"),
+        (
+            3.20506e17,
+            "身份证号被 Excel 存成了数字（如 3.20506E+17），后几位已丢失；请把该列设为文本后重新填写",
+        ),
+        (
+            "3.20506E+17",
+            "身份证号被 Excel 存成了数字（如 3.20506E+17），后几位已丢失；请把该列设为文本后重新填写",
+        ),
     ],
 )
 def test_invalid_ids_say_what_is_wrong(raw, message):
@@ -89,7 +101,13 @@ def test_birth_sex_and_age():
 
 def test_certificate_parsing():
     cert = identity.parse_certificate("11010519491231002x42", holder_id="11010519491231002X")
-    assert (cert.id_number, cert.category, cert.grade, cert.reissue, cert.severe) == ("11010519491231002X", 4, 2, 0, True)
+    assert (cert.id_number, cert.category, cert.grade, cert.reissue, cert.severe) == (
+        "11010519491231002X",
+        4,
+        2,
+        0,
+        True,
+    )
     assert identity.parse_certificate("11010519491231002X63B").reissue == 1
     assert identity.parse_certificate("11010519491231002X63B2").reissue == 2
     assert identity.parse_certificate("11010519491231002X63B2").category_label == "精神"

@@ -1,0 +1,360 @@
+"""Who may do what on the registry and audit pages: every role × every action, exact status codes.
+
+The person under test lives in 甪直镇. ``town_own`` is the 甪直镇 clerk, ``town_other`` the 木渎镇 clerk.
+A denied write must leave the record and the audit log exactly as they were.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from canlian.common.models import AuditLog
+from canlian.registry.models import Person
+
+ROLES = {
+    "admin": "admin",
+    "district": "district",
+    "town_own": "town_luzhi",
+    "town_other": "town_mudu",
+    "institution": "institution",
+    "leader": "leader",
+    "auditor": "auditor",
+}
+
+# (status, sees the person) for pages that list; a bare status where only the code matters.
+EXPECTED = {
+    "admin": {
+        "list": (403, None),
+        "detail": 404,
+        "edit_get": 404,
+        "edit_post": 404,
+        "search": (403, None),
+        "reveal": 404,
+        "status": 404,
+        "audit": 403,
+    },
+    "district": {
+        "list": (200, True),
+        "detail": 200,
+        "edit_get": 200,
+        "edit_post": 302,
+        "search": (200, True),
+        "reveal": 200,
+        "status": 302,
+        "audit": 403,
+    },
+    "town_own": {
+        "list": (200, True),
+        "detail": 200,
+        "edit_get": 200,
+        "edit_post": 302,
+        "search": (200, True),
+        "reveal": 200,
+        "status": 302,
+        "audit": 403,
+    },
+    "town_other": {
+        "list": (200, False),
+        "detail": 404,
+        "edit_get": 404,
+        "edit_post": 404,
+        "search": (200, False),
+        "reveal": 404,
+        "status": 404,
+        "audit": 403,
+    },
+    "institution": {
+        "list": (403, None),
+        "detail": 404,
+        "edit_get": 404,
+        "edit_post": 404,
+        "search": (403, None),
+        "reveal": 404,
+        "status": 404,
+        "audit": 403,
+    },
+    "leader": {
+        "list": (200, True),
+        "detail": 200,
+        "edit_get": 404,
+        "edit_post": 404,
+        "search": (200, True),
+        "reveal": 403,
+        "status": 404,
+        "audit": 403,
+    },
+    "auditor": {
+        "list": (403, None),
+        "detail": 404,
+        "edit_get": 404,
+        "edit_post": 404,
+        "search": (403, None),
+        "reveal": 404,
+        "status": 404,
+        "audit": 200,
+    },
+}
+
+
+@pytest.fixture
+def person(make_person):
+    return make_person(name="张伟", town="甪直镇", address="旧地址")
+
+
+@pytest.fixture
+def bystander(make_person):
+    """Someone in 木渎镇, so the 木渎镇 clerk's list is not empty for a boring reason."""
+    return make_person(name="李娜", town="木渎镇")
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def edit_data(person, **overrides) -> dict:
+    data = {
+        "name": person.name,
+        "issue_date": person.current_certificate.issue_date.isoformat(),
+        "town": str(person.town_id),
+        "community": "",
+        "household_type": person.household_type,
+        "economic_status": "none",
+        "address": "新地址",
+        "employment_status": "",
+        "guardian_name": "",
+        "guardian_relation": "",
+    }
+    return data | overrides
+
+
+def snapshot(person) -> tuple:
+    person = Person.objects.get(pk=person.pk)
+    return (person.name, person.address, person.status, person.death_date, person.updated_at)
+
+
+def person_row_in(html: str, person) -> bool:
+    return reverse("registry:person_detail", args=[person.pk]) in html
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_person_list(role, users, person, bystander):
+    # given a person in 甪直镇 and one in 木渎镇
+    client = client_for(users[ROLES[role]])
+    # when the role opens the list
+    response = client.get(reverse("registry:person_list"))
+    # then
+    status, sees = EXPECTED[role]["list"]
+    assert response.status_code == status
+    if status == 200:
+        html = response.content.decode()
+        assert person_row_in(html, person) is sees
+        assert person.id_number not in html
+        assert person.masked_id in html or not sees
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_person_detail(role, users, person):
+    client = client_for(users[ROLES[role]])
+    response = client.get(reverse("registry:person_detail", args=[person.pk]))
+    assert response.status_code == EXPECTED[role]["detail"]
+    if response.status_code == 200:
+        html = response.content.decode()
+        assert person.masked_id in html
+        assert person.id_number not in html
+        may_write = EXPECTED[role]["edit_post"] == 302
+        assert ('id="person-edit"' in html) is may_write
+        assert ('id="status-form"' in html) is may_write
+        assert ('id="reveal-button"' in html) is (EXPECTED[role]["reveal"] == 200)
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_person_edit_get(role, users, person):
+    client = client_for(users[ROLES[role]])
+    response = client.get(reverse("registry:person_edit", args=[person.pk]))
+    assert response.status_code == EXPECTED[role]["edit_get"]
+    if response.status_code == 200:
+        html = response.content.decode()
+        # the edit form never carries the full ID number, not even inside the certificate number
+        assert person.id_number not in html
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_person_edit_post(role, users, person):
+    # given
+    before = snapshot(person)
+    updates_before = AuditLog.objects.filter(action="person.update").count()
+    client = client_for(users[ROLES[role]])
+    # when
+    response = client.post(reverse("registry:person_edit", args=[person.pk]), edit_data(person))
+    # then
+    assert response.status_code == EXPECTED[role]["edit_post"]
+    updates = AuditLog.objects.filter(action="person.update")
+    if response.status_code == 302:
+        assert response["Location"] == reverse("registry:person_detail", args=[person.pk])
+        assert Person.objects.get(pk=person.pk).address == "新地址"
+        log = updates.get()
+        assert log.username == users[ROLES[role]].username
+        assert log.changes == {"address": ["旧地址", "新地址"]}
+    else:
+        assert snapshot(person) == before
+        assert updates.count() == updates_before == 0
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_search_by_full_id_number(role, users, person, bystander):
+    client = client_for(users[ROLES[role]])
+    response = client.get(reverse("registry:person_list"), {"q": person.id_number})
+    status, sees = EXPECTED[role]["search"]
+    assert response.status_code == status
+    if status == 200:
+        html = response.content.decode()
+        assert person_row_in(html, person) is sees
+        assert not person_row_in(html, bystander)  # a full ID finds exactly its holder
+        # the full number appears only where the page echoes what the user typed (search box, links)
+        echoed = html.count(f'value="{person.id_number}"') + html.count(f"q={person.id_number}")
+        assert html.count(person.id_number) == echoed
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_reveal_id_number(role, users, person):
+    # given
+    client = client_for(users[ROLES[role]])
+    # when the role asks for the full number the way the page does (htmx POST)
+    response = client.post(reverse("registry:person_reveal", args=[person.pk]), HTTP_HX_REQUEST="true")
+    # then
+    expected = EXPECTED[role]["reveal"]
+    assert response.status_code == expected
+    body = response.content.decode()
+    reveals = list(AuditLog.objects.filter(action="person.reveal_id").values_list("username", "result"))
+    username = users[ROLES[role]].username
+    if expected == 200:
+        assert person.id_number in body
+        assert "no-store" in response["Cache-Control"]
+        assert reveals == [(username, "success")]
+    elif expected == 403:
+        assert person.id_number not in body
+        assert body == "您无权查看完整身份证号"
+        assert reveals == [(username, "denied")]
+    else:
+        assert person.id_number not in body
+        assert reveals == []
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_status_change(role, users, person):
+    before = snapshot(person)
+    client = client_for(users[ROLES[role]])
+    response = client.post(reverse("registry:person_status", args=[person.pk]), {"status": "moved_out"})
+    assert response.status_code == EXPECTED[role]["status"]
+    logs = AuditLog.objects.filter(action="person.status")
+    if response.status_code == 302:
+        assert Person.objects.get(pk=person.pk).status == "moved_out"
+        assert logs.get().changes == {"status": ["active", "moved_out"], "death_date": [None, None]}
+    else:
+        assert snapshot(person) == before
+        assert logs.count() == 0
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_audit_page(role, users, person):
+    client = client_for(users[ROLES[role]])
+    response = client.get(reverse("common:audit_list"))
+    assert response.status_code == EXPECTED[role]["audit"]
+    exported = client.post(reverse("common:audit_export"))
+    assert exported.status_code == EXPECTED[role]["audit"]
+    assert AuditLog.objects.filter(action="audit.export").count() == (1 if role == "auditor" else 0)
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_navigation_offers_only_what_the_role_may_open(role, users):
+    client = client_for(users[ROLES[role]])
+    html = client.get(reverse("registry:region_list") if role != "auditor" else reverse("common:audit_list"))
+    html = html.content.decode()
+    nav = html.split('aria-label="主导航"')[1].split("</nav>")[0]
+    assert (reverse("registry:person_list") in nav) is (EXPECTED[role]["list"][0] == 200)
+    assert (reverse("common:audit_list") in nav) is (role == "auditor")
+    assert (reverse("registry:region_list") in nav) is (role != "auditor")
+    assert (reverse("registry:import_start") in nav) is (role in {"district", "town_own", "town_other"})
+
+
+def test_town_clerk_cannot_reach_other_town_through_the_town_filter(users, person, bystander):
+    # given the 木渎镇 clerk asks the list for 甪直镇 explicitly
+    client = client_for(users["town_mudu"])
+    response = client.get(reverse("registry:person_list"), {"town": person.town_id})
+    # then the filter is ignored: the clerk stays in 木渎镇
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert not person_row_in(html, person)
+    assert person_row_in(html, bystander)
+    assert 'id="f-town"' not in html  # the town filter is not offered to town staff
+
+
+def test_town_clerk_cannot_move_a_person_to_another_town(users, person, towns):
+    before = snapshot(person)
+    client = client_for(users["town_luzhi"])
+    response = client.post(
+        reverse("registry:person_edit", args=[person.pk]), edit_data(person, town=str(towns["木渎镇"].pk))
+    )
+    assert response.status_code == 400
+    assert "请从列表中选择镇(街道)" in response.content.decode()
+    assert snapshot(person) == before
+    assert Person.objects.get(pk=person.pk).town_id == towns["甪直镇"].pk
+    assert AuditLog.objects.filter(action="person.update").count() == 0
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("registry:person_reveal", True),
+        ("registry:person_status", True),
+        ("common:audit_export", False),
+    ],
+)
+def test_write_endpoints_refuse_get(name, args, users, person):
+    user = users["auditor"] if name.startswith("common") else users["district"]
+    client = client_for(user)
+    response = client.get(reverse(name, args=[person.pk] if args else []))
+    assert response.status_code == 405
+    assert (
+        AuditLog.objects.filter(action__in=["person.reveal_id", "person.status", "audit.export"]).count() == 0
+    )
+
+
+def test_writes_need_the_csrf_token(users, person):
+    # given a logged-in clerk whose browser does not send the CSRF token
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users["town_luzhi"])
+    before = snapshot(person)
+    # when
+    edit = client.post(reverse("registry:person_edit", args=[person.pk]), edit_data(person))
+    status = client.post(reverse("registry:person_status", args=[person.pk]), {"status": "moved_out"})
+    reveal = client.post(reverse("registry:person_reveal", args=[person.pk]))
+    # then
+    assert (edit.status_code, status.status_code, reveal.status_code) == (403, 403, 403)
+    assert snapshot(person) == before
+    assert AuditLog.objects.exclude(action__in=["person.create", "login"]).count() == 0
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_create_page(role, users):
+    client = client_for(users[ROLES[role]])
+    response = client.get(reverse("registry:person_create"))
+    may = role in {"district", "town_own", "town_other"}
+    assert response.status_code == (200 if may else 403)
+
+
+def test_anonymous_is_sent_to_login(db, person):
+    client = Client()
+    for url in (
+        reverse("registry:person_list"),
+        reverse("registry:person_detail", args=[person.pk]),
+        reverse("common:audit_list"),
+        reverse("registry:region_list"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))

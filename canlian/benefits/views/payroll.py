@@ -1,0 +1,392 @@
+"""Payroll pages: list with a chart of monthly totals, generation as a background job with progress, the
+batch page (totals by town, review / approve / discard, bank file, bank return file) and the line list.
+
+Town staff see every batch but only their own town's lines (``access.payroll_lines_visible``): every amount
+they are shown is summed from those lines."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.core.paginator import Paginator
+from django.db.models import Count, Sum
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_GET, require_POST
+
+from canlian.accounts import access
+from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
+from canlian.common.jobs import job_create
+from canlian.common.models import Job
+
+from ..exporters import payroll_bank_file
+from ..forms import BankResultsForm, PayrollGenerateForm, PayrollMoveForm, mark_invalid
+from ..importers import parse_bank_results
+from ..models import Payroll, PayrollLine, Programme
+from ..services import payroll as payroll_services
+from ._base import int_param, is_htmx, query_without, require_reader, show, this_month, yuan
+
+P = Payroll.Status
+JOB_KIND = "payroll_generate"
+LINES_PAGE = 100
+STATUS_BADGE = {
+    P.GENERATING: "secondary",
+    P.DRAFT: "secondary",
+    P.REVIEWED: "info",
+    P.APPROVED: "primary",
+    P.EXPORTED: "warning",
+    P.CLOSED: "success",
+}
+LINE_BADGE = {"pending": "secondary", "paid": "success", "failed": "danger"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _visible_sums(user, payrolls) -> dict[int, tuple[int, int]]:
+    """payroll id → (lines, fen) over the lines this user may see."""
+    if access.town_scope(user) is None:
+        return {p.pk: (p.line_count, p.total_fen) for p in payrolls}
+    rows = (
+        access.payroll_lines_visible(user)
+        .filter(payroll__in=[p.pk for p in payrolls])
+        .values("payroll_id")
+        .annotate(n=Count("id"), fen=Sum("amount_fen"))
+        .order_by()
+    )
+    return {r["payroll_id"]: (r["n"], r["fen"] or 0) for r in rows}
+
+
+def _chart(payrolls, sums) -> dict:
+    """Monthly totals per programme, oldest month first, for ECharts (yuan as numbers: display only)."""
+    months = sorted({p.month for p in payrolls})
+    series: dict[str, dict] = defaultdict(dict)
+    for p in payrolls:
+        series[p.programme.name][p.month] = sums.get(p.pk, (0, 0))[1]
+    return {
+        "months": [f"{m:%Y-%m}" for m in months],
+        "series": [
+            {"name": name, "data": [float(yuan(by_month.get(m, 0))) for m in months]}
+            for name, by_month in series.items()
+        ],
+    }
+
+
+@login_required
+@require_GET
+def payroll_list(request):
+    user = request.user
+    require_reader(user)
+    qs = access.payrolls_visible(user).select_related("programme", "created_by")
+    programme = request.GET.get("programme", "")
+    if programme:
+        qs = qs.filter(programme__code=programme)
+    payrolls = list(qs.order_by("-month", "programme_id")[:240])
+    sums = _visible_sums(user, payrolls)
+    for p in payrolls:
+        p.badge = STATUS_BADGE.get(p.status, "secondary")
+        p.visible_count, fen = sums.get(p.pk, (0, 0))
+        p.visible_total = yuan(fen)
+    can_run = access.can_run_payroll(user)
+    return show(
+        request,
+        "benefits/payroll_list.html",
+        {
+            "payrolls": payrolls,
+            "chart": _chart(payrolls, sums),
+            "programme": programme,
+            "programmes": Programme.objects.filter(active=True, cash=True).order_by("id"),
+            "town_fixed": access.town_scope(user),
+            "generate_form": PayrollGenerateForm(initial={"month": this_month()}) if can_run else None,
+            "nav_tab": "payroll",
+        },
+    )
+
+
+@login_required
+@require_POST
+def payroll_generate(request):
+    """Queue the generation as a background task with a progress record; the job page polls it."""
+    user = request.user
+    if not access.can_run_payroll(user):
+        raise Forbidden("只有区残联业务科室可以生成发放批次")
+    form = PayrollGenerateForm(request.POST)
+    if not form.is_valid():
+        mark_invalid(form)
+        for errors in form.errors.values():
+            for e in errors:
+                messages.error(request, e)
+        return redirect("benefits:payroll_list")
+    programme, month = form.cleaned_data["programme"], form.cleaned_data["month"]
+    existing = access.payrolls_visible(user).filter(programme=programme, month=month).first()
+    if existing:
+        messages.info(request, f"{programme.name} {month:%Y-%m} 的发放批次已存在")
+        return redirect("benefits:payroll_detail", pk=existing.pk)
+    from ..tasks import payroll_generate_task
+
+    job = job_create(
+        acting_user=user, kind=JOB_KIND, params={"programme": programme.code, "month": month.isoformat()}
+    )
+    payroll_generate_task.enqueue(str(job.pk))
+    return redirect("benefits:payroll_job", pk=job.pk)
+
+
+@login_required
+@require_GET
+def payroll_job(request, pk):
+    job = get_object_or_404(access.jobs_visible(request.user).filter(kind=JOB_KIND), pk=pk)
+    programme = Programme.objects.filter(code=job.params.get("programme", "")).first()
+    context = {
+        "job": job,
+        "programme": programme,
+        "month": job.params.get("month", "")[:7],
+        "finished": job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED),
+        "payroll_id": (job.result or {}).get("payroll"),
+        "nav_tab": "payroll",
+    }
+    if is_htmx(request):
+        return show(request, "benefits/_job_progress.html", context)
+    return show(request, "benefits/payroll_job.html", context)
+
+
+# ---- one batch ---------------------------------------------------------------------------------------------
+
+
+def _get_payroll(user, pk) -> Payroll:
+    return get_object_or_404(
+        access.payrolls_visible(user).select_related("programme", "created_by", "reviewed_by", "approved_by"),
+        pk=pk,
+    )
+
+
+def _detail_context(request, payroll: Payroll, **extra) -> dict:
+    user = request.user
+    lines = access.payroll_lines_visible(user).filter(payroll=payroll)
+    towns = payroll_services.town_totals(lines)
+    for t in towns:
+        t["total"] = yuan(t["total_fen"])
+    count = sum(t["count"] for t in towns)
+    fen = sum(t["total_fen"] or 0 for t in towns)
+    by_status = {
+        r["status"]: (r["n"], yuan(r["fen"]))
+        for r in lines.values("status").annotate(n=Count("id"), fen=Sum("amount_fen")).order_by()
+    }
+    by_kind = {
+        r["kind"]: (r["n"], yuan(r["fen"]))
+        for r in lines.values("kind").annotate(n=Count("id"), fen=Sum("amount_fen")).order_by()
+    }
+    can_run = access.can_run_payroll(user)
+    payroll.badge = STATUS_BADGE.get(payroll.status, "secondary")
+    moves = []
+    if can_run:
+        for (src, dst), label in payroll_services.TRANSITIONS.items():
+            if src == payroll.status:
+                moves.append(
+                    {"to": dst, "label": label, "style": "outline-secondary" if dst == P.DRAFT else "primary"}
+                )
+    return {
+        "payroll": payroll,
+        "towns": towns,
+        "visible_count": count,
+        "visible_total": yuan(fen),
+        "statuses": [
+            (v, label, *by_status.get(v, (0, yuan(0))), LINE_BADGE[v])
+            for v, label in PayrollLine.Status.choices
+        ],
+        "kinds": [(v, label, *by_kind.get(v, (0, yuan(0)))) for v, label in PayrollLine.Kind.choices],
+        "town_fixed": access.town_scope(user),
+        "can_run": can_run,
+        "moves": moves,
+        "can_discard": can_run and payroll.status == P.DRAFT,
+        "can_download": can_run and payroll.status in (P.APPROVED, P.EXPORTED, P.CLOSED),
+        "can_unmask": access.bank_accounts_unmasked_allowed(user),
+        "results_form": extra.pop("results_form", None)
+        or (BankResultsForm() if can_run and payroll.status in (P.EXPORTED, P.CLOSED) else None),
+        "reviewed_by_me": payroll.reviewed_by_id == user.pk,
+        "nav_tab": "payroll",
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def payroll_detail(request, pk):
+    user = request.user
+    require_reader(user)
+    payroll = _get_payroll(user, pk)
+    return show(request, "benefits/payroll_detail.html", _detail_context(request, payroll))
+
+
+def _error_page(request, payroll_pk, message: str, status: int, **extra):
+    payroll = _get_payroll(request.user, payroll_pk)
+    return show(
+        request,
+        "benefits/payroll_detail.html",
+        _detail_context(request, payroll, error=message, **extra),
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def payroll_move(request, pk):
+    user = request.user
+    require_reader(user)
+    payroll = _get_payroll(user, pk)
+    form = PayrollMoveForm(request.POST)
+    if not form.is_valid() or form.cleaned_data["to_status"] not in P.values:
+        return _error_page(request, pk, "无效的办理操作", 400)
+    try:
+        payroll_services.payroll_transition(
+            acting_user=user,
+            payroll=payroll,
+            to_status=form.cleaned_data["to_status"],
+            expected_status=form.cleaned_data["expected_status"],
+        )
+    except PermissionDenied as exc:
+        return _error_page(request, pk, exc.message, 403)
+    except DomainError as exc:
+        return _error_page(request, pk, exc.message, 409)
+    label = payroll_services.TRANSITIONS.get(
+        (form.cleaned_data["expected_status"], form.cleaned_data["to_status"])
+    )
+    messages.success(request, f"已办理：{label}")
+    return redirect("benefits:payroll_detail", pk=pk)
+
+
+@login_required
+@require_POST
+def payroll_discard(request, pk):
+    user = request.user
+    require_reader(user)
+    payroll = _get_payroll(user, pk)
+    name = str(payroll)
+    try:
+        payroll_services.payroll_discard(acting_user=user, payroll=payroll)
+    except PermissionDenied as exc:
+        return _error_page(request, pk, exc.message, 403)
+    except DomainError as exc:
+        return _error_page(request, pk, exc.message, 409)
+    messages.success(request, f"已作废草稿批次：{name}，可重新生成")
+    return redirect("benefits:payroll_list")
+
+
+@login_required
+@require_POST
+def payroll_bank_download(request, pk):
+    """The bank file; full account and ID numbers only when asked for and the role allows (the exporter
+    checks and audits)."""
+    user = request.user
+    require_reader(user)
+    payroll = _get_payroll(user, pk)
+    unmasked = request.POST.get("unmasked") == "1"
+    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    try:
+        payroll_bank_file(acting_user=user, payroll=payroll, out=out, unmasked=unmasked)
+    except PermissionDenied as exc:
+        return _error_page(request, pk, exc.message, 403)
+    except DomainError as exc:
+        return _error_page(request, pk, exc.message, 409)
+    out.seek(0)
+    suffix = "" if unmasked else "-脱敏"
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=f"银行发放-{payroll.programme.name}-{payroll.month:%Y%m}{suffix}.xlsx",
+        content_type=XLSX,
+    )
+
+
+@login_required
+@require_POST
+def payroll_results(request, pk):
+    """The bank's return file: checked whole (errors per row, in Chinese); nothing is written unless all
+    rows are good."""
+    user = request.user
+    require_reader(user)
+    payroll = _get_payroll(user, pk)
+    form = BankResultsForm(request.POST, request.FILES)
+    if not form.is_valid():
+        mark_invalid(form)
+        return _error_page(request, pk, "请选择银行回盘文件", 400, results_form=form)
+    upload = form.cleaned_data["file"]
+    try:
+        results = parse_bank_results(upload.read(), filename=upload.name)
+        outcome = payroll_services.results_apply(acting_user=user, payroll=payroll, results=results)
+    except ValidationFailed as exc:
+        rows = sorted(exc.errors.items(), key=lambda kv: int_param(kv[0].strip("第行")) or 0)
+        return _error_page(
+            request,
+            pk,
+            f"回盘文件“{upload.name}”有 {len(rows)} 行有误，未导入任何结果；请修正后重新上传",
+            400,
+            results_errors=rows,
+            results_form=form,
+        )
+    except PermissionDenied as exc:
+        return _error_page(request, pk, exc.message, 403)
+    except DomainError as exc:
+        return _error_page(
+            request, pk, f"回盘文件“{upload.name}”无法导入：{exc.message}", 400, results_form=form
+        )
+    messages.success(
+        request,
+        f"已导入回盘结果：到账 {outcome['paid']} 笔，失败 {outcome['failed']} 笔，未回盘 {outcome['pending']} 笔",
+    )
+    return redirect("benefits:payroll_detail", pk=pk)
+
+
+@login_required
+@require_GET
+def payroll_lines(request, pk):
+    user = request.user
+    require_reader(user)
+    payroll = _get_payroll(user, pk)
+    get = request.GET
+    town_fixed = access.town_scope(user)
+    qs = (
+        access.payroll_lines_visible(user)
+        .filter(payroll=payroll)
+        .select_related("person", "town")
+        .order_by("town_id", "id")
+    )
+    town = None if town_fixed else int_param(get.get("town"))
+    if town:
+        qs = qs.filter(town_id=town)
+    kind = get.get("kind", "")
+    if kind in PayrollLine.Kind.values:
+        qs = qs.filter(kind=kind)
+    else:
+        kind = ""
+    status = get.get("status", "")
+    if status in PayrollLine.Status.values:
+        qs = qs.filter(status=status)
+    else:
+        status = ""
+    totals = qs.aggregate(n=Count("id"), fen=Sum("amount_fen"))
+    page = Paginator(qs, LINES_PAGE).get_page(get.get("page"))
+    for line in page.object_list:
+        line.yuan = yuan(line.amount_fen)
+        line.badge = LINE_BADGE.get(line.status, "secondary")
+    payroll.badge = STATUS_BADGE.get(payroll.status, "secondary")
+    return show(
+        request,
+        "benefits/payroll_lines.html",
+        {
+            "payroll": payroll,
+            "page": page,
+            "filtered_count": totals["n"],
+            "filtered_total": yuan(totals["fen"]),
+            "town": town,
+            "kind": kind,
+            "status": status,
+            "town_fixed": town_fixed,
+            "towns": [] if town_fixed else list(access.towns_visible(user).order_by("code")),
+            "kinds": PayrollLine.Kind.choices,
+            "line_statuses": PayrollLine.Status.choices,
+            "query_no_page": query_without(request, "page"),
+            "nav_tab": "payroll",
+        },
+    )

@@ -1,0 +1,1022 @@
+"""Person import: read → validate every row → report → commit the valid rows set-based → audit.
+
+The same code serves the web page (through ``registry.tasks``) and the command line
+(``canlian import persons FILE``):
+
+* ``persons_stage`` reads the file (``common.spreadsheet``), maps its columns to the field keys of
+  ``validation.FIELD_LABELS``, validates every row with ``validation.validate_person_record`` (the one set of
+  field rules), reports a person repeated within the file on the later row, confines town staff to their own
+  town, looks up the persons already registered by blind index in chunks (no query per row) and classifies
+  each row as created, updated, unchanged or rejected, with the changes an update would make.
+* ``persons_commit`` writes the valid rows in one transaction with ``bulk_create`` / ``bulk_update``,
+  after re-checking that nothing it relies on changed since staging, and writes one audit row per person
+  plus one for the import.
+* ``report_write`` writes the original rows with a 处理结果 and a 错误说明 column, the cells in error
+  flagged and annotated, and sheets listing every error and every change.
+
+Row numbers are those Excel shows (the header is row 1 in the template).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from canlian.accounts import access
+from canlian.common import spreadsheet
+from canlian.common.audit import audit_record, audit_record_many
+from canlian.common.crypto import EncryptedTextField
+from canlian.common.exceptions import DomainError, PermissionDenied
+from canlian.common.jobs import Progress, noop_progress
+from canlian.common.masking import mask_id_number
+
+from . import services
+from .models import (
+    Certificate,
+    EconomicStatus,
+    EconomicStatusPeriod,
+    EmploymentStatus,
+    HouseholdType,
+    Person,
+    Region,
+)
+from .validation import FIELD_LABELS, PersonRecord, RegionLookup, validate_person_record
+
+BATCH_SIZE = 2000
+LOOKUP_CHUNK = 1000
+PARALLEL_MIN_ROWS = 20_000
+PARALLEL_CHUNK = 2_500
+SUMMARY_LIMIT = 200
+REPORT_COMMENT_LIMIT = 20000
+
+CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
+OUTCOMES = (CREATED, UPDATED, UNCHANGED, REJECTED)
+OUTCOME_LABELS = {
+    "staged": {CREATED: "将新增", UPDATED: "将更新", UNCHANGED: "无变化", REJECTED: "有错误，不导入"},
+    "committed": {CREATED: "已新增", UPDATED: "已更新", UNCHANGED: "无变化", REJECTED: "有错误，未导入"},
+}
+
+# Column names accepted for each field; the first is the one the template uses.
+PERSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("姓名", "残疾人姓名", "名字", "持证人姓名"),
+    "id_number": ("身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码", "身份证", "居民身份证号"),
+    "certificate_number": ("残疾人证号", "残疾证号", "残疾人证号码", "残疾证号码", "残疾人证", "持证号"),
+    "issue_date": ("发证日期", "发证时间", "办证日期", "领证日期", "持证日期"),
+    "town": ("镇(街道)", "街道(镇)", "镇", "街道", "乡镇", "乡镇(街道)", "所属镇(街道)", "镇街", "所属街道"),
+    "community": ("村(社区)", "社区(村)", "村", "社区", "村居", "村(居)", "所属村(社区)", "所属社区"),
+    "household_type": ("户口性质", "户籍性质", "户口类型", "户籍类型", "户口类别"),
+    "economic_status": ("家庭经济状况", "经济状况", "家庭经济情况", "困难类型", "困难类别"),
+    "phone": ("联系电话", "电话", "手机", "手机号", "手机号码", "联系方式", "电话号码"),
+    "category": ("残疾类别", "残疾类型", "类别"),
+    "grade": ("残疾等级", "等级", "残疾级别"),
+    "employment_status": ("就业状况", "就业情况", "就业状态"),
+    "address": ("住址", "家庭住址", "居住地址", "地址", "现住址"),
+    "guardian_name": ("监护人姓名", "监护人"),
+    "guardian_relation": ("与监护人关系", "监护关系"),
+    "guardian_phone": ("监护人电话", "监护人联系电话", "监护人手机"),
+}
+REQUIRED_COLUMNS = ("name", "id_number", "certificate_number", "issue_date", "town", "household_type")
+TEMPLATE_COLUMNS = (
+    "name",
+    "id_number",
+    "certificate_number",
+    "issue_date",
+    "town",
+    "community",
+    "household_type",
+    "economic_status",
+    "phone",
+    "category",
+    "grade",
+    "employment_status",
+)
+TEXT_KEYS = ("id_number", "certificate_number", "phone", "guardian_phone")
+# The example row of the template: refused on import so that it never becomes a person by accident.
+TEMPLATE_EXAMPLE = {
+    "name": "张三",
+    "id_number": "11010519491231002X",
+    "certificate_number": "11010519491231002X42",
+    "issue_date": "2019-05-06",
+    "town": "甪直镇",
+    "community": "甪直社区",
+    "household_type": "城镇",
+    "economic_status": "低保",
+    "phone": "13812345678",
+    "category": "肢体",
+    "grade": "二级",
+    "employment_status": "未就业",
+}
+
+
+class ImportConflict(DomainError):
+    """The database changed between staging and commit; nothing was written."""
+
+
+# ---- staging -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RowResult:
+    row: int  # Excel row number
+    cells: list[Any]
+    record: PersonRecord | None
+    errors: dict[str, str]
+    outcome: str = REJECTED
+    person: Person | None = None
+    changes: dict[str, tuple] = field(default_factory=dict)
+    person_id: int | None = None  # the person created or updated
+    id_index: str = ""  # blind index of the ID number (valid rows)
+    cert_index: str = ""  # blind index of the certificate number (valid rows)
+    pinyin: tuple[str, str] = ("", "")
+    new_cert: bool = False  # the certificate number is to be inserted (new person or changed number)
+
+
+@dataclass
+class Staged:
+    table: spreadsheet.Table
+    rows: list[RowResult]
+    filename: str
+    today: date
+    allow_new_communities: bool
+    region_names: dict[int, str]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for r in self.rows:
+            counts[r.outcome] += 1
+        return {"rows": len(self.rows), **counts}
+
+    def column_label(self, key: str) -> str:
+        return self.table.header_of(key) or FIELD_LABELS.get(key, key)
+
+    def errors(self) -> Iterator[dict]:
+        """``{"row", "column", "message"}`` in row order, columns in the file's order."""
+        order = self.table.columns
+        for r in self.rows:
+            for key in sorted(r.errors, key=lambda k: order.get(k, 999)):
+                yield {"row": r.row, "column": self.column_label(key), "message": r.errors[key]}
+
+    @property
+    def to_write(self) -> int:
+        return sum(1 for r in self.rows if r.outcome in (CREATED, UPDATED))
+
+    def change_previews(self) -> Iterator[dict]:
+        for r in self.rows:
+            if r.outcome == UPDATED:
+                yield {
+                    "row": r.row,
+                    "name": r.person.name,
+                    "id": r.person.masked_id,
+                    "changes": display_changes(r.changes, self.region_names),
+                }
+
+    def new_communities(self) -> list[str]:
+        names = {
+            (r.record.town_id, r.record.community_name)
+            for r in self.rows
+            if r.outcome in (CREATED, UPDATED) and r.record.community_name
+        }
+        return sorted(f"{self.region_names.get(t, '')}/{n}" for t, n in names)
+
+    def fingerprint(self) -> str:
+        """Stable digest of what a commit would do, to detect that a re-validation differs from the preview."""
+        digest = hashlib.sha256()
+        for r in self.rows:
+            changes = services.masked_changes(r.changes) if r.changes else {}
+            digest.update(
+                json.dumps([r.row, r.outcome, sorted(r.errors.items()), changes], default=str).encode()
+            )
+        return digest.hexdigest()
+
+    def summary(self, *, limit: int = SUMMARY_LIMIT) -> dict:
+        errors = list(self.errors())
+        previews = list(self.change_previews())
+        return {
+            **self.counts,
+            "filename": self.filename,
+            "sheet": self.table.sheet,
+            "header_row": self.table.header_row,
+            "errors": errors[:limit],
+            "errors_total": len(errors),
+            "changes": previews[:limit],
+            "changes_total": len(previews),
+            "new_communities": self.new_communities(),
+            "fingerprint": self.fingerprint(),
+        }
+
+
+def _region_names() -> dict[int, str]:
+    return dict(Region.objects.values_list("pk", "name"))
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What validating a row needs besides the row: no database access, so it can run in a worker."""
+
+    columns: tuple[tuple[str, int], ...]
+    regions: RegionLookup
+    today: date
+    allow_new_communities: bool
+    has_economic: bool
+
+
+def _prepare(rows: list[tuple[int, list]], ctx: _Context) -> list[tuple]:
+    """Validate rows and compute what the commit needs per valid row (blind indexes, pinyin): pure CPU."""
+    out = []
+    pinyin_of: dict[str, tuple[str, str]] = {}
+    for _row_number, cells in rows:
+        raw = {key: cells[index] for key, index in ctx.columns}
+        record, errors = validate_person_record(
+            raw, regions=ctx.regions, today=ctx.today, allow_new_community=ctx.allow_new_communities
+        )
+        if not ctx.has_economic:
+            record.economic_status = ""  # no such column: leave the status as it is
+        if errors:
+            out.append((record, errors, "", "", ("", "")))
+            continue
+        pinyin = pinyin_of.get(record.name)
+        if pinyin is None:
+            pinyin = pinyin_of[record.name] = services.name_pinyin(record.name)
+        out.append(
+            (
+                record,
+                errors,
+                services.id_index(record.id_number),
+                services.certificate_index(record.certificate_number),
+                pinyin,
+            )
+        )
+    return out
+
+
+# Set in the parent just before forking the validation workers, which read it (copy-on-write).
+_FORKED: tuple[list, _Context] | None = None
+
+
+def _prepare_slice(bounds: tuple[int, int]) -> list[tuple]:
+    rows, ctx = _FORKED
+    return _prepare(rows[bounds[0] : bounds[1]], ctx)
+
+
+def import_workers(rows: int) -> int:
+    """Validation runs in forked worker processes for big files (one per core, at most 4; setting the
+    environment variable CANLIAN_IMPORT_WORKERS=1 turns this off). Fork only: the workers inherit the rows
+    and the settings instead of having them pickled; never from a process that runs other threads."""
+    if rows < PARALLEL_MIN_ROWS or threading.active_count() > 1:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    wanted = os.environ.get("CANLIAN_IMPORT_WORKERS", "")
+    workers = int(wanted) if wanted.isdigit() else min(os.cpu_count() or 1, 4)
+    return max(1, workers)
+
+
+def _prepare_all(rows: list[tuple[int, list]], ctx: _Context, progress: Progress) -> list[tuple]:
+    global _FORKED
+    total = len(rows)
+    bounds = [(start, min(start + PARALLEL_CHUNK, total)) for start in range(0, total, PARALLEL_CHUNK)]
+    prepared: list[tuple] = []
+    workers = import_workers(total)
+    if workers == 1:
+        for start, end in bounds:
+            prepared.extend(_prepare(rows[start:end], ctx))
+            progress(end, total, "正在校验")
+        return prepared
+    _FORKED = (rows, ctx)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for (_start, end), part in zip(bounds, pool.imap(_prepare_slice, bounds), strict=True):
+                prepared.extend(part)
+                progress(end, total, "正在校验")
+    finally:
+        _FORKED = None
+    return prepared
+
+
+def persons_stage(
+    source: str | Path | bytes,
+    *,
+    acting_user,
+    filename: str = "",
+    allow_new_communities: bool = False,
+    today: date | None = None,
+    progress: Progress = noop_progress,
+) -> Staged:
+    """Read and validate every row; write nothing. Raises SpreadsheetError for a file that cannot be used."""
+    if not access.can_import(acting_user):
+        raise PermissionDenied("您无权批量导入残疾人信息")
+    today = today or timezone.localdate()
+    filename = filename or (Path(source).name if not isinstance(source, bytes) else "")
+    progress(0, 0, "正在读取文件")
+    table = spreadsheet.read_table(
+        source,
+        aliases=PERSON_COLUMNS,
+        required={k: FIELD_LABELS[k] for k in REQUIRED_COLUMNS},
+        filename=filename,
+    )
+    region_names = _region_names()
+    scope = access.town_scope(acting_user)
+    ctx = _Context(
+        columns=tuple(table.columns.items()),
+        regions=RegionLookup.load(),
+        today=today,
+        allow_new_communities=allow_new_communities,
+        has_economic="economic_status" in table.columns,
+    )
+    prepared = _prepare_all(table.rows, ctx, progress)
+    rows: list[RowResult] = []
+    first_row_of: dict[str, int] = {}
+    for (row_number, cells), (record, errors, id_index, cert_index, pinyin) in zip(
+        table.rows, prepared, strict=True
+    ):
+        if record.id_number == TEMPLATE_EXAMPLE["id_number"] and record.name == TEMPLATE_EXAMPLE["name"]:
+            errors.clear()
+            errors["id_number"] = "这是导入模板中的示例行，请删除后再导入"
+        if scope is not None and record.town_id is not None and record.town_id != scope.pk:
+            errors["town"] = (
+                f"您只能导入本镇(街道)（{scope.name}）的人员，该行属于“{region_names[record.town_id]}”"
+            )
+        if record.id_number and "id_number" not in errors:
+            first = first_row_of.setdefault(record.id_number, row_number)
+            if first != row_number:
+                errors["id_number"] = f"与第{first}行的身份证号重复（同一人在文件中出现多次）"
+        rows.append(
+            RowResult(
+                row_number, cells, record, errors, id_index=id_index, cert_index=cert_index, pinyin=pinyin
+            )
+        )
+    _classify(rows, today=today, scope=scope, region_names=region_names, progress=progress)
+    return Staged(table, rows, filename, today, allow_new_communities, region_names)
+
+
+def _existing_persons(indexes: list[str], *, progress: Progress, total: int) -> dict[str, Person]:
+    found: dict[str, Person] = {}
+    done = 0
+    for chunk in _chunks(indexes, LOOKUP_CHUNK):
+        qs = Person.objects.filter(id_number_index__in=chunk).prefetch_related(
+            Prefetch(
+                "certificates",
+                queryset=Certificate.objects.filter(is_current=True),
+                to_attr="_current_certificates",
+            ),
+            "economic_periods",
+        )
+        for person in qs:
+            found[person.id_number_index] = person
+        done += len(chunk)
+        progress(done, total, "正在比对已有档案")
+    return found
+
+
+def _existing_certificates(indexes: list[str]) -> dict[str, int]:
+    """Certificate number index → holder's person id, for the given indexes."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(indexes, LOOKUP_CHUNK):
+        found.update(
+            Certificate.objects.filter(number_index__in=chunk).values_list("number_index", "person_id")
+        )
+    return found
+
+
+def _classify(
+    rows: list[RowResult], *, today: date, scope, region_names: dict[int, str], progress: Progress
+) -> None:
+    valid = [r for r in rows if not r.errors]
+    persons = _existing_persons([r.id_index for r in valid], progress=progress, total=len(valid))
+    for r in valid:
+        person = persons.get(r.id_index)
+        record = r.record
+        if person is None:
+            r.outcome, r.new_cert = CREATED, True
+            continue
+        r.person = person
+        if scope is not None and person.town_id != scope.pk:
+            r.errors["town"] = (
+                f"该身份证号已在“{region_names.get(person.town_id, '')}”登记，您无权修改（如需迁入，请联系区残联）"
+            )
+            continue
+        changes = services.person_changes(person, record, on=today)
+        if record.community_name and record.community_id is None:
+            changes["community_id"] = (person.community_id, None)  # a community created on commit
+        if "economic_status" in changes:
+            later = [p.valid_from for p in person.economic_periods.all() if p.valid_from >= today]
+            if later:
+                r.errors["economic_status"] = (
+                    f"该人员已有自{max(later).isoformat()}起的家庭经济状况记录，不能再从今天起变更"
+                )
+                continue
+        r.changes = changes
+        r.outcome = UPDATED if changes else UNCHANGED
+        r.new_cert = "certificate_number" in changes
+    new_certs = [r for r in valid if r.new_cert and not r.errors]
+    holders = _existing_certificates([r.cert_index for r in new_certs])
+    for r in new_certs:
+        holder = holders.get(r.cert_index)
+        if holder is None:
+            continue
+        if r.person is not None and holder == r.person.pk:
+            r.errors["certificate_number"] = "该残疾人证号是此人已登记的历史证件，不能再设为当前证件"
+        else:
+            r.errors["certificate_number"] = "该残疾人证号已登记在另一份档案中"
+    for r in rows:
+        if r.errors:
+            r.outcome, r.changes, r.new_cert = REJECTED, {}, False
+
+
+# ---- display -------------------------------------------------------------------------------------------
+
+_CHOICE_LABELS = {
+    "household_type": dict(HouseholdType.choices),
+    "employment_status": dict(EmploymentStatus.choices),
+    "economic_status": dict(EconomicStatus.choices),
+}
+
+
+def display_changes(changes: dict[str, tuple], region_names: dict[int, str]) -> dict[str, list]:
+    """Field label → [old, new], masked, with names for places and labels for choices."""
+    out: dict[str, list] = {}
+    for key, (old, new) in services.masked_changes(changes).items():
+        base = key.removesuffix("_id")
+        if base in ("town", "community"):
+            old, new = region_names.get(old, "") if old else "", region_names.get(new, "") if new else ""
+            if base == "community" and not new:
+                new = "（新建）"
+        elif key in _CHOICE_LABELS:
+            old, new = _CHOICE_LABELS[key].get(old, old or ""), _CHOICE_LABELS[key].get(new, new or "")
+        out[FIELD_LABELS.get(base, base)] = [old if old is not None else "", new if new is not None else ""]
+    return out
+
+
+# ---- commit --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CommitResult:
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    communities_created: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
+
+def persons_commit(
+    staged: Staged, *, acting_user, job_id: str = "", progress: Progress = noop_progress
+) -> CommitResult:
+    """Write every created and updated row of ``staged`` in one transaction; audit each person and the import.
+
+    Raises ImportConflict, with nothing written, when a person, a certificate or an updated record changed in
+    the database since staging."""
+    if not access.can_import(acting_user):
+        raise PermissionDenied("您无权批量导入残疾人信息")
+    creates = [r for r in staged.rows if r.outcome == CREATED]
+    updates = [r for r in staged.rows if r.outcome == UPDATED]
+    result = CommitResult(**staged.counts)
+    total = len(creates) + len(updates)
+    try:
+        with transaction.atomic():
+            _recheck(creates, updates)
+            result.communities_created = _create_communities(
+                [*creates, *updates], acting_user=acting_user, region_names=staged.region_names
+            )
+            _write_creates(
+                creates, acting_user=acting_user, today=staged.today, progress=progress, total=total
+            )
+            _write_updates(
+                updates, acting_user=acting_user, today=staged.today, progress=progress, total=total
+            )
+            audit_record(
+                acting_user=acting_user,
+                action="import.commit",
+                object_type="registry.person_import",
+                object_id=job_id,
+                object_repr=staged.filename[:200],
+                changes={**result.as_dict(), "communities_created": result.communities_created},
+                detail=f"批量导入残疾人：{staged.filename}",
+            )
+    except IntegrityError:
+        raise ImportConflict(
+            "写入时发现重复的身份证号或残疾人证号（可能有他人同时导入或登记），本次导入未写入任何数据，请重新导入"
+        ) from None
+    progress(total, total, "导入完成")
+    return result
+
+
+def _recheck(creates: list[RowResult], updates: list[RowResult]) -> None:
+    by_index = {r.id_index: r for r in creates}
+    for chunk in _chunks(list(by_index), LOOKUP_CHUNK):
+        taken = Person.objects.filter(id_number_index__in=chunk).values_list("id_number_index", flat=True)
+        index = next(iter(taken), None)
+        if index is not None:
+            raise ImportConflict(
+                f"第{by_index[index].row}行的身份证号在校验后已被登记，本次导入未写入任何数据，请重新校验后再导入"
+            )
+    by_pk = {r.person.pk: r for r in updates}
+    for chunk in _chunks(sorted(by_pk), LOOKUP_CHUNK):
+        rows = Person.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
+        current = dict(rows.values_list("pk", "updated_at"))
+        for pk in chunk:
+            if current.get(pk) != by_pk[pk].person.updated_at:
+                raise ImportConflict(
+                    f"第{by_pk[pk].row}行对应的档案在校验后已被修改，本次导入未写入任何数据，请重新校验后再导入"
+                )
+    cert_rows = {r.cert_index: r for r in [*creates, *updates] if r.new_cert}
+    index = next(iter(_existing_certificates(list(cert_rows))), None)
+    if index is not None:
+        raise ImportConflict(
+            f"第{cert_rows[index].row}行的残疾人证号在校验后已被登记，本次导入未写入任何数据，请重新校验后再导入"
+        )
+
+
+def _create_communities(rows: list[RowResult], *, acting_user, region_names: dict[int, str]) -> int:
+    wanted = sorted({(r.record.town_id, r.record.community_name) for r in rows if r.record.community_name})
+    if not wanted:
+        return 0
+    towns = Region.objects.in_bulk({t for t, _n in wanted})
+    ids: dict[tuple[int, str], int] = {}
+    created = 0
+    for town_id, name in wanted:
+        existing = Region.objects.filter(parent_id=town_id, name=name).first()
+        if existing is None:
+            existing = services.community_create(acting_user=acting_user, town=towns[town_id], name=name)
+            created += 1
+        ids[(town_id, name)] = existing.pk
+        region_names[existing.pk] = existing.name
+    for r in rows:
+        if r.record.community_name:
+            r.record.community_id = ids[(r.record.town_id, r.record.community_name)]
+            if r.person is not None:
+                r.changes["community_id"] = (r.person.community_id, r.record.community_id)
+                if r.person.community_id == r.record.community_id:
+                    del r.changes["community_id"]
+    return created
+
+
+def _certificate(person_id: int, r: RowResult) -> Certificate:
+    record = r.record
+    return Certificate(
+        person_id=person_id,
+        number=record.certificate_number,
+        number_index=r.cert_index,
+        category=record.category,
+        grade=record.grade,
+        issue_date=record.issue_date,
+        valid_until=services.valid_until_for(record.issue_date),
+        reissue_count=record.reissue,
+        is_current=True,
+    )
+
+
+_PASS_THROUGH = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+)
+
+
+def _insert_many(model, rows: list[dict[str, Any]], *, now) -> None:
+    """INSERT plain rows (attname → value) with one ``executemany`` per batch.
+
+    Set-based like ``bulk_create`` but without building a model instance and compiling SQL per row, which
+    costs ~4× more at 100,000 rows (see docs/benchmarks.md). Each value goes through its field's own
+    ``get_db_prep_save`` (so encrypted fields encrypt exactly as on ``save()``), except plain text, numbers
+    and foreign keys, which the drivers take as they are; missing fields get the field default, and
+    ``auto_now``/``auto_now_add`` fields get ``now``."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    spec = []
+    for f in fields:
+        if isinstance(f, EncryptedTextField):
+            convert = f.get_prep_value
+        elif isinstance(f, _PASS_THROUGH):
+            convert = None
+        elif type(f) is models.DateField:
+            convert = connection.ops.adapt_datefield_value
+        else:
+            convert = partial(f.get_db_prep_save, connection=connection)
+        auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        default = now if auto else f.get_default()
+        spec.append((f.attname, default if convert is None else convert(default), convert))
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    params = []
+    for row in rows:
+        values = []
+        for name, default, convert in spec:
+            if name not in row:
+                values.append(default)  # converted once
+            else:
+                value = row[name]
+                values.append(value if convert is None or value is None else convert(value))
+        params.append(values)
+    with connection.cursor() as cursor:
+        for chunk in _chunks(params, BATCH_SIZE):
+            cursor.executemany(sql, chunk)
+
+
+def _write_creates(
+    rows: list[RowResult], *, acting_user, today: date, progress: Progress, total: int
+) -> None:
+    now = timezone.now()
+    done = 0
+    for batch in _chunks(rows, BATCH_SIZE):
+        persons = []
+        for r in batch:
+            rec, pinyin = r.record, r.pinyin
+            persons.append(
+                {
+                    "name": rec.name,
+                    "name_pinyin": pinyin[0],
+                    "name_initials": pinyin[1],
+                    "id_number": rec.id_number,
+                    "id_number_index": r.id_index,
+                    "sex": rec.sex,
+                    "birth_date": rec.birth_date,
+                    "phone": rec.phone,
+                    "town_id": rec.town_id,
+                    "community_id": rec.community_id,
+                    "address": rec.address,
+                    "household_type": rec.household_type,
+                    "employment_status": rec.employment_status,
+                    "guardian_name": rec.guardian_name,
+                    "guardian_relation": rec.guardian_relation,
+                    "guardian_phone": rec.guardian_phone,
+                    "created_by_id": acting_user.pk,
+                }
+            )
+        _insert_many(Person, persons, now=now)
+        pks = dict(
+            Person.objects.filter(id_number_index__in=[r.id_index for r in batch]).values_list(
+                "id_number_index", "pk"
+            )
+        )
+        _insert_many(
+            Certificate,
+            [
+                {
+                    "person_id": pks[r.id_index],
+                    "number": r.record.certificate_number,
+                    "number_index": r.cert_index,
+                    "category": r.record.category,
+                    "grade": r.record.grade,
+                    "issue_date": r.record.issue_date,
+                    "valid_until": services.valid_until_for(r.record.issue_date),
+                    "reissue_count": r.record.reissue,
+                    "is_current": True,
+                }
+                for r in batch
+            ],
+            now=now,
+        )
+        _insert_many(
+            EconomicStatusPeriod,
+            [
+                {
+                    "person_id": pks[r.id_index],
+                    "status": r.record.economic_status,
+                    "valid_from": today,
+                    "source": "导入",
+                }
+                for r in batch
+                if r.record.economic_status and r.record.economic_status != EconomicStatus.NONE
+            ],
+            now=now,
+        )
+        audit_record_many(
+            acting_user=acting_user,
+            action="person.import_create",
+            entries=(
+                {
+                    "object_type": "registry.person",
+                    "object_id": pks[r.id_index],
+                    "object_repr": f"{r.record.name}（{mask_id_number(r.record.id_number)}）",
+                    "changes": services.masked_changes(
+                        {
+                            "name": (None, r.record.name),
+                            "id_number": (None, r.record.id_number),
+                            "town_id": (None, r.record.town_id),
+                            "household_type": (None, r.record.household_type),
+                            "phone": (None, r.record.phone),
+                            "certificate_number": (None, r.record.certificate_number),
+                        }
+                    ),
+                }
+                for r in batch
+            ),
+            batch_size=BATCH_SIZE,
+        )
+        for r in batch:
+            r.person_id = pks[r.id_index]
+        done += len(batch)
+        progress(done, total, "正在写入")
+
+
+def _write_updates(
+    rows: list[RowResult], *, acting_user, today: date, progress: Progress, total: int
+) -> None:
+    if not rows:
+        return
+    now = timezone.now()
+    done = total - len(rows)
+    for batch in _chunks(rows, BATCH_SIZE):
+        persons, fields = [], {"updated_at"}
+        new_certs, cert_dates, econ_changes = [], [], []
+        for r in batch:
+            person, changes = r.person, r.changes
+            for key in services.PERSON_FIELDS:
+                if key in changes:
+                    setattr(person, key, changes[key][1])
+                    fields.add(key)
+            if "name" in changes:
+                person.name_pinyin, person.name_initials = r.pinyin
+                fields |= {"name_pinyin", "name_initials"}
+            person.updated_at = now
+            persons.append(person)
+            if "certificate_number" in changes:
+                new_certs.append(r)
+            elif "issue_date" in changes:
+                cert = person.current_certificate
+                cert.issue_date = r.record.issue_date
+                cert.valid_until = services.valid_until_for(r.record.issue_date)
+                cert_dates.append(cert)
+            if "economic_status" in changes:
+                econ_changes.append(r)
+        Person.objects.bulk_update(persons, sorted(fields), batch_size=500)
+        if new_certs:
+            Certificate.objects.filter(
+                person_id__in=[r.person.pk for r in new_certs], is_current=True
+            ).update(is_current=False)
+            Certificate.objects.bulk_create(
+                [_certificate(r.person.pk, r) for r in new_certs], batch_size=BATCH_SIZE
+            )
+        if cert_dates:
+            Certificate.objects.bulk_update(cert_dates, ["issue_date", "valid_until"], batch_size=500)
+        if econ_changes:
+            EconomicStatusPeriod.objects.filter(
+                person_id__in=[r.person.pk for r in econ_changes], valid_to__isnull=True
+            ).update(valid_to=today - timedelta(days=1))
+            EconomicStatusPeriod.objects.bulk_create(
+                [
+                    EconomicStatusPeriod(
+                        person_id=r.person.pk,
+                        status=r.record.economic_status,
+                        valid_from=today,
+                        source="导入",
+                    )
+                    for r in econ_changes
+                    if r.record.economic_status != EconomicStatus.NONE
+                ],
+                batch_size=BATCH_SIZE,
+            )
+        audit_record_many(
+            acting_user=acting_user,
+            action="person.import_update",
+            entries=(
+                {
+                    "object_type": "registry.person",
+                    "object_id": r.person.pk,
+                    "object_repr": f"{r.person.name}（{r.person.masked_id}）",
+                    "changes": services.masked_changes(r.changes),
+                }
+                for r in batch
+            ),
+            batch_size=BATCH_SIZE,
+        )
+        done += len(batch)
+        progress(done, total, "正在写入")
+
+
+# ---- report --------------------------------------------------------------------------------------------
+
+
+def report_write(staged: Staged, out, *, committed: bool = False) -> None:
+    """The original rows plus 处理结果 and 错误说明; cells in error flagged with a note; an error list; changes."""
+    table = staged.table
+    labels = OUTCOME_LABELS["committed" if committed else "staged"]
+    width = table.width
+    text_columns = [table.columns[k] for k in TEXT_KEYS if k in table.columns]
+    headers = [h or spreadsheet.column_letter(i) for i, h in enumerate(table.headers)]
+    big = len(staged.rows) > spreadsheet.CONSTANT_MEMORY_ROWS
+    comments_left = REPORT_COMMENT_LIMIT
+    with spreadsheet.XlsxBook(out, constant_memory=big) as book:
+        sheet = book.add_sheet(
+            "导入结果",
+            [*headers, "处理结果", "错误说明"],
+            text_columns=text_columns,
+            widths={width: 14, width + 1: 60},
+        )
+        for r in staged.rows:
+            flagged, comments, notes = [], {}, []
+            for key, message in r.errors.items():
+                notes.append(f"{staged.column_label(key)}：{message}")
+                index = table.columns.get(key)
+                if index is not None:
+                    flagged.append(index)
+                    if comments_left > 0:
+                        comments[index] = message
+                        comments_left -= 1
+            cells = list(r.cells[:width]) + [""] * (width - len(r.cells))
+            if r.errors:
+                flagged += [width, width + 1]
+            sheet.append([*cells, labels[r.outcome], "；".join(notes)], flagged=flagged, comments=comments)
+
+        errors = book.add_sheet("错误明细", ["行号", "列", "错误说明"], widths=[8, 16, 80])
+        for e in staged.errors():
+            errors.append([e["row"], e["column"], e["message"]])
+
+        changes = book.add_sheet(
+            "变更明细", ["行号", "姓名", "身份证号", "项目", "原值", "新值"], widths=[8, 10, 22, 14, 30, 30]
+        )
+        for preview in staged.change_previews():
+            for label, (old, new) in preview["changes"].items():
+                changes.append([preview["row"], preview["name"], preview["id"], label, old, new])
+
+
+# ---- template ------------------------------------------------------------------------------------------
+
+
+def template_write(out) -> None:
+    """The import template: the standard columns, one example row, and a 说明 sheet."""
+    from .validation import ECONOMIC_STATUSES, EMPLOYMENT_STATUSES, HOUSEHOLD_TYPES
+
+    headers = [FIELD_LABELS[k] for k in TEMPLATE_COLUMNS]
+    text_columns = [TEMPLATE_COLUMNS.index(k) for k in TEXT_KEYS if k in TEMPLATE_COLUMNS]
+    towns = list(
+        Region.objects.filter(level=Region.Level.TOWN).order_by("code").values_list("name", flat=True)
+    )
+    choice_lists = {
+        "town": towns,
+        "household_type": [label for _v, label in HouseholdType.choices],
+        "economic_status": [label for _v, label in EconomicStatus.choices],
+        "category": [label for _v, label in Certificate.Category.choices],
+        "grade": [label for _v, label in Certificate.Grade.choices],
+        "employment_status": [label for v, label in EmploymentStatus.choices if v],
+    }
+    with spreadsheet.XlsxBook(out) as book:
+        sheet = book.add_sheet("残疾人名单", headers, text_columns=text_columns, widths={1: 22, 2: 24, 3: 12})
+        sheet.append([TEMPLATE_EXAMPLE[k] for k in TEMPLATE_COLUMNS])
+        ws = sheet.worksheet
+        for key, values in choice_lists.items():
+            col = TEMPLATE_COLUMNS.index(key)
+            ws.data_validation(
+                1,
+                col,
+                100000,
+                col,
+                {
+                    "validate": "list",
+                    "source": values,
+                    "error_type": "warning",
+                    "error_message": "请从下拉列表中选择",
+                },
+            )
+        notes = book.add_sheet("说明", ["列名", "是否必填", "填写说明"], widths=[16, 10, 90])
+        required = set(REQUIRED_COLUMNS)
+        explain = {
+            "name": "2至30个汉字，少数民族姓名可含“·”。",
+            "id_number": "18位居民身份证号（15位旧号会自动升为18位）。请把该列设为“文本”格式，"
+            "否则 Excel 会把它变成 3.20506E+17 这样的数字并丢失后几位。",
+            "certificate_number": "身份证号 + 残疾类别(1-7) + 残疾等级(1-4)，补发证可带 B1、B2…；"
+            "其中的身份证号必须与本行身份证号一致。",
+            "issue_date": "可填 Excel 日期，或 2019-05-06、2019/5/6、2019年5月6日；不能早于出生日期，不能晚于今天。",
+            "town": "本区的镇(街道)名称或9位代码："
+            + "、".join(towns)
+            + "。镇(街道)工作人员只能导入本镇(街道)的人员。",
+            "community": "所属镇(街道)下的村(社区)名称。系统中没有的村(社区)，只有勾选“允许自动新建村(社区)”时才会新建。",
+            "household_type": "可填："
+            + "、".join(sorted(k for k in HOUSEHOLD_TYPES if not k.isascii()))
+            + "。",
+            "economic_status": "可填："
+            + "、".join(sorted(k for k in ECONOMIC_STATUSES if k and not k.isascii()))
+            + "；不填视为“无”。变更自导入当天起生效。",
+            "phone": "11位手机号，或带区号的固定电话（如 0512-66551234）。",
+            "category": "选填；如填写，须与残疾人证号中的类别一致："
+            + "、".join(choice_lists["category"])
+            + "。",
+            "grade": "选填；如填写，须与残疾人证号中的等级一致：" + "、".join(choice_lists["grade"]) + "。",
+            "employment_status": "选填："
+            + "、".join(sorted(k for k in EMPLOYMENT_STATUSES if k and not k.isascii()))
+            + "。",
+        }
+        for key in TEMPLATE_COLUMNS:
+            notes.append([FIELD_LABELS[key], "必填" if key in required else "选填", explain[key]])
+        notes.append([])
+        for line in (
+            "第2行是示例，导入前请删除（系统不会导入示例行）。",
+            "表头可以在前20行的任意一行；列的顺序不限；列名中的空格、全角括号不影响识别"
+            "（如“身份证号码”“证件号码”都可识别为身份证号，“街道”“镇”都可识别为镇(街道)）。",
+            "同一身份证号在文件中出现多次时，以第一次出现的行为准，后面的行报错。",
+            "已登记的人员按身份证号匹配：信息有变化的行将更新档案（导入前可预览变化），没有变化的行不做处理。",
+            "重复导入同一个文件不会产生任何变化。有错误的行不导入，可下载错误报告修改后重新导入。",
+            "支持 .xlsx、.xls、.ods 和 .csv（UTF-8 或 GBK 编码）文件。",
+        ):
+            notes.append(["", "", line])
+
+
+# ---- command line --------------------------------------------------------------------------------------
+
+
+class _Bar:
+    """A tqdm progress bar on stderr that follows ``progress(done, total, message)`` phase by phase."""
+
+    def __init__(self):
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0  # no monitor thread: validation may fork worker processes
+        self._bar = tqdm(total=0, file=sys.stderr, unit="行", dynamic_ncols=True, leave=False)
+        self._message = None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        bar = self._bar
+        if message != self._message:
+            self._message = message
+            bar.set_description_str(message, refresh=False)
+            bar.reset(total=total or None)
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def import_persons_cli(
+    *,
+    path: str,
+    dry_run: bool = False,
+    report: str | None = None,
+    as_json: bool = False,
+    allow_new_communities: bool = False,
+    acting_user,
+) -> int:
+    """Exit 0 when no row was rejected, 1 when some were, 2 when the file could not be used."""
+    bar = _Bar()
+    try:
+        staged = persons_stage(
+            Path(path), acting_user=acting_user, allow_new_communities=allow_new_communities, progress=bar
+        )
+        if not dry_run and staged.to_write:
+            persons_commit(staged, acting_user=acting_user, progress=bar)
+    except DomainError as exc:
+        bar.close()
+        print(f"导入失败：{exc.message}", file=sys.stderr)
+        if as_json:
+            print(json.dumps({"error": exc.message}, ensure_ascii=False))
+        return 2
+    bar.close()
+    if report:
+        report_write(staged, report, committed=not dry_run)
+    counts = staged.counts
+    errors = list(staged.errors())
+    if as_json:
+        print(json.dumps({**counts, "errors": errors}, ensure_ascii=False))
+    else:
+        verb = "校验（未写入）" if dry_run else "导入"
+        print(
+            f"{verb}完成：共 {counts['rows']} 行，新增 {counts['created']}，更新 {counts['updated']}，"
+            f"无变化 {counts['unchanged']}，有错误 {counts['rejected']}"
+        )
+        for e in errors[:50]:
+            print(f"  第{e['row']}行 {e['column']}：{e['message']}")
+        if len(errors) > 50:
+            print(
+                f"  ……另有 {len(errors) - 50} 条错误"
+                + ("，详见报告" if report else "，可用 --report 导出完整报告")
+            )
+        if report:
+            print(f"报告已写入：{report}")
+    return 1 if counts["rejected"] else 0

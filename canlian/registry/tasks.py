@@ -1,0 +1,131 @@
+"""Background tasks of the person import (django-tasks), with progress written to a ``common.Job``.
+
+Web flow: the upload is saved under ``MEDIA_ROOT/imports/<job id>/`` and a Job of kind ``person_import`` is
+created → ``person_import_stage`` reads and validates every row, writes the report and leaves the Job
+WAITING with a summary (counts, first errors, first change previews, a fingerprint of what a commit would
+do) → the user confirms → ``person_import_commit`` validates the same stored file again and, if the result
+is still the one the user saw (same fingerprint), writes it in one transaction → SUCCEEDED.
+
+Why re-validate the stored file rather than keep the staged rows: the file is the only state, so nothing
+staged can go stale, no second copy of the rows (with full ID numbers) sits in the database, and the commit
+sees the registry as it is at commit time. If that differs from the preview (someone registered one of the
+persons in between), the Job goes back to WAITING with the new preview instead of writing something the
+user did not see. The upload is deleted once the Job is finished; the report stays for download.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django_tasks import task
+
+from canlian.common.exceptions import DomainError
+from canlian.common.jobs import job_progress_callback, job_set_status
+from canlian.common.models import Job
+
+from . import importers
+
+logger = logging.getLogger(__name__)
+
+JOB_KIND = "person_import"
+REPORT_NAME = "report.xlsx"
+
+
+def import_dir(job_id) -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports" / str(job_id)
+
+
+def upload_path(job: Job) -> Path:
+    return import_dir(job.pk) / job.params["stored"]
+
+
+def report_path(job_id) -> Path:
+    return import_dir(job_id) / REPORT_NAME
+
+
+def _discard_upload(job: Job) -> None:
+    """The upload holds full ID numbers in the clear: remove it as soon as the Job is finished."""
+    path = import_dir(job.pk) / job.params.get("stored", "")
+    if job.params.get("stored") and path.is_file():
+        path.unlink()
+
+
+def _stage(job: Job, progress):
+    return importers.persons_stage(
+        upload_path(job),
+        acting_user=job.created_by,
+        filename=job.params.get("filename", ""),
+        allow_new_communities=bool(job.params.get("allow_new_communities")),
+        progress=progress,
+    )
+
+
+def _fail(job: Job, message: str) -> None:
+    job_set_status(job, status=Job.Status.FAILED, error=message, message="导入失败")
+    _discard_upload(job)
+
+
+@task()
+def person_import_stage(job_id: str) -> None:
+    job = Job.objects.select_related("created_by").get(pk=job_id)
+    job_set_status(job, status=Job.Status.RUNNING, message="正在读取文件")
+    try:
+        staged = _stage(job, job_progress_callback(job, every=1000))
+        importers.report_write(staged, report_path(job.pk))
+    except DomainError as exc:
+        _fail(job, exc.message)
+        return
+    except Exception:
+        logger.exception("person import %s: staging failed", job_id)
+        _fail(job, "校验时发生内部错误，未写入任何数据；请联系管理员（已记录日志）")
+        return
+    summary = staged.summary() | {"committed": False}
+    if staged.to_write:
+        job_set_status(
+            job, status=Job.Status.WAITING, result=summary, message="校验完成，请核对后点击“确认导入”"
+        )
+    else:
+        job_set_status(
+            job, status=Job.Status.SUCCEEDED, result=summary, message="校验完成：没有需要新增或更新的行"
+        )
+        _discard_upload(job)
+
+
+@task()
+def person_import_commit(job_id: str) -> None:
+    job = Job.objects.select_related("created_by").get(pk=job_id)
+    confirmed = job.result.get("fingerprint")
+    job_set_status(job, status=Job.Status.RUNNING, message="正在重新校验")
+    progress = job_progress_callback(job, every=1000)
+    try:
+        staged = _stage(job, progress)
+        if staged.fingerprint() != confirmed:
+            importers.report_write(staged, report_path(job.pk))
+            job_set_status(
+                job,
+                status=Job.Status.WAITING if staged.to_write else Job.Status.SUCCEEDED,
+                result=staged.summary() | {"committed": False, "changed_since_preview": True},
+                message="校验后档案数据已发生变化，以下为最新的校验结果，请重新核对后再确认",
+            )
+            if not staged.to_write:
+                _discard_upload(job)
+            return
+        outcome = importers.persons_commit(
+            staged, acting_user=job.created_by, job_id=str(job.pk), progress=progress
+        )
+    except DomainError as exc:
+        _fail(job, exc.message)
+        return
+    except Exception:
+        logger.exception("person import %s: commit failed", job_id)
+        _fail(job, "导入时发生内部错误，未写入任何数据；请联系管理员（已记录日志）")
+        return
+    try:
+        importers.report_write(staged, report_path(job.pk), committed=True)
+    except Exception:  # the data is written; a missing report must not turn the import into a failure
+        logger.exception("person import %s: report failed", job_id)
+    summary = staged.summary() | {"committed": True, "communities_created": outcome.communities_created}
+    job_set_status(job, status=Job.Status.SUCCEEDED, result=summary, message="导入完成")
+    _discard_upload(job)

@@ -42,10 +42,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _ensure_reference_data() -> None:
+    """Rows that data migrations load (towns, programmes). A transactional test (live server, concurrency)
+    flushes every table when it ends, so tests after it put them back the same idempotent way."""
+    import importlib
+
+    from django.apps import apps
+
+    from canlian.benefits.models import Programme
+    from canlian.registry.models import Region
+
+    if Region.objects.filter(level=Region.Level.TOWN).count() < 14:
+        importlib.import_module("canlian.registry.migrations.0002_wuzhong_regions").load(apps, None)
+    if Programme.objects.count() < 5:
+        importlib.import_module("canlian.benefits.migrations.0002_programmes").load(apps, None)
+
+
 @pytest.fixture
 def towns(db):
     from canlian.registry.models import Region
 
+    _ensure_reference_data()
     return {r.name: r for r in Region.objects.filter(level=Region.Level.TOWN)}
 
 

@@ -1,4 +1,5 @@
 from . import access
+from .models import Role
 
 _MODULES = (("person", "persons"), ("import", "import"), ("region", "regions"), ("audit", "audit"))
 
@@ -18,6 +19,7 @@ def navigation(request):
         return {}
     active = bool(user.is_active and user.role)
     match = getattr(request, "resolver_match", None)
+    module = "benefits" if match and match.namespace == "benefits" else _module(match.url_name if match else "")
     return {
         "nav": {
             "persons": active and user.role in access.PERSON_READERS,
@@ -26,6 +28,9 @@ def navigation(request):
             # Region names are not sensitive: every role but the auditor (audit log only) may read them.
             "regions": active and not access.can_read_audit(user),
             "users": access.can_manage_users(user),
-            "module": _module(match.url_name if match else ""),
+            "benefits": active and user.role in access.BENEFIT_READERS,
+            "benefits_queue": active and user.role in (Role.TOWN_STAFF, Role.DISTRICT_STAFF),
+            "parameters": access.can_manage_parameters(user),
+            "module": module,
         }
     }

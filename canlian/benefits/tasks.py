@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from django.contrib.auth import get_user_model
@@ -10,6 +11,10 @@ from django_tasks import task
 from canlian.common.exceptions import DomainError
 from canlian.common.jobs import job_progress_callback, job_set_status
 from canlian.common.models import Job
+
+from .parameters import ParameterError
+
+logger = logging.getLogger(__name__)
 
 
 @task()
@@ -29,6 +34,13 @@ def payroll_generate_task(job_id: str) -> None:
     except DomainError as exc:
         job_set_status(job, status=Job.Status.FAILED, error=exc.message)
         return
+    except ParameterError as exc:
+        job_set_status(job, status=Job.Status.FAILED, error=f"参数缺失：{exc}")
+        return
+    except Exception:
+        logger.exception("payroll generation failed (job %s)", job.pk)
+        job_set_status(job, status=Job.Status.FAILED, error="生成失败：系统错误，已记录日志，请联系管理员")
+        raise
     job_set_status(
         job,
         status=Job.Status.SUCCEEDED,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import applications, parameters, payroll, persons, programmes, screening
+from .views import applications, parameters, payroll, persons, programmes, queue, screening
 
 app_name = "benefits"
 urlpatterns = [
@@ -19,7 +19,7 @@ urlpatterns = [
         applications.attachment_download,
         name="attachment_download",
     ),
-    path("queue/", applications.review_queue, name="review_queue"),
+    path("queue/", queue.review_queue, name="review_queue"),
     # a person's benefits and enrolment changes: views/persons.py
     path("persons/<int:pk>/", persons.person_benefits, name="person_benefits"),
     path("enrolments/<int:pk>/change/", persons.enrolment_change, name="enrolment_change"),

@@ -42,6 +42,10 @@ ACTION_LABELS = {
     "demo.load": "载入演示数据",
     "demo.reset": "清除演示数据",
     "demo.benefits": "载入演示业务数据",
+    "screening.export": "导出应保尽保筛查名单",
+    "enrolment.suspend": "暂停待遇",
+    "enrolment.resume": "恢复待遇",
+    "enrolment.stop": "终止待遇",
 }
 
 OBJECT_TYPE_LABELS = {
@@ -51,6 +55,10 @@ OBJECT_TYPE_LABELS = {
     "accounts.user": "用户",
     "common.auditlog": "审计记录",
     "common.job": "后台任务",
+    "benefits.application": "待遇申请",
+    "benefits.payroll": "发放批次",
+    "benefits.programme": "待遇项目",
+    "benefits.parameter": "参数标准",
 }
 
 # Keys in ``changes`` that are not fields of the row's own model: (app, model, field).

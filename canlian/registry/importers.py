@@ -1,4 +1,4 @@
-"""Person import: read → validate every row → report → commit the valid rows set-based → audit.
+"""Person import: read → validate every row → report → write the valid rows set-based → audit.
 
 The same code serves the web page (through ``registry.tasks``) and the command line
 (``canlian import persons FILE``):
@@ -6,11 +6,16 @@ The same code serves the web page (through ``registry.tasks``) and the command l
 * ``persons_stage`` reads the file (``common.spreadsheet``), maps its columns to the field keys of
   ``validation.FIELD_LABELS``, validates every row with ``validation.validate_person_record`` (the one set of
   field rules), reports a person repeated within the file on the later row, confines town staff to their own
-  town, looks up the persons already registered by blind index in chunks (no query per row) and classifies
-  each row as created, updated, unchanged or rejected, with the changes an update would make.
-* ``persons_commit`` writes the valid rows in one transaction with ``bulk_create`` / ``bulk_update``,
-  after re-checking that nothing it relies on changed since staging, and writes one audit row per person
-  plus one for the import.
+  town, looks up the persons already registered by blind index, one query per slice of 2,500 rows (none per
+  row), and classifies each row as created, updated, unchanged or rejected, with the changes an update
+  would make. Nothing is written. This is the preview (web) and ``--dry-run`` (CLI).
+* ``persons_import`` does the same and writes in the same pass, in ONE transaction: slice k is written while
+  worker processes validate slice k+1 (big files). Used by the CLI and by the web commit, which passes the
+  fingerprint of the preview the user confirmed and writes nothing if the result would now differ.
+* ``persons_commit`` writes an earlier ``persons_stage`` result in one transaction, after re-checking that
+  nothing it relies on changed since.
+* Writes are set-based (``executemany`` / ``bulk_update``), with one audit row per person created or
+  updated (``audit_record_many``) and one for the import (``import.commit``).
 * ``report_write`` writes the original rows with a 处理结果 and a 错误说明 column, the cells in error
   flagged and annotated, and sheets listing every error and every change.
 
@@ -26,6 +31,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
@@ -57,7 +63,6 @@ from .models import (
 from .validation import FIELD_LABELS, PersonRecord, RegionLookup, validate_person_record
 
 BATCH_SIZE = 2000
-LOOKUP_CHUNK = 1000
 PARALLEL_MIN_ROWS = 20_000
 PARALLEL_CHUNK = 2_500
 SUMMARY_LIMIT = 200
@@ -133,12 +138,11 @@ class ImportConflict(DomainError):
 class RowResult:
     row: int  # Excel row number
     cells: list[Any]
-    record: PersonRecord | None
+    record: PersonRecord
     errors: dict[str, str]
     outcome: str = REJECTED
-    person: Person | None = None
-    changes: dict[str, tuple] = field(default_factory=dict)
-    person_id: int | None = None  # the person created or updated
+    person: Person | None = None  # the registered person a row matches
+    changes: dict[str, tuple] = field(default_factory=dict)  # field → (old, new), for updates
     id_index: str = ""  # blind index of the ID number (valid rows)
     cert_index: str = ""  # blind index of the certificate number (valid rows)
     pinyin: tuple[str, str] = ("", "")
@@ -147,12 +151,17 @@ class RowResult:
 
 @dataclass
 class Staged:
+    """Every row of a file, validated and classified; after a commit, also what was written."""
+
     table: spreadsheet.Table
-    rows: list[RowResult]
     filename: str
     today: date
     allow_new_communities: bool
     region_names: dict[int, str]
+    rows: list[RowResult] = field(default_factory=list)
+    fingerprint: str = ""  # digest of what a commit would do (outcomes, errors, masked changes)
+    committed: bool = False
+    communities_created: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -160,6 +169,10 @@ class Staged:
         for r in self.rows:
             counts[r.outcome] += 1
         return {"rows": len(self.rows), **counts}
+
+    @property
+    def to_write(self) -> int:
+        return sum(1 for r in self.rows if r.outcome in (CREATED, UPDATED))
 
     def column_label(self, key: str) -> str:
         return self.table.header_of(key) or FIELD_LABELS.get(key, key)
@@ -171,19 +184,13 @@ class Staged:
             for key in sorted(r.errors, key=lambda k: order.get(k, 999)):
                 yield {"row": r.row, "column": self.column_label(key), "message": r.errors[key]}
 
-    @property
-    def to_write(self) -> int:
-        return sum(1 for r in self.rows if r.outcome in (CREATED, UPDATED))
-
     def change_previews(self) -> Iterator[dict]:
         for r in self.rows:
             if r.outcome == UPDATED:
-                yield {
-                    "row": r.row,
-                    "name": r.person.name,
-                    "id": r.person.masked_id,
-                    "changes": display_changes(r.changes, self.region_names),
-                }
+                changes = display_changes(r.changes, self.region_names)
+                if r.record.community_name and "community_id" in r.changes:
+                    changes[FIELD_LABELS["community"]][1] = f"{r.record.community_name}（新建）"
+                yield {"row": r.row, "name": r.person.name, "id": r.person.masked_id, "changes": changes}
 
     def new_communities(self) -> list[str]:
         names = {
@@ -192,16 +199,6 @@ class Staged:
             if r.outcome in (CREATED, UPDATED) and r.record.community_name
         }
         return sorted(f"{self.region_names.get(t, '')}/{n}" for t, n in names)
-
-    def fingerprint(self) -> str:
-        """Stable digest of what a commit would do, to detect that a re-validation differs from the preview."""
-        digest = hashlib.sha256()
-        for r in self.rows:
-            changes = services.masked_changes(r.changes) if r.changes else {}
-            digest.update(
-                json.dumps([r.row, r.outcome, sorted(r.errors.items()), changes], default=str).encode()
-            )
-        return digest.hexdigest()
 
     def summary(self, *, limit: int = SUMMARY_LIMIT) -> dict:
         errors = list(self.errors())
@@ -216,7 +213,9 @@ class Staged:
             "changes": previews[:limit],
             "changes_total": len(previews),
             "new_communities": self.new_communities(),
-            "fingerprint": self.fingerprint(),
+            "fingerprint": self.fingerprint,
+            "committed": self.committed,
+            "communities_created": self.communities_created,
         }
 
 
@@ -279,9 +278,9 @@ def _prepare_slice(bounds: tuple[int, int]) -> list[tuple]:
 
 
 def import_workers(rows: int) -> int:
-    """Validation runs in forked worker processes for big files (one per core, at most 4; setting the
-    environment variable CANLIAN_IMPORT_WORKERS=1 turns this off). Fork only: the workers inherit the rows
-    and the settings instead of having them pickled; never from a process that runs other threads."""
+    """Validation runs in forked worker processes for big files (one per core, at most 4; the environment
+    variable CANLIAN_IMPORT_WORKERS=1 turns this off). Fork only: the workers inherit the rows and the
+    settings instead of having them pickled; never from a process that runs other threads."""
     if rows < PARALLEL_MIN_ROWS or threading.active_count() > 1:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -291,26 +290,104 @@ def import_workers(rows: int) -> int:
     return max(1, workers)
 
 
-def _prepare_all(rows: list[tuple[int, list]], ctx: _Context, progress: Progress) -> list[tuple]:
+@contextmanager
+def _prepared_chunks(rows: list[tuple[int, list]], ctx: _Context) -> Iterator[Iterator[tuple]]:
+    """``(start, end, prepared)`` for consecutive slices of the rows, in order. For big files the slices are
+    prepared by worker processes while the caller handles the earlier ones; the workers are forked on entry
+    (before the caller opens a transaction) and always stopped on exit."""
     global _FORKED
     total = len(rows)
     bounds = [(start, min(start + PARALLEL_CHUNK, total)) for start in range(0, total, PARALLEL_CHUNK)]
-    prepared: list[tuple] = []
     workers = import_workers(total)
     if workers == 1:
-        for start, end in bounds:
-            prepared.extend(_prepare(rows[start:end], ctx))
-            progress(end, total, "正在校验")
-        return prepared
+        yield ((start, end, _prepare(rows[start:end], ctx)) for start, end in bounds)
+        return
     _FORKED = (rows, ctx)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for (_start, end), part in zip(bounds, pool.imap(_prepare_slice, bounds), strict=True):
-                prepared.extend(part)
-                progress(end, total, "正在校验")
+            parts = pool.imap(_prepare_slice, bounds)
+            yield ((start, end, part) for (start, end), part in zip(bounds, parts, strict=True))
     finally:
         _FORKED = None
-    return prepared
+
+
+def _row_digest(r: RowResult) -> bytes:
+    changes = services.masked_changes(r.changes) if r.changes else {}
+    return json.dumps([r.row, r.outcome, sorted(r.errors.items()), changes], default=str).encode()
+
+
+class _Classifier:
+    """Turns prepared slices into classified rows: file-level rules (template example, town scope, a person
+    repeated in the file), then the registry lookups of ``_classify``; keeps the running fingerprint."""
+
+    def __init__(self, *, scope, region_names: dict[int, str], today: date, lock: bool):
+        self.scope, self.region_names, self.today, self.lock = scope, region_names, today, lock
+        self.first_row_of: dict[str, int] = {}
+        self.digest = hashlib.sha256()
+
+    def __call__(self, items: list[tuple[int, list]], prepared: list[tuple]) -> list[RowResult]:
+        scope, rows = self.scope, []
+        for (row_number, cells), (record, errors, id_index, cert_index, pinyin) in zip(
+            items, prepared, strict=True
+        ):
+            if record.id_number == TEMPLATE_EXAMPLE["id_number"] and record.name == TEMPLATE_EXAMPLE["name"]:
+                errors.clear()
+                errors["id_number"] = "这是导入模板中的示例行，请删除后再导入"
+            if scope is not None and record.town_id is not None and record.town_id != scope.pk:
+                errors["town"] = (
+                    f"您只能导入本镇(街道)（{scope.name}）的人员，该行属于“{self.region_names[record.town_id]}”"
+                )
+            if record.id_number and "id_number" not in errors:
+                first = self.first_row_of.setdefault(record.id_number, row_number)
+                if first != row_number:
+                    errors["id_number"] = f"与第{first}行的身份证号重复（同一人在文件中出现多次）"
+            rows.append(
+                RowResult(
+                    row_number,
+                    cells,
+                    record,
+                    errors,
+                    id_index=id_index,
+                    cert_index=cert_index,
+                    pinyin=pinyin,
+                )
+            )
+        _classify(rows, today=self.today, scope=scope, region_names=self.region_names, lock=self.lock)
+        for r in rows:
+            self.digest.update(_row_digest(r))
+        return rows
+
+    @property
+    def fingerprint(self) -> str:
+        return self.digest.hexdigest()
+
+
+def _begin(
+    source, *, acting_user, filename: str, allow_new_communities: bool, today: date | None, lock: bool
+) -> tuple[Staged, _Context, _Classifier]:
+    if not access.can_import(acting_user):
+        raise PermissionDenied("您无权批量导入残疾人信息")
+    today = today or timezone.localdate()
+    filename = filename or (Path(source).name if not isinstance(source, bytes) else "")
+    table = spreadsheet.read_table(
+        source,
+        aliases=PERSON_COLUMNS,
+        required={k: FIELD_LABELS[k] for k in REQUIRED_COLUMNS},
+        filename=filename,
+    )
+    region_names = _region_names()
+    ctx = _Context(
+        columns=tuple(table.columns.items()),
+        regions=RegionLookup.load(),
+        today=today,
+        allow_new_communities=allow_new_communities,
+        has_economic="economic_status" in table.columns,
+    )
+    staged = Staged(table, filename, today, allow_new_communities, region_names)
+    classify = _Classifier(
+        scope=access.town_scope(acting_user), region_names=region_names, today=today, lock=lock
+    )
+    return staged, ctx, classify
 
 
 def persons_stage(
@@ -322,57 +399,86 @@ def persons_stage(
     today: date | None = None,
     progress: Progress = noop_progress,
 ) -> Staged:
-    """Read and validate every row; write nothing. Raises SpreadsheetError for a file that cannot be used."""
-    if not access.can_import(acting_user):
-        raise PermissionDenied("您无权批量导入残疾人信息")
-    today = today or timezone.localdate()
-    filename = filename or (Path(source).name if not isinstance(source, bytes) else "")
+    """Read and validate every row and classify it; write nothing.
+
+    Raises SpreadsheetError for a file that cannot be used and PermissionDenied for a user who may not
+    import."""
     progress(0, 0, "正在读取文件")
-    table = spreadsheet.read_table(
+    staged, ctx, classify = _begin(
         source,
-        aliases=PERSON_COLUMNS,
-        required={k: FIELD_LABELS[k] for k in REQUIRED_COLUMNS},
+        acting_user=acting_user,
         filename=filename,
-    )
-    region_names = _region_names()
-    scope = access.town_scope(acting_user)
-    ctx = _Context(
-        columns=tuple(table.columns.items()),
-        regions=RegionLookup.load(),
-        today=today,
         allow_new_communities=allow_new_communities,
-        has_economic="economic_status" in table.columns,
+        today=today,
+        lock=False,
     )
-    prepared = _prepare_all(table.rows, ctx, progress)
-    rows: list[RowResult] = []
-    first_row_of: dict[str, int] = {}
-    for (row_number, cells), (record, errors, id_index, cert_index, pinyin) in zip(
-        table.rows, prepared, strict=True
-    ):
-        if record.id_number == TEMPLATE_EXAMPLE["id_number"] and record.name == TEMPLATE_EXAMPLE["name"]:
-            errors.clear()
-            errors["id_number"] = "这是导入模板中的示例行，请删除后再导入"
-        if scope is not None and record.town_id is not None and record.town_id != scope.pk:
-            errors["town"] = (
-                f"您只能导入本镇(街道)（{scope.name}）的人员，该行属于“{region_names[record.town_id]}”"
-            )
-        if record.id_number and "id_number" not in errors:
-            first = first_row_of.setdefault(record.id_number, row_number)
-            if first != row_number:
-                errors["id_number"] = f"与第{first}行的身份证号重复（同一人在文件中出现多次）"
-        rows.append(
-            RowResult(
-                row_number, cells, record, errors, id_index=id_index, cert_index=cert_index, pinyin=pinyin
-            )
-        )
-    _classify(rows, today=today, scope=scope, region_names=region_names, progress=progress)
-    return Staged(table, rows, filename, today, allow_new_communities, region_names)
+    rows, total = staged.table.rows, len(staged.table.rows)
+    progress(0, total, "正在校验")
+    with _prepared_chunks(rows, ctx) as chunks:
+        for start, end, prepared in chunks:
+            staged.rows += classify(rows[start:end], prepared)
+            progress(end, total, "正在校验")
+    staged.fingerprint = classify.fingerprint
+    return staged
 
 
-def _existing_persons(indexes: list[str], *, progress: Progress, total: int) -> dict[str, Person]:
+class _PreviewChanged(Exception):
+    """Raised inside the import transaction to roll it back when the result differs from the preview."""
+
+
+def persons_import(
+    source: str | Path | bytes,
+    *,
+    acting_user,
+    filename: str = "",
+    allow_new_communities: bool = False,
+    expect_fingerprint: str | None = None,
+    job_id: str = "",
+    today: date | None = None,
+    progress: Progress = noop_progress,
+) -> Staged:
+    """Validate and write in one pass and ONE transaction: each slice of rows is written while the next is
+    being validated. Registered persons are read under ``select_for_update`` in the same transaction, so
+    what is written is what was checked.
+
+    With ``expect_fingerprint`` (the preview the user confirmed), nothing is written when the rows would
+    now be written differently (``staged.committed`` stays False; the result is the new preview).
+    Raises ImportConflict, with nothing written, when a unique ID or certificate number is taken
+    concurrently."""
+    progress(0, 0, "正在读取文件")
+    staged, ctx, classify = _begin(
+        source,
+        acting_user=acting_user,
+        filename=filename,
+        allow_new_communities=allow_new_communities,
+        today=today,
+        lock=True,
+    )
+    rows, total = staged.table.rows, len(staged.table.rows)
+    writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
+    progress(0, total, "正在校验并写入")
+    try:
+        with _prepared_chunks(rows, ctx) as chunks, transaction.atomic():
+            for start, end, prepared in chunks:
+                part = classify(rows[start:end], prepared)
+                staged.rows += part
+                writer.write(part)
+                progress(end, total, "正在校验并写入")
+            staged.fingerprint = classify.fingerprint
+            if expect_fingerprint is not None and staged.fingerprint != expect_fingerprint:
+                raise _PreviewChanged
+            writer.finish(staged, job_id=job_id)
+    except _PreviewChanged:
+        return staged
+    except IntegrityError:
+        raise ImportConflict(_CONFLICT) from None
+    staged.committed, staged.communities_created = True, writer.communities_created
+    return staged
+
+
+def _existing_persons(indexes: list[str], *, lock: bool) -> dict[str, Person]:
     found: dict[str, Person] = {}
-    done = 0
-    for chunk in _chunks(indexes, LOOKUP_CHUNK):
+    for chunk in _chunks(indexes, PARALLEL_CHUNK):
         qs = Person.objects.filter(id_number_index__in=chunk).prefetch_related(
             Prefetch(
                 "certificates",
@@ -381,28 +487,27 @@ def _existing_persons(indexes: list[str], *, progress: Progress, total: int) -> 
             ),
             "economic_periods",
         )
+        if lock:
+            qs = qs.select_for_update(of=("self",)).order_by("pk")
         for person in qs:
             found[person.id_number_index] = person
-        done += len(chunk)
-        progress(done, total, "正在比对已有档案")
     return found
 
 
 def _existing_certificates(indexes: list[str]) -> dict[str, int]:
     """Certificate number index → holder's person id, for the given indexes."""
     found: dict[str, int] = {}
-    for chunk in _chunks(indexes, LOOKUP_CHUNK):
+    for chunk in _chunks(indexes, PARALLEL_CHUNK):
         found.update(
             Certificate.objects.filter(number_index__in=chunk).values_list("number_index", "person_id")
         )
     return found
 
 
-def _classify(
-    rows: list[RowResult], *, today: date, scope, region_names: dict[int, str], progress: Progress
-) -> None:
+def _classify(rows: list[RowResult], *, today: date, scope, region_names: dict[int, str], lock: bool) -> None:
+    """Created, updated, unchanged or rejected, against the registry: one lookup per slice, none per row."""
     valid = [r for r in rows if not r.errors]
-    persons = _existing_persons([r.id_index for r in valid], progress=progress, total=len(valid))
+    persons = _existing_persons([r.id_index for r in valid], lock=lock) if valid else {}
     for r in valid:
         person = persons.get(r.id_index)
         record = r.record
@@ -429,7 +534,7 @@ def _classify(
         r.outcome = UPDATED if changes else UNCHANGED
         r.new_cert = "certificate_number" in changes
     new_certs = [r for r in valid if r.new_cert and not r.errors]
-    holders = _existing_certificates([r.cert_index for r in new_certs])
+    holders = _existing_certificates([r.cert_index for r in new_certs]) if new_certs else {}
     for r in new_certs:
         holder = holders.get(r.cert_index)
         if holder is None:
@@ -459,8 +564,6 @@ def display_changes(changes: dict[str, tuple], region_names: dict[int, str]) -> 
         base = key.removesuffix("_id")
         if base in ("town", "community"):
             old, new = region_names.get(old, "") if old else "", region_names.get(new, "") if new else ""
-            if base == "community" and not new:
-                new = "（新建）"
         elif key in _CHOICE_LABELS:
             old, new = _CHOICE_LABELS[key].get(old, old or ""), _CHOICE_LABELS[key].get(new, new or "")
         out[FIELD_LABELS.get(base, base)] = [old if old is not None else "", new if new is not None else ""]
@@ -469,71 +572,41 @@ def display_changes(changes: dict[str, tuple], region_names: dict[int, str]) -> 
 
 # ---- commit --------------------------------------------------------------------------------------------
 
-
-@dataclass
-class CommitResult:
-    rows: int
-    created: int
-    updated: int
-    unchanged: int
-    rejected: int
-    communities_created: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "rows": self.rows,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "rejected": self.rejected,
-        }
+_CONFLICT = (
+    "写入时发现重复的身份证号或残疾人证号（可能有他人同时导入或登记），本次导入未写入任何数据，请重新导入"
+)
 
 
 def persons_commit(
     staged: Staged, *, acting_user, job_id: str = "", progress: Progress = noop_progress
-) -> CommitResult:
-    """Write every created and updated row of ``staged`` in one transaction; audit each person and the import.
-
-    Raises ImportConflict, with nothing written, when a person, a certificate or an updated record changed in
-    the database since staging."""
+) -> Staged:
+    """Write the created and updated rows of an earlier ``persons_stage`` in ONE transaction, set-based;
+    audit each person and the import. Re-checks first that nothing it relies on changed since staging
+    (a person or certificate registered, an updated record modified); if so raises ImportConflict and
+    writes nothing."""
     if not access.can_import(acting_user):
         raise PermissionDenied("您无权批量导入残疾人信息")
     creates = [r for r in staged.rows if r.outcome == CREATED]
     updates = [r for r in staged.rows if r.outcome == UPDATED]
-    result = CommitResult(**staged.counts)
-    total = len(creates) + len(updates)
+    writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
+    total, done = len(staged.rows), 0
     try:
         with transaction.atomic():
             _recheck(creates, updates)
-            result.communities_created = _create_communities(
-                [*creates, *updates], acting_user=acting_user, region_names=staged.region_names
-            )
-            _write_creates(
-                creates, acting_user=acting_user, today=staged.today, progress=progress, total=total
-            )
-            _write_updates(
-                updates, acting_user=acting_user, today=staged.today, progress=progress, total=total
-            )
-            audit_record(
-                acting_user=acting_user,
-                action="import.commit",
-                object_type="registry.person_import",
-                object_id=job_id,
-                object_repr=staged.filename[:200],
-                changes={**result.as_dict(), "communities_created": result.communities_created},
-                detail=f"批量导入残疾人：{staged.filename}",
-            )
+            for part in _chunks(staged.rows, BATCH_SIZE):
+                writer.write(part)
+                done += len(part)
+                progress(done, total, "正在写入")
+            writer.finish(staged, job_id=job_id)
     except IntegrityError:
-        raise ImportConflict(
-            "写入时发现重复的身份证号或残疾人证号（可能有他人同时导入或登记），本次导入未写入任何数据，请重新导入"
-        ) from None
-    progress(total, total, "导入完成")
-    return result
+        raise ImportConflict(_CONFLICT) from None
+    staged.committed, staged.communities_created = True, writer.communities_created
+    return staged
 
 
 def _recheck(creates: list[RowResult], updates: list[RowResult]) -> None:
     by_index = {r.id_index: r for r in creates}
-    for chunk in _chunks(list(by_index), LOOKUP_CHUNK):
+    for chunk in _chunks(list(by_index), PARALLEL_CHUNK):
         taken = Person.objects.filter(id_number_index__in=chunk).values_list("id_number_index", flat=True)
         index = next(iter(taken), None)
         if index is not None:
@@ -541,7 +614,7 @@ def _recheck(creates: list[RowResult], updates: list[RowResult]) -> None:
                 f"第{by_index[index].row}行的身份证号在校验后已被登记，本次导入未写入任何数据，请重新校验后再导入"
             )
     by_pk = {r.person.pk: r for r in updates}
-    for chunk in _chunks(sorted(by_pk), LOOKUP_CHUNK):
+    for chunk in _chunks(sorted(by_pk), PARALLEL_CHUNK):
         rows = Person.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
         current = dict(rows.values_list("pk", "updated_at"))
         for pk in chunk:
@@ -557,28 +630,54 @@ def _recheck(creates: list[RowResult], updates: list[RowResult]) -> None:
         )
 
 
-def _create_communities(rows: list[RowResult], *, acting_user, region_names: dict[int, str]) -> int:
-    wanted = sorted({(r.record.town_id, r.record.community_name) for r in rows if r.record.community_name})
-    if not wanted:
-        return 0
-    towns = Region.objects.in_bulk({t for t, _n in wanted})
-    ids: dict[tuple[int, str], int] = {}
-    created = 0
-    for town_id, name in wanted:
-        existing = Region.objects.filter(parent_id=town_id, name=name).first()
-        if existing is None:
-            existing = services.community_create(acting_user=acting_user, town=towns[town_id], name=name)
-            created += 1
-        ids[(town_id, name)] = existing.pk
-        region_names[existing.pk] = existing.name
-    for r in rows:
-        if r.record.community_name:
-            r.record.community_id = ids[(r.record.town_id, r.record.community_name)]
-            if r.person is not None:
-                r.changes["community_id"] = (r.person.community_id, r.record.community_id)
-                if r.person.community_id == r.record.community_id:
-                    del r.changes["community_id"]
-    return created
+class _Writer:
+    """Writes classified rows slice by slice inside the caller's transaction."""
+
+    def __init__(self, *, acting_user, today: date, region_names: dict[int, str]):
+        self.acting_user, self.today, self.region_names = acting_user, today, region_names
+        self.now = timezone.now()
+        self.community_ids: dict[tuple[int, str], int] = {}
+        self.communities_created = self.created = self.updated = 0
+
+    def write(self, rows: list[RowResult]) -> None:
+        creates = [r for r in rows if r.outcome == CREATED]
+        updates = [r for r in rows if r.outcome == UPDATED]
+        self._communities([*creates, *updates])
+        if creates:
+            _write_creates(creates, acting_user=self.acting_user, today=self.today, now=self.now)
+        if updates:
+            _write_updates(updates, acting_user=self.acting_user, today=self.today, now=self.now)
+        self.created += len(creates)
+        self.updated += len(updates)
+
+    def _communities(self, rows: list[RowResult]) -> None:
+        """Create the unknown communities these rows name (allowed at staging), once each, audited."""
+        wanted = {(r.record.town_id, r.record.community_name) for r in rows if r.record.community_name}
+        for town_id, name in sorted(wanted - set(self.community_ids)):
+            region = Region.objects.filter(parent_id=town_id, name=name).first()
+            if region is None:
+                town = Region.objects.get(pk=town_id)
+                region = services.community_create(acting_user=self.acting_user, town=town, name=name)
+                self.communities_created += 1
+            self.community_ids[(town_id, name)] = region.pk
+            self.region_names[region.pk] = region.name
+        for r in rows:
+            if r.record.community_name:
+                r.record.community_id = self.community_ids[(r.record.town_id, r.record.community_name)]
+
+    def finish(self, staged: Staged, *, job_id: str) -> None:
+        """One audit row for the import itself, when it wrote anything."""
+        if not (self.created or self.updated):
+            return
+        audit_record(
+            acting_user=self.acting_user,
+            action="import.commit",
+            object_type="registry.person_import",
+            object_id=job_id,
+            object_repr=staged.filename[:200],
+            changes={**staged.counts, "communities_created": self.communities_created},
+            detail=f"批量导入残疾人：{staged.filename}",
+        )
 
 
 def _certificate(person_id: int, r: RowResult) -> Certificate:
@@ -609,10 +708,12 @@ def _insert_many(model, rows: list[dict[str, Any]], *, now) -> None:
     """INSERT plain rows (attname → value) with one ``executemany`` per batch.
 
     Set-based like ``bulk_create`` but without building a model instance and compiling SQL per row, which
-    costs ~4× more at 100,000 rows (see docs/benchmarks.md). Each value goes through its field's own
-    ``get_db_prep_save`` (so encrypted fields encrypt exactly as on ``save()``), except plain text, numbers
-    and foreign keys, which the drivers take as they are; missing fields get the field default, and
-    ``auto_now``/``auto_now_add`` fields get ``now``."""
+    costs ~4x more at 100,000 rows (docs/benchmarks.md). Each value goes through its field's own
+    ``get_prep_value``/``get_db_prep_save`` (so encrypted fields encrypt exactly as on ``save()``), except
+    plain text, numbers and foreign keys, which the drivers take as they are; missing fields get the field
+    default, and ``auto_now``/``auto_now_add`` fields get ``now``. No signals are sent (as with bulk_create)."""
+    if not rows:
+        return
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     spec = []
     for f in fields:
@@ -647,11 +748,7 @@ def _insert_many(model, rows: list[dict[str, Any]], *, now) -> None:
             cursor.executemany(sql, chunk)
 
 
-def _write_creates(
-    rows: list[RowResult], *, acting_user, today: date, progress: Progress, total: int
-) -> None:
-    now = timezone.now()
-    done = 0
+def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> None:
     for batch in _chunks(rows, BATCH_SIZE):
         persons = []
         for r in batch:
@@ -738,24 +835,16 @@ def _write_creates(
             ),
             batch_size=BATCH_SIZE,
         )
-        for r in batch:
-            r.person_id = pks[r.id_index]
-        done += len(batch)
-        progress(done, total, "正在写入")
 
 
-def _write_updates(
-    rows: list[RowResult], *, acting_user, today: date, progress: Progress, total: int
-) -> None:
-    if not rows:
-        return
-    now = timezone.now()
-    done = total - len(rows)
+def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> None:
     for batch in _chunks(rows, BATCH_SIZE):
-        persons, fields = [], {"updated_at"}
+        persons, fields, audits = [], {"updated_at"}, []
         new_certs, cert_dates, econ_changes = [], [], []
         for r in batch:
-            person, changes = r.person, r.changes
+            person, changes = r.person, dict(r.changes)
+            if "community_id" in changes:  # a community created on commit has its id only now
+                changes["community_id"] = (person.community_id, r.record.community_id)
             for key in services.PERSON_FIELDS:
                 if key in changes:
                     setattr(person, key, changes[key][1])
@@ -765,6 +854,7 @@ def _write_updates(
                 fields |= {"name_pinyin", "name_initials"}
             person.updated_at = now
             persons.append(person)
+            audits.append((person, changes))
             if "certificate_number" in changes:
                 new_certs.append(r)
             elif "issue_date" in changes:
@@ -807,16 +897,14 @@ def _write_updates(
             entries=(
                 {
                     "object_type": "registry.person",
-                    "object_id": r.person.pk,
-                    "object_repr": f"{r.person.name}（{r.person.masked_id}）",
-                    "changes": services.masked_changes(r.changes),
+                    "object_id": person.pk,
+                    "object_repr": f"{person.name}（{person.masked_id}）",
+                    "changes": services.masked_changes(changes),
                 }
-                for r in batch
+                for person, changes in audits
             ),
             batch_size=BATCH_SIZE,
         )
-        done += len(batch)
-        progress(done, total, "正在写入")
 
 
 # ---- report --------------------------------------------------------------------------------------------
@@ -985,12 +1073,11 @@ def import_persons_cli(
 ) -> int:
     """Exit 0 when no row was rejected, 1 when some were, 2 when the file could not be used."""
     bar = _Bar()
+    step = persons_stage if dry_run else persons_import
     try:
-        staged = persons_stage(
+        staged = step(
             Path(path), acting_user=acting_user, allow_new_communities=allow_new_communities, progress=bar
         )
-        if not dry_run and staged.to_write:
-            persons_commit(staged, acting_user=acting_user, progress=bar)
     except DomainError as exc:
         bar.close()
         print(f"导入失败：{exc.message}", file=sys.stderr)
@@ -999,7 +1086,7 @@ def import_persons_cli(
         return 2
     bar.close()
     if report:
-        report_write(staged, report, committed=not dry_run)
+        report_write(staged, report, committed=staged.committed)
     counts = staged.counts
     errors = list(staged.errors())
     if as_json:

@@ -144,11 +144,17 @@ def with_current_certificate(qs: QuerySet) -> QuerySet:
 def person_page(
     user, filters: PersonFilters, *, today: date, after: int | None = None, limit: int = PAGE_SIZE
 ) -> Page:
-    """Keyset pagination on descending id: no OFFSET, no COUNT(*) over the whole table."""
+    """Keyset pagination on descending id: no OFFSET, no COUNT(*) over the whole table.
+
+    The page's ids are chosen first in a subquery that reads only ids (often straight from an index), and
+    the rows are joined to their town and community only for those ids: joining before the LIMIT made the
+    database fetch and join every match of a name or category search."""
     qs = persons_filtered(user, filters, today=today)
     if after:
         qs = qs.filter(pk__lt=after)
-    rows = list(with_current_certificate(qs.order_by("-pk"))[: limit + 1])
+    ids = qs.order_by("-pk").values("pk")[: limit + 1]
+    page = access.persons_visible(user).filter(pk__in=ids).order_by("-pk")
+    rows = list(with_current_certificate(page))
     next_cursor = rows[limit - 1].pk if len(rows) > limit else None
     return Page(items=rows[:limit], next_cursor=next_cursor, filters=filters)
 

@@ -3,8 +3,9 @@
 Web flow: the upload is saved under ``MEDIA_ROOT/imports/<job id>/`` and a Job of kind ``person_import`` is
 created → ``person_import_stage`` reads and validates every row, writes the report and leaves the Job
 WAITING with a summary (counts, first errors, first change previews, a fingerprint of what a commit would
-do) → the user confirms → ``person_import_commit`` validates the same stored file again and, if the result
-is still the one the user saw (same fingerprint), writes it in one transaction → SUCCEEDED.
+do) → the user confirms → ``person_import_commit`` validates the same stored file again and writes it in
+one transaction (``importers.persons_import``) if the result is still the one the user saw (same
+fingerprint) → SUCCEEDED.
 
 Why re-validate the stored file rather than keep the staged rows: the file is the only state, so nothing
 staged can go stale, no second copy of the rows (with full ID numbers) sits in the database, and the commit
@@ -81,7 +82,7 @@ def person_import_stage(job_id: str) -> None:
         logger.exception("person import %s: staging failed", job_id)
         _fail(job, "校验时发生内部错误，未写入任何数据；请联系管理员（已记录日志）")
         return
-    summary = staged.summary() | {"committed": False}
+    summary = staged.summary()
     if staged.to_write:
         job_set_status(
             job, status=Job.Status.WAITING, result=summary, message="校验完成，请核对后点击“确认导入”"
@@ -96,24 +97,16 @@ def person_import_stage(job_id: str) -> None:
 @task()
 def person_import_commit(job_id: str) -> None:
     job = Job.objects.select_related("created_by").get(pk=job_id)
-    confirmed = job.result.get("fingerprint")
-    job_set_status(job, status=Job.Status.RUNNING, message="正在重新校验")
-    progress = job_progress_callback(job, every=1000)
+    job_set_status(job, status=Job.Status.RUNNING, message="正在重新校验并写入，完成后本页自动刷新")
     try:
-        staged = _stage(job, progress)
-        if staged.fingerprint() != confirmed:
-            importers.report_write(staged, report_path(job.pk))
-            job_set_status(
-                job,
-                status=Job.Status.WAITING if staged.to_write else Job.Status.SUCCEEDED,
-                result=staged.summary() | {"committed": False, "changed_since_preview": True},
-                message="校验后档案数据已发生变化，以下为最新的校验结果，请重新核对后再确认",
-            )
-            if not staged.to_write:
-                _discard_upload(job)
-            return
-        outcome = importers.persons_commit(
-            staged, acting_user=job.created_by, job_id=str(job.pk), progress=progress
+        staged = importers.persons_import(
+            upload_path(job),
+            acting_user=job.created_by,
+            filename=job.params.get("filename", ""),
+            allow_new_communities=bool(job.params.get("allow_new_communities")),
+            expect_fingerprint=job.result.get("fingerprint", ""),
+            job_id=str(job.pk),
+            progress=job_progress_callback(job, every=1000),
         )
     except DomainError as exc:
         _fail(job, exc.message)
@@ -123,9 +116,18 @@ def person_import_commit(job_id: str) -> None:
         _fail(job, "导入时发生内部错误，未写入任何数据；请联系管理员（已记录日志）")
         return
     try:
-        importers.report_write(staged, report_path(job.pk), committed=True)
-    except Exception:  # the data is written; a missing report must not turn the import into a failure
+        importers.report_write(staged, report_path(job.pk), committed=staged.committed)
+    except Exception:  # the rows are written (or the preview is new); a missing report must not hide that
         logger.exception("person import %s: report failed", job_id)
-    summary = staged.summary() | {"committed": True, "communities_created": outcome.communities_created}
-    job_set_status(job, status=Job.Status.SUCCEEDED, result=summary, message="导入完成")
+    if not staged.committed:
+        job_set_status(
+            job,
+            status=Job.Status.WAITING if staged.to_write else Job.Status.SUCCEEDED,
+            result=staged.summary() | {"changed_since_preview": True},
+            message="校验后档案数据已发生变化，以下为最新的校验结果，请重新核对后再确认",
+        )
+        if not staged.to_write:
+            _discard_upload(job)
+        return
+    job_set_status(job, status=Job.Status.SUCCEEDED, result=staged.summary(), message="导入完成")
     _discard_upload(job)

@@ -118,7 +118,8 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
     out = []
     for i, r in enumerate(rows, start=1):
         r = dict(r, person_id=i)
-        r["cert_valid_until"] = r["cert_issue_date"].replace(year=r["cert_issue_date"].year + 10)
+        issued = r["cert_issue_date"]
+        r["cert_valid_until"] = date(issued.year + 10, issued.month, min(issued.day, 28))
         out.append(r)
     return from_records(out)
 

@@ -89,6 +89,7 @@ def test_the_whole_path_through_the_pages(staff, dibao_person, living):
     page = district1.get(reverse("benefits:application_detail", args=[app.pk])).content.decode()
     assert f"{today:%Y-%m-%d} 至 {today + timedelta(days=7):%Y-%m-%d}" in page
     assert "还剩 7 天" in page
+    assert f"公示期至 {today + timedelta(days=7):%Y-%m-%d}，期满后方可审核通过。" in page
 
     # 3. The district cannot review before the posting is over
     early = move(district1, app, S.DISTRICT_REVIEWED, S.POSTED)
@@ -276,7 +277,8 @@ def test_review_queue_of_each_role(staff, make_person, dibao_person, living):
     assert 'data-move="town_reviewed"' in page2.content.decode()
     luzhi1, page1 = sections("town_luzhi")
     assert luzhi1["submitted"] == [submitted.pk]
-    assert "您经办的，须由他人镇(街道)初审通过" in page1.content.decode()
+    assert "上一环节由您办理，须由他人审核" in page1.content.decode()
+    assert 'data-move="town_reviewed"' not in page1.content.decode()
     assert sections("town_mudu")[0] == {"submitted": [], "town_reviewed": [], "draft": []}
     district, page = sections("district")
     assert district == {"posted": [ripe.pk], "district_reviewed": [], "approved": []}

@@ -155,7 +155,7 @@ def test_stale_page_gets_a_clear_message(staff, dibao_person, living):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_reviews_exactly_one_wins(staff, dibao_person, living):
     from django.db import connections
 

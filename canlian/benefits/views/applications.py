@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from canlian.accounts import access
-from canlian.accounts.models import Role
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.masking import mask_id_number
 
@@ -45,8 +44,11 @@ MOVE_FIELDS = {
     S.DISTRICT_REVIEWED: ["objections", "note"],
     S.APPROVED: ["decision_date", "decision_doc_no", "note"],
     S.REJECTED: ["reject_reason", "note"],
+    (S.POSTED, S.REJECTED): ["objections", "reject_reason", "note"],
+    (S.DISTRICT_REVIEWED, S.REJECTED): ["reject_reason", "decision_date", "decision_doc_no", "note"],
     S.ENROLLED: ["note"],
 }
+FIELD_COLS = {"decision_date": "col-sm-5", "decision_doc_no": "col-sm-7"}
 MOVE_STYLE = {S.REJECTED: "danger", S.WITHDRAWN: "secondary"}
 STATUS_BADGE = {
     S.DRAFT: "secondary",
@@ -192,6 +194,7 @@ class MoveView:
     style: str = "primary"
     own_work: bool = False  # this user made the step this move checks
     open: bool = False
+    not_before: object = None  # the posting period is not over yet
 
 
 def _maker_of(app: Application, status: str):
@@ -214,18 +217,25 @@ def _moves(user, app: Application, bound: tuple[str, TransitionForm] | None = No
                 to=to,
                 label=label,
                 form=form,
-                fields=[form[name] for name in MOVE_FIELDS.get(to, ["note"])],
+                fields=[
+                    (form[name], FIELD_COLS.get(name, "col-12"))
+                    for name in MOVE_FIELDS.get((app.status, to)) or MOVE_FIELDS.get(to, ["note"])
+                ],
                 style=MOVE_STYLE.get(to, "primary"),
                 own_work=bool(move.checker_of and _maker_of(app, move.checker_of) == user.pk),
                 open=bool(bound and bound[0] == to),
+                not_before=app.posting_end
+                if to == S.DISTRICT_REVIEWED and app.posting_end and timezone.localdate() < app.posting_end
+                else None,
             )
         )
-    return out
+    order = {"primary": 0, "danger": 1, "secondary": 2}
+    return sorted(out, key=lambda m: order.get(m.style, 0))
 
 
 PATH = [S.DRAFT, S.SUBMITTED, S.TOWN_REVIEWED, S.POSTED, S.DISTRICT_REVIEWED, S.APPROVED, S.ENROLLED]
 STEP_LABELS = {
-    S.DRAFT: "草稿",
+    S.DRAFT: "填写",
     S.SUBMITTED: "提交",
     S.TOWN_REVIEWED: "镇(街道)初审",
     S.POSTED: "公示",
@@ -236,18 +246,19 @@ STEP_LABELS = {
 
 
 def _steps(app: Application) -> list[tuple[str, str]]:
-    """The main path with each step done / current / todo; a rejected or withdrawn application stops where
-    it was when that happened."""
+    """The main path: steps up to the current status are done, the next one is current (or "stopped" for a
+    rejected or withdrawn application, at the step where that happened)."""
+    stopped = app.status in (S.REJECTED, S.WITHDRAWN)
     reached = app.status
-    if app.status in (S.REJECTED, S.WITHDRAWN):
+    if stopped:
         reached = app.transition_list[-1].from_status if app.transition_list else S.DRAFT
     index = PATH.index(reached) if reached in PATH else 0
     out = []
     for i, status in enumerate(PATH):
-        if i < index or (i == index and app.status == S.ENROLLED):
+        if i <= index:
             state = "done"
-        elif i == index:
-            state = "stopped" if app.status in (S.REJECTED, S.WITHDRAWN) else "current"
+        elif i == index + 1:
+            state = "stopped" if stopped else "current"
         else:
             state = "todo"
         out.append((STEP_LABELS[status], state))
@@ -386,111 +397,3 @@ def attachment_download(request, pk, att):
     except FileNotFoundError:
         raise Http404("附件文件已不存在") from None
     return FileResponse(handle, as_attachment=True, filename=attachment.name)
-
-
-# ---- review queue -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class QueueSection:
-    key: str
-    title: str
-    hint: str
-    items: list
-
-
-QUEUE_LIMIT = 200
-
-
-def _queue_items(user, qs) -> list[Application]:
-    items = list(qs.order_by("applied_on", "id")[:QUEUE_LIMIT])
-    by_app: dict[int, list] = {}
-    if items:
-        from ..models import ApplicationTransition
-
-        for t in ApplicationTransition.objects.filter(application__in=items).order_by("at", "id"):
-            by_app.setdefault(t.application_id, []).append(t)
-    today = timezone.localdate()
-    for app in items:
-        _badge(app)
-        app.transition_list = by_app.get(app.pk, [])
-        app.last_transition = app.transition_list[-1] if app.transition_list else None
-        app.quick_moves = []
-        for to, label in app_services.allowed_moves(user, app):
-            if to == S.WITHDRAWN:
-                continue  # withdrawing is done from the application page
-            move = app_services.TRANSITIONS[(app.status, to)]
-            own = bool(move.checker_of and _maker_of(app, move.checker_of) == user.pk)
-            needs_input = to in (S.REJECTED, S.APPROVED)
-            app.quick_moves.append(
-                {
-                    "to": to,
-                    "label": label,
-                    "own": own,
-                    "needs_input": needs_input,
-                    "style": MOVE_STYLE.get(to, "primary"),
-                }
-            )
-        if app.posting_end:
-            app.posting_left = (app.posting_end - today).days
-    return items
-
-
-@login_required
-@require_GET
-def review_queue(request):
-    user = request.user
-    require_reader(user)
-    today = timezone.localdate()
-    qs = _apps(user)
-    if user.role == Role.TOWN_STAFF:
-        plan = [
-            (
-                "submitted",
-                "待初审",
-                "本镇(街道)已提交的申请；经办人不能初审自己提交的申请",
-                qs.filter(status=S.SUBMITTED),
-            ),
-            (
-                "town_reviewed",
-                "待公示",
-                f"初审通过，待在村(社区)公示不少于 {app_services.POSTING_DAYS} 天",
-                qs.filter(status=S.TOWN_REVIEWED),
-            ),
-            ("draft", "我的草稿", "尚未提交的申请", qs.filter(status=S.DRAFT, created_by=user)),
-        ]
-        waiting = qs.filter(status=S.POSTED).count()
-        waiting_label = "公示中（公示期满后由区残联审核）"
-    elif user.role == Role.DISTRICT_STAFF:
-        plan = [
-            (
-                "posted",
-                "公示期满待审核",
-                "公示期已满，待区残联审核",
-                qs.filter(status=S.POSTED, posting_end__lte=today),
-            ),
-            (
-                "district_reviewed",
-                "待民政审定",
-                "录入民政部门审定日期和文号；审核人不能审定自己审核的申请",
-                qs.filter(status=S.DISTRICT_REVIEWED),
-            ),
-            ("approved", "待纳入发放", "审定通过，纳入后从申请当月起计发", qs.filter(status=S.APPROVED)),
-        ]
-        waiting = qs.filter(status=S.POSTED, posting_end__gt=today).count()
-        waiting_label = "公示中（未满期）"
-    else:
-        raise Forbidden("审核队列只对镇(街道)残联和区残联业务人员开放")
-    sections = [QueueSection(key, title, hint, _queue_items(user, q)) for key, title, hint, q in plan]
-    return show(
-        request,
-        "benefits/review_queue.html",
-        {
-            "sections": sections,
-            "waiting": waiting,
-            "waiting_label": waiting_label,
-            "limit": QUEUE_LIMIT,
-            "queue_url": reverse("benefits:review_queue"),
-            "nav_tab": "queue",
-        },
-    )

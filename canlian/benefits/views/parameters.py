@@ -22,7 +22,17 @@ from ..models import ParameterValue, Programme
 from ..services.parameters import parameter_value_add
 from ._base import show
 
-UNITS = {"CNY/month": "元/月", "CNY": "元", "rate": "比例", "year": "岁", "years": "岁", "bool": "开关"}
+UNITS = {
+    "CNY/month": "元/月",
+    "CNY": "元",
+    "ratio": "比例",
+    "rate": "比例",
+    "switch": "开关",
+    "bool": "开关",
+    "grade": "级",
+    "year": "周岁",
+    "years": "周岁",
+}
 KINDS = {"money": "金额", "rate": "比例", "bool": "开关", "int": "整数"}
 GROUP_NAMES = {"common": "通用"}
 
@@ -120,7 +130,11 @@ def _context(request, *, bound: tuple[str, ParameterValueForm] | None = None) ->
                 current=current,
             )
         )
-    return {"groups": list(groups.values()), "today": today, "nav_tab": "parameters"}
+    order = {"common": -1} | {
+        code: i for i, code in enumerate(Programme.objects.order_by("id").values_list("code", flat=True))
+    }
+    ordered = sorted(groups.values(), key=lambda g: (order.get(g.key, 999), g.key))
+    return {"groups": ordered, "today": today, "nav_tab": "parameters"}
 
 
 @login_required

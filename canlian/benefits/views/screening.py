@@ -93,9 +93,16 @@ def screening_page(request):
     shown_stale = stale.head(SHOW_LIMIT).rows(named=True)
     people = _people(user, [r["person_id"] for r in shown_missing + shown_stale])
     enrolments = Enrolment.objects.in_bulk([r["enrolment_id"] for r in shown_stale])
+    open_apps = {
+        a.person_id: a
+        for a in access.applications_visible(user)
+        .filter(programme=programme, person_id__in=[r["person_id"] for r in shown_missing])
+        .exclude(status__in=["rejected", "enrolled", "withdrawn"])
+    }
     for r in shown_missing:
         r["person"] = people.get(r["person_id"])
         r["amount"] = yuan(r["amount_fen"])
+        r["application"] = open_apps.get(r["person_id"])
     for r in shown_stale:
         r["person"] = people.get(r["person_id"])
         r["enrolment"] = enrolments.get(r["enrolment_id"])

@@ -162,7 +162,7 @@ def test_each_format_creates_the_persons(tmp_path, users, pid, fmt):
     result = persons_commit(staged, acting_user=user)
 
     # Then both are created with certificate, economic period, pinyin, encrypted numbers and audit rows
-    assert result.as_dict() == {"rows": 2, "created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert result.counts == {"rows": 2, "created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
     wang = Person.objects.get(id_number_index=importers.services.id_index(pid(1)))
     assert (wang.name, wang.name_pinyin, wang.name_initials, wang.sex, wang.birth_date) == (
         "王芳",
@@ -667,15 +667,32 @@ def test_parallel_validation_gives_the_same_result(tmp_path, users, pid, monkeyp
     monkeypatch.setattr(importers, "PARALLEL_MIN_ROWS", 1)
     monkeypatch.setattr(importers, "PARALLEL_CHUNK", 2)
     monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "2")
+    monkeypatch.setattr(importers.threading, "active_count", lambda: 1)  # e.g. a live server in the session
     assert importers.import_workers(9) == 2
 
     parallel = stage(path, users["district"])
 
-    assert parallel.fingerprint() == serial.fingerprint()
+    assert parallel.fingerprint == serial.fingerprint
     assert [(r.id_index, r.cert_index, r.pinyin) for r in parallel.rows] == [
         (r.id_index, r.cert_index, r.pinyin) for r in serial.rows
     ]
     assert parallel.counts == {"rows": 9, "created": 7, "updated": 0, "unchanged": 0, "rejected": 2}
+
+    # And the one-pass import writes while the workers validate, with the same result
+    imported = importers.persons_import(path, acting_user=users["district"], today=TODAY)
+    assert (imported.committed, imported.fingerprint) == (True, serial.fingerprint)
+    assert Person.objects.count() == 7 and AuditLog.objects.filter(action="person.import_create").count() == 7
+
+
+def test_no_worker_processes_for_small_files_or_threaded_processes(monkeypatch):
+    monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "2")
+    assert importers.import_workers(importers.PARALLEL_MIN_ROWS - 1) == 1
+    monkeypatch.setattr(importers.threading, "active_count", lambda: 3)
+    assert importers.import_workers(importers.PARALLEL_MIN_ROWS) == 1
+    monkeypatch.setattr(importers.threading, "active_count", lambda: 1)
+    assert importers.import_workers(importers.PARALLEL_MIN_ROWS) == 2
+    monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "1")
+    assert importers.import_workers(importers.PARALLEL_MIN_ROWS) == 1
 
 
 def test_summary_is_json_and_capped(tmp_path, users, pid, monkeypatch):

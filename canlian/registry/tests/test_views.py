@@ -564,7 +564,9 @@ def test_same_day_correction_replaces_the_period(make_person, users, towns):
 def test_service_refusal_is_shown_and_nothing_is_saved(make_person, users, towns):
     # given a status period already recorded from a later date
     person = make_person(name="张伟", address="旧地址")
-    EconomicStatusPeriod.objects.create(person=person, status="dibao", valid_from=date.today() + timedelta(days=30))
+    EconomicStatusPeriod.objects.create(
+        person=person, status="dibao", valid_from=date.today() + timedelta(days=30)
+    )
     data = {
         "name": "张伟",
         "issue_date": "2019-05-06",
@@ -580,5 +582,7 @@ def test_service_refusal_is_shown_and_nothing_is_saved(make_person, users, towns
     assert response.status_code == 400
     assert "该日期之后已有家庭经济状况记录，请按时间顺序登记" in html
     assert Person.objects.get(pk=person.pk).address == "旧地址"
-    assert list(EconomicStatusPeriod.objects.filter(person=person).values_list("status", flat=True)) == ["dibao"]
+    assert list(EconomicStatusPeriod.objects.filter(person=person).values_list("status", flat=True)) == [
+        "dibao"
+    ]
     assert AuditLog.objects.filter(action="person.update").count() == 0

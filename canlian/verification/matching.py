@@ -1,0 +1,176 @@
+"""Record linkage between an outside list and the registry: pure Polars and RapidFuzz, no ORM.
+
+Exact pass: the normalised 18-digit ID (or its blind index) joins set-based.
+Fuzzy pass, for rows without an exact match, over candidate pairs found by blocking:
+- ID blocks (pigeonhole): one substituted digit or two swapped adjacent digits leave intact at least one of
+  ID[9:18], ID[0:9] (+ pinyin initials), ID[0:8]+ID[10:18] (+ pinyin initials);
+- name blocks: the same pinyin (homophones) and the same birth date; for rows without an ID, the same
+  pinyin initials and birth date (near names).
+Each pair gets features (ID edit distance with transpositions, pinyin similarity, same birth date) and a
+score from the rules below; the best candidate per row is kept when it reaches ``min_score``. Candidates
+never act on their own: a person confirms them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, JaroWinkler
+
+REGISTRY_COLUMNS = ["person_id", "id_number", "name", "name_pinyin", "name_initials", "birth_date"]
+ROW_COLUMNS = ["row_id", "id_number", "id_raw", "name", "name_pinyin", "name_initials", "birth_date"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Settings (``CANLIAN_MATCHING``) may override these."""
+
+    min_score: float = 0.80
+    near_name: float = 0.88  # Jaro-Winkler similarity of pinyin for "a similar name"
+
+
+# (match_type, score, Chinese evidence) — the first rule that fits a pair wins
+RULES = (
+    ("id_typo_same_name", 0.97, "身份证号相差一位（或相邻两位颠倒），姓名拼音相同"),
+    ("id_typo_near_name", 0.90, "身份证号相差一位（或相邻两位颠倒），姓名相近"),
+    ("name_birth_no_id", 0.92, "名单无有效身份证号；姓名拼音与出生日期相同"),
+    ("near_name_birth_no_id", 0.82, "名单无有效身份证号；姓名相近且出生日期相同"),
+    ("name_birth_other_id", 0.60, "姓名拼音与出生日期相同，但身份证号不同"),
+)
+RULE_TEXT = {name: text for name, _, text in RULES}
+
+
+def exact_matches(registry: pl.DataFrame, rows: pl.DataFrame, *, key: str = "id_number") -> pl.DataFrame:
+    """row_id → person_id where the key is equal. A key held by two persons yields both (reported)."""
+    return (
+        rows.lazy()
+        .filter(pl.col(key).is_not_null())
+        .select("row_id", key)
+        .join(registry.lazy().select("person_id", key), on=key, how="inner")
+        .select("row_id", "person_id")
+        .collect()
+    )
+
+
+def _blocks(registry: pl.LazyFrame, rows: pl.LazyFrame) -> pl.LazyFrame:
+    raw = pl.col("id_raw")
+    has18 = raw.str.len_chars() == 18
+    rid = rows.filter(has18).with_columns(
+        raw.str.slice(9, 9).alias("k_right"),
+        (raw.str.slice(0, 9) + pl.col("name_initials")).alias("k_left"),
+        (raw.str.slice(0, 8) + raw.str.slice(10, 8) + pl.col("name_initials")).alias("k_skip"),
+    )
+    reg = registry.with_columns(
+        pl.col("id_number").str.slice(9, 9).alias("k_right"),
+        (pl.col("id_number").str.slice(0, 9) + pl.col("name_initials")).alias("k_left"),
+        (
+            pl.col("id_number").str.slice(0, 8)
+            + pl.col("id_number").str.slice(10, 8)
+            + pl.col("name_initials")
+        ).alias("k_skip"),
+    )
+    pairs = [
+        rid.select("row_id", k).join(reg.select("person_id", k), on=k).select("row_id", "person_id")
+        for k in ("k_right", "k_left", "k_skip")
+    ]
+    by_name = (
+        rows.filter(pl.col("birth_date").is_not_null() & (pl.col("name_pinyin") != ""))
+        .select("row_id", "name_pinyin", "birth_date")
+        .join(registry.select("person_id", "name_pinyin", "birth_date"), on=["name_pinyin", "birth_date"])
+        .select("row_id", "person_id")
+    )
+    near_name = (
+        rows.filter(
+            pl.col("birth_date").is_not_null() & (pl.col("id_raw").fill_null("").str.len_chars() < 15)
+        )
+        .select("row_id", "name_initials", "birth_date")
+        .join(registry.select("person_id", "name_initials", "birth_date"), on=["name_initials", "birth_date"])
+        .select("row_id", "person_id")
+    )
+    return pl.concat([*pairs, by_name, near_name]).unique()
+
+
+def fuzzy_candidates(
+    registry: pl.DataFrame,
+    rows: pl.DataFrame,
+    *,
+    thresholds: Thresholds = Thresholds(),
+    exclude_rows: pl.Series | None = None,
+    workers: int = -1,
+) -> pl.DataFrame:
+    """Best candidate per unmatched row: row_id, person_id, match_type, score, id_distance, name_similarity,
+    birth_equal, tied (another person scored the same)."""
+    rows_lf = rows.lazy()
+    if exclude_rows is not None and len(exclude_rows):
+        rows_lf = rows_lf.filter(~pl.col("row_id").is_in(exclude_rows.implode()))
+    reg_lf = registry.lazy().select(REGISTRY_COLUMNS)
+    pairs = (
+        _blocks(reg_lf, rows_lf.select(ROW_COLUMNS))
+        .join(rows_lf.select(ROW_COLUMNS), on="row_id")
+        .join(reg_lf, on="person_id", suffix="_p")
+        .collect()
+    )
+    if pairs.height == 0:
+        return _empty()
+    ids_a = pairs["id_raw"].fill_null("").to_list()
+    ids_b = pairs["id_number_p"].to_list()
+    names_a = pairs["name_pinyin"].fill_null("").to_list()
+    names_b = pairs["name_pinyin_p"].to_list()
+    id_distance = process.cpdist(ids_a, ids_b, scorer=OSA.distance, workers=workers)
+    name_similarity = process.cpdist(names_a, names_b, scorer=JaroWinkler.similarity, workers=workers)
+    scored = pairs.with_columns(
+        pl.Series("id_distance", id_distance, dtype=pl.Int32),
+        pl.Series("name_similarity", name_similarity, dtype=pl.Float64),
+    ).with_columns(
+        (pl.col("birth_date") == pl.col("birth_date_p")).fill_null(False).alias("birth_equal"),
+        (pl.col("id_raw").fill_null("").str.len_chars() >= 15).alias("has_id"),
+        (pl.col("name_pinyin") == pl.col("name_pinyin_p")).alias("same_pinyin"),
+    )
+    near = pl.col("name_similarity") >= thresholds.near_name
+    typo = pl.col("has_id") & (pl.col("id_distance") == 1)
+    missing_id = ~pl.col("has_id")
+    conditions = [
+        typo & pl.col("same_pinyin"),
+        typo & near,
+        missing_id & pl.col("same_pinyin") & pl.col("birth_equal"),
+        missing_id & near & pl.col("birth_equal"),
+        ~missing_id & pl.col("same_pinyin") & pl.col("birth_equal") & (pl.col("id_distance") >= 2),
+    ]
+    rule = pl.when(conditions[0]).then(pl.lit(RULES[0][0]))
+    score = pl.when(conditions[0]).then(pl.lit(RULES[0][1]))
+    for cond, (name, value, _) in zip(conditions[1:], RULES[1:], strict=True):
+        rule = rule.when(cond).then(pl.lit(name))
+        score = score.when(cond).then(pl.lit(value))
+    scored = scored.with_columns(
+        rule.otherwise(None).alias("match_type"), score.otherwise(0.0).alias("score")
+    )
+    best = (
+        scored.filter(pl.col("score") >= thresholds.min_score)
+        .sort(["row_id", "score", "name_similarity"], descending=[False, True, True])
+        .with_columns(
+            (pl.col("score").rank("min", descending=True).over("row_id") == 1).alias("top"),
+        )
+        .filter(pl.col("top"))
+        .with_columns((pl.len().over("row_id") > 1).alias("tied"))
+        .group_by("row_id", maintain_order=True)
+        .first()
+        .select(_empty().columns)
+    )
+    return best
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "row_id": pl.Int64,
+            "person_id": pl.Int64,
+            "match_type": pl.Utf8,
+            "score": pl.Float64,
+            "id_distance": pl.Int32,
+            "name_similarity": pl.Float64,
+            "birth_equal": pl.Boolean,
+            "tied": pl.Boolean,
+        }
+    )

@@ -26,9 +26,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for _path in (str(ROOT), str(HERE)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 PROGRAMMES = ("living_allowance", "care_allowance")
 OUTPUTS = tuple(f"{p}_{k}" for p in PROGRAMMES for k in ("eligible", "amount_fen"))
@@ -333,7 +335,6 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("openfisca-core 未安装：pip install -r bench/requirements-bench.txt / not installed, skipped")
         return 0
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from eligibility import compare_with_openfisca, generate_facts_frame
 
     facts = generate_facts_frame(persons=10_000, seed=7)

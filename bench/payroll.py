@@ -267,10 +267,13 @@ def child_generate(args) -> dict:
             marks.append((message, time.perf_counter()))
 
     base = E.peak_mb()
+    cpu0, pg0 = E.cpu_seconds(), E.backend_cpu_seconds()
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     marks.append(("开始", t0))
     payroll = payroll_generate(acting_user=user, programme=care, month=month, progress=progress)
     t1 = time.perf_counter()
+    cpu1, pg1 = E.cpu_seconds(), E.backend_cpu_seconds()
     phases = {}
     for (name, at), (_next, nxt) in zip(marks, [*marks[1:], ("", t1)], strict=True):
         phases[name] = round(nxt - at, 2)
@@ -296,6 +299,10 @@ def child_generate(args) -> dict:
     bank_mismatch += sum(a != b or not a.isdigit() for a, b in sample)
     return {
         "seconds": t1 - t0,
+        "cpu_python_s": cpu1 - cpu0,
+        "cpu_postgres_s": pg1 - pg0,
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
         "phases": phases,
         "lines": lines,
         "line_count": payroll.line_count,
@@ -451,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
             r["label"] = label
             report["runs"].append(r)
             print(
-                f"payroll_generate ({label}): {r['seconds']:.1f} s, {r['lines']:,} lines, "
+                f"payroll_generate ({label}): {r['seconds']:.1f} s (CPU: Python {r['cpu_python_s']:.1f} s, "
+                f"PostgreSQL {r['cpu_postgres_s']:.1f} s; load {r['load_before']:.1f}), {r['lines']:,} lines, "
                 f"total {r['total_fen'] / 100:,.2f} yuan, peak {r['peak_mb']:,.0f} MB, phases {r['phases']}",
                 flush=True,
             )

@@ -201,3 +201,79 @@ def can_run_payroll(user: User) -> bool:
 
 def bank_accounts_unmasked_allowed(user: User) -> bool:
     return _active(user) and user.role == Role.DISTRICT_STAFF
+
+
+# ---- verification (数据比对) ---------------------------------------------------------------------------
+
+VERIFICATION_READERS = {Role.DISTRICT_STAFF, Role.TOWN_STAFF, Role.LEADER}
+
+
+def can_run_verification(user: User) -> bool:
+    """Importing outside lists and running comparisons: district staff."""
+    return _active(user) and user.role == Role.DISTRICT_STAFF
+
+
+def can_read_verification(user: User) -> bool:
+    return _active(user) and user.role in VERIFICATION_READERS
+
+
+def findings_visible(user: User) -> QuerySet:
+    """Town staff: their own town's findings; district staff and leaders (read-only): all; others: none."""
+    from canlian.verification.models import Finding
+
+    if not can_read_verification(user):
+        return Finding.objects.none()
+    qs = Finding.objects.all()
+    if user.role == Role.TOWN_STAFF:
+        qs = qs.filter(town_id=user.jurisdiction_id)
+    return qs
+
+
+def findings_handleable(user: User) -> QuerySet:
+    """Confirm or dismiss: town staff for their town, district staff for all; leaders never."""
+    from canlian.verification.models import Finding
+
+    if not _active(user) or user.role not in PERSON_WRITERS:
+        return Finding.objects.none()
+    return findings_visible(user)
+
+
+def outside_lists_visible(user: User) -> QuerySet:
+    """The lists themselves (source, date, counts) are visible to every reader; their rows are not."""
+    from canlian.verification.models import OutsideList
+
+    if not can_read_verification(user):
+        return OutsideList.objects.none()
+    return OutsideList.objects.all()
+
+
+def outside_rows_visible(user: User) -> QuerySet:
+    """District staff and leaders: every row; town staff: rows matched (or proposed) to a person of their town."""
+    from canlian.verification.models import OutsideRow
+
+    if not can_read_verification(user):
+        return OutsideRow.objects.none()
+    qs = OutsideRow.objects.all()
+    if user.role == Role.TOWN_STAFF:
+        qs = qs.filter(matches__person__town_id=user.jurisdiction_id).distinct()
+    return qs
+
+
+def matches_visible(user: User) -> QuerySet:
+    from canlian.verification.models import Match
+
+    if not can_read_verification(user):
+        return Match.objects.none()
+    qs = Match.objects.all()
+    if user.role == Role.TOWN_STAFF:
+        qs = qs.filter(person__town_id=user.jurisdiction_id)
+    return qs
+
+
+def matches_decidable(user: User) -> QuerySet:
+    """Confirm or reject a candidate match: town staff for persons of their town, district staff for all."""
+    from canlian.verification.models import Match
+
+    if not _active(user) or user.role not in PERSON_WRITERS:
+        return Match.objects.none()
+    return matches_visible(user)

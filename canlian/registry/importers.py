@@ -66,6 +66,9 @@ BATCH_SIZE = 2000
 PARALLEL_MIN_ROWS = 20_000
 PARALLEL_CHUNK = 2_500
 SUMMARY_LIMIT = 200
+# Progress phases (``progress(done, total, message)``). Inside the import transaction the Job row's
+# progress is not visible to other connections, so pages show PHASE_IMPORT as an indeterminate bar.
+PHASE_READ, PHASE_STAGE, PHASE_IMPORT, PHASE_COMMIT = "正在读取文件", "正在校验", "正在校验并写入", "正在写入"
 REPORT_COMMENT_LIMIT = 20000
 
 CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
@@ -283,7 +286,7 @@ def import_workers(rows: int) -> int:
     settings instead of having them pickled; never from a process that runs other threads."""
     if rows < PARALLEL_MIN_ROWS or threading.active_count() > 1:
         return 1
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux"):  # fork is only safe to rely on there
         return 1
     wanted = os.environ.get("CANLIAN_IMPORT_WORKERS", "")
     workers = int(wanted) if wanted.isdigit() else min(os.cpu_count() or 1, 4)
@@ -403,7 +406,7 @@ def persons_stage(
 
     Raises SpreadsheetError for a file that cannot be used and PermissionDenied for a user who may not
     import."""
-    progress(0, 0, "正在读取文件")
+    progress(0, 0, PHASE_READ)
     staged, ctx, classify = _begin(
         source,
         acting_user=acting_user,
@@ -413,11 +416,11 @@ def persons_stage(
         lock=False,
     )
     rows, total = staged.table.rows, len(staged.table.rows)
-    progress(0, total, "正在校验")
+    progress(0, total, PHASE_STAGE)
     with _prepared_chunks(rows, ctx) as chunks:
         for start, end, prepared in chunks:
             staged.rows += classify(rows[start:end], prepared)
-            progress(end, total, "正在校验")
+            progress(end, total, PHASE_STAGE)
     staged.fingerprint = classify.fingerprint
     return staged
 
@@ -445,7 +448,7 @@ def persons_import(
     now be written differently (``staged.committed`` stays False; the result is the new preview).
     Raises ImportConflict, with nothing written, when a unique ID or certificate number is taken
     concurrently."""
-    progress(0, 0, "正在读取文件")
+    progress(0, 0, PHASE_READ)
     staged, ctx, classify = _begin(
         source,
         acting_user=acting_user,
@@ -456,14 +459,14 @@ def persons_import(
     )
     rows, total = staged.table.rows, len(staged.table.rows)
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
-    progress(0, total, "正在校验并写入")
+    progress(0, total, PHASE_IMPORT)
     try:
         with _prepared_chunks(rows, ctx) as chunks, transaction.atomic():
             for start, end, prepared in chunks:
                 part = classify(rows[start:end], prepared)
                 staged.rows += part
                 writer.write(part)
-                progress(end, total, "正在校验并写入")
+                progress(end, total, PHASE_IMPORT)
             staged.fingerprint = classify.fingerprint
             if expect_fingerprint is not None and staged.fingerprint != expect_fingerprint:
                 raise _PreviewChanged
@@ -596,7 +599,7 @@ def persons_commit(
             for part in _chunks(staged.rows, BATCH_SIZE):
                 writer.write(part)
                 done += len(part)
-                progress(done, total, "正在写入")
+                progress(done, total, PHASE_COMMIT)
             writer.finish(staged, job_id=job_id)
     except IntegrityError:
         raise ImportConflict(_CONFLICT) from None

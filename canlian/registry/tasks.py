@@ -12,11 +12,14 @@ staged can go stale, no second copy of the rows (with full ID numbers) sits in t
 sees the registry as it is at commit time. If that differs from the preview (someone registered one of the
 persons in between), the Job goes back to WAITING with the new preview instead of writing something the
 user did not see. The upload is deleted once the Job is finished; the report stays for download.
+Uploads never confirmed are deleted after UPLOAD_KEEP_DAYS, reports after REPORT_KEEP_DAYS
+(``purge_old_files``, run at the start of every import).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -32,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 JOB_KIND = "person_import"
 REPORT_NAME = "report.xlsx"
+UPLOAD_KEEP_DAYS = 7  # an unconfirmed upload (full ID numbers in the clear) is deleted after this
+REPORT_KEEP_DAYS = 30  # the report repeats the uploaded rows: deleted after this
 
 
 def import_dir(job_id) -> Path:
@@ -53,6 +58,24 @@ def _discard_upload(job: Job) -> None:
         path.unlink()
 
 
+def purge_old_files(*, now: float | None = None) -> int:
+    """Delete uploads older than UPLOAD_KEEP_DAYS and reports older than REPORT_KEEP_DAYS; returns how many."""
+    root = Path(settings.MEDIA_ROOT) / "imports"
+    if not root.is_dir():
+        return 0
+    now = now or time.time()
+    removed = 0
+    for path in root.glob("*/*"):
+        keep = REPORT_KEEP_DAYS if path.name == REPORT_NAME else UPLOAD_KEEP_DAYS
+        if path.is_file() and now - path.stat().st_mtime > keep * 86400:
+            path.unlink(missing_ok=True)
+            removed += 1
+    for folder in root.iterdir():
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
+
+
 def _stage(job: Job, progress):
     return importers.persons_stage(
         upload_path(job),
@@ -72,6 +95,7 @@ def _fail(job: Job, message: str) -> None:
 def person_import_stage(job_id: str) -> None:
     job = Job.objects.select_related("created_by").get(pk=job_id)
     job_set_status(job, status=Job.Status.RUNNING, message="正在读取文件")
+    purge_old_files()
     try:
         staged = _stage(job, job_progress_callback(job, every=1000))
         importers.report_write(staged, report_path(job.pk))
@@ -97,6 +121,9 @@ def person_import_stage(job_id: str) -> None:
 @task()
 def person_import_commit(job_id: str) -> None:
     job = Job.objects.select_related("created_by").get(pk=job_id)
+    if not upload_path(job).is_file():
+        _fail(job, f"上传的文件已超过保留期（{UPLOAD_KEEP_DAYS}天）被删除，请重新上传")
+        return
     job_set_status(job, status=Job.Status.RUNNING, message="正在重新校验并写入，完成后本页自动刷新")
     try:
         staged = importers.persons_import(

@@ -141,6 +141,7 @@ def import_detail(request, pk):
         "job": job,
         "result": job.result or {},
         "running": job.status in (Job.Status.QUEUED, Job.Status.RUNNING),
+        "writing": job.status == Job.Status.RUNNING and job.message == importers.PHASE_IMPORT,
         "has_report": tasks.report_path(job.pk).is_file(),
         "can_commit": job.status == Job.Status.WAITING and access.can_import(request.user),
     }
@@ -156,7 +157,7 @@ def import_commit(request, pk):
     job = _import_job(user, pk)
     _require_importer(user)
     claimed = Job.objects.filter(pk=job.pk, status=Job.Status.WAITING).update(
-        status=Job.Status.QUEUED, message="等待写入", finished_at=None
+        status=Job.Status.QUEUED, message="等待写入", done=0, finished_at=None
     )
     if not claimed:
         messages.error(request, "该导入已确认或已结束，不能重复确认")

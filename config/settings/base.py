@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "canlian.accounts",
     "canlian.registry",
     "canlian.benefits",
+    "canlian.verification",
 ]
 
 MIDDLEWARE = [
@@ -154,6 +155,10 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 CANLIAN_ENCRYPTION_KEY = os.environ.get("CANLIAN_ENCRYPTION_KEY", "")
 CANLIAN_INDEX_KEY = os.environ.get("CANLIAN_INDEX_KEY", "")
 CANLIAN_ALLOW_KEY_FILE = True
+
+# Data comparison (数据比对): fuzzy candidates below min_score are dropped; near_name is the pinyin
+# Jaro-Winkler similarity that counts as "a similar name".
+CANLIAN_MATCHING = {"min_score": 0.80, "near_name": 0.88}
 
 LOGGING = {
     "version": 1,

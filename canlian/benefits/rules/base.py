@@ -101,6 +101,16 @@ def age_years(ctx: Context) -> pl.Expr:
     return (pl.lit(s.year) - born.dt.year() - before_birthday.cast(pl.Int32)).cast(pl.Int32)
 
 
+def age_at_least(ctx: Context, years: int) -> pl.Expr:
+    """``age_years(ctx) >= years`` as one date comparison (no year/month/day extraction per row).
+
+    On the 1st of a month, completed years ≥ k exactly when the birth date is on or before the 1st of the
+    same month k years earlier (the 1st always exists, so there is no leap-day case)."""
+    s = ctx.start
+    assert s.day == 1, "months start on the 1st"
+    return pl.col("birth_date") <= date(s.year - years, s.month, 1)
+
+
 def alive(ctx: Context) -> Condition:
     death = pl.col("death_date")
     return Condition(

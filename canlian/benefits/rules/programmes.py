@@ -8,6 +8,7 @@ from .base import (
     Condition,
     Context,
     Programme,
+    age_at_least,
     age_years,
     alive,
     basis_points,
@@ -238,7 +239,7 @@ class ChildRehab(Programme):
             in_district(ctx),
             Condition(
                 "age",
-                age < limit,
+                ~age_at_least(ctx, limit),  # age < limit
                 pl.format("本月初 {} 周岁，未满 {} 周岁", age, pl.lit(limit)),
                 pl.format("本月初已满 {} 周岁（{} 周岁），超出救助年龄", pl.lit(limit), age),
             ),
@@ -264,7 +265,7 @@ class CustodialCare(Programme):
             certificate_valid(ctx),
             Condition(
                 "age",
-                (age >= lo) & (age <= hi),
+                age_at_least(ctx, lo) & ~age_at_least(ctx, hi + 1),  # lo <= age <= hi
                 pl.format("本月初 {} 周岁，在 {}-{} 周岁之间", age, pl.lit(lo), pl.lit(hi)),
                 pl.format("本月初 {} 周岁，不在 {}-{} 周岁之间", age, pl.lit(lo), pl.lit(hi)),
             ),

@@ -40,6 +40,13 @@ BORN = date(1985, 3, 2)
 TODAY = date(2026, 1, 15)
 
 
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    """Each test gets its own MEDIA_ROOT (uploads and reports)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
 @pytest.fixture
 def pid(id_for):
     """ID number n, born 1985-03-02 (far from make_person's 1980-05-06)."""
@@ -820,6 +827,25 @@ def test_another_user_cannot_see_or_confirm_the_job(client, tmp_path, users, pid
     assert job.status == "waiting" and Person.objects.count() == 0
 
 
+def test_old_uploads_and_reports_are_purged_and_an_expired_upload_fails_clearly(client, tmp_path, users, pid):
+    client.force_login(users["district"])
+    _upload(client, write_xlsx(tmp_path / "a.xlsx", [row(pid(1))]))
+    job = Job.objects.get()
+    upload, report = tasks.upload_path(job), tasks.report_path(job.pk)
+    week = 86400 * tasks.UPLOAD_KEEP_DAYS
+
+    assert tasks.purge_old_files(now=upload.stat().st_mtime + week - 60) == 0
+    assert tasks.purge_old_files(now=upload.stat().st_mtime + week + 60) == 1
+    assert not upload.exists() and report.exists()
+    client.post(reverse("registry:import_commit", args=[job.pk]))
+
+    job.refresh_from_db()
+    assert (job.status, job.error) == ("failed", "上传的文件已超过保留期（7天）被删除，请重新上传")
+    assert Person.objects.count() == 0
+    assert tasks.purge_old_files(now=report.stat().st_mtime + 86400 * tasks.REPORT_KEEP_DAYS + 60) == 1
+    assert not tasks.import_dir(job.pk).exists()
+
+
 def test_web_unusable_upload_creates_no_job(client, tmp_path, users):
     path = tmp_path / "a.xlsx"
     path.write_bytes(b"%PDF-1.4")
@@ -882,3 +908,20 @@ def test_generic_job_page_polls_while_running(client, users):
     assert "<html" not in partial and "50%" in partial
     Job.objects.filter(pk=job.pk).update(status="succeeded")
     assert "hx-trigger" not in client.get(reverse("common:job_detail", args=[job.pk])).content.decode()
+
+
+def test_import_page_while_writing_shows_an_indeterminate_bar(client, users):
+    job = Job.objects.create(
+        kind="person_import",
+        status="running",
+        done=0,
+        total=100000,
+        message=importers.PHASE_IMPORT,
+        params={"filename": "a.xlsx"},
+        created_by=users["district"],
+    )
+    client.force_login(users["district"])
+    partial = client.get(reverse("registry:import_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
+    html = partial.content.decode()
+    assert "正在校验并写入 100000 行：全部在一个事务中完成" in html and 'hx-trigger="every 1s"' in html
+    assert "<html" not in html

@@ -1,0 +1,340 @@
+"""Outside lists: read → map columns → check every row → keep the list with its rows (one transaction).
+
+Each kind of list has a set of required columns and the names other offices use for them. When a file's
+header lacks a required column, ``MappingRequired`` carries the headers found so that the user can say
+which column is which; the mapping is remembered per source (``OutsideSource.mapping``) and used for the
+next file from that source.
+
+ID numbers are normalised exactly as in the registry (``registry.identity``: spaces, full width,
+lower-case x, 15 → 18 digits). A row whose ID is invalid is kept with the reason (``id_error``) and still
+goes to fuzzy matching by name and birth date; a row with another unusable value (a date that does not
+exist, a negative amount) is reported with its Excel row and column and not kept.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from canlian.common import spreadsheet
+from canlian.common.exceptions import DomainError
+from canlian.common.masking import mask_id_number
+from canlian.registry import identity
+from canlian.registry.services import id_index, name_pinyin
+from canlian.registry.validation import FieldError, parse_date
+
+from .models import ListKind
+
+ERROR_LIMIT = 500
+
+BASE_ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("姓名", "死者姓名", "人员姓名", "对象姓名", "保障对象姓名", "名字", "持证人姓名"),
+    "id_number": (
+        "身份证号",
+        "身份证号码",
+        "公民身份号码",
+        "证件号码",
+        "证件号",
+        "身份证",
+        "居民身份证号",
+        "死者身份证号",
+    ),
+    "birth_date": ("出生日期", "出生年月日", "出生年月"),
+    "end_date": ("终止日期", "停保日期", "退出日期", "结束日期", "截止日期", "终止时间"),
+    "amount": ("月补贴金额", "补贴金额", "月金额", "发放金额", "金额", "月标准", "补贴标准"),
+    "town": ("镇(街道)", "乡镇(街道)", "镇街", "所属镇(街道)", "乡镇", "街道"),
+    "certificate_number": ("残疾人证号", "残疾证号"),
+    "note": ("备注", "原因", "注销原因", "迁出原因", "说明"),
+}
+EVENT_ALIASES: dict[str, tuple[str, ...]] = {
+    ListKind.DEATHS: ("死亡日期", "死亡时间", "火化日期", "火化时间", "死亡(火化)日期", "死亡火化日期"),
+    ListKind.DIBAO: ("起始日期", "享受起始日期", "纳入日期", "审批日期", "开始日期", "保障起始日期"),
+    ListKind.TEKUN: ("起始日期", "纳入日期", "供养起始日期", "审批日期", "开始日期"),
+    ListKind.INJURY_CARE: ("起始日期", "享受起始日期", "核定日期", "开始日期", "待遇起始日期"),
+    ListKind.ELDERLY_CARE: ("起始日期", "享受起始日期", "开始日期", "发放起始日期"),
+    ListKind.MOVED_OUT: ("迁出日期", "迁出时间", "户籍迁出日期", "注销日期"),
+    ListKind.CERT_CANCELLED: ("注销日期", "注销时间", "证件注销日期"),
+}
+EVENT_LABELS = {
+    ListKind.DEATHS: "死亡日期",
+    ListKind.DIBAO: "起始日期",
+    ListKind.TEKUN: "起始日期",
+    ListKind.INJURY_CARE: "起始日期",
+    ListKind.ELDERLY_CARE: "起始日期",
+    ListKind.MOVED_OUT: "迁出日期",
+    ListKind.CERT_CANCELLED: "注销日期",
+}
+FIELD_LABELS = {
+    "name": "姓名",
+    "id_number": "身份证号",
+    "birth_date": "出生日期",
+    "end_date": "终止日期",
+    "amount": "月补贴金额（元）",
+    "town": "镇(街道)",
+    "certificate_number": "残疾人证号",
+    "note": "备注",
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    ListKind.DEATHS: ("name", "id_number", "event_date"),
+    ListKind.DIBAO: ("name", "id_number"),
+    ListKind.TEKUN: ("name", "id_number"),
+    ListKind.INJURY_CARE: ("name", "id_number"),
+    ListKind.ELDERLY_CARE: ("name", "id_number", "amount"),
+    ListKind.MOVED_OUT: ("name", "id_number", "event_date"),
+    ListKind.CERT_CANCELLED: ("name", "id_number", "event_date"),
+}
+KIND_FIELDS = {
+    kind: (
+        "name",
+        "id_number",
+        "birth_date",
+        "event_date",
+        "end_date",
+        "amount",
+        "town",
+        "certificate_number",
+        "note",
+    )
+    for kind in ListKind.values
+}
+
+
+def field_label(kind: str, key: str) -> str:
+    return EVENT_LABELS[kind] if key == "event_date" else FIELD_LABELS[key]
+
+
+def aliases_for(kind: str, mapping: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Column names accepted for each field of ``kind``; a mapping (field → header) takes precedence."""
+    if kind not in ListKind.values:
+        raise DomainError(f"未知的名单类型：{kind}")
+    aliases = {**BASE_ALIASES, "event_date": EVENT_ALIASES[kind]}
+    for key, header in (mapping or {}).items():
+        if key not in aliases or not str(header).strip():
+            continue
+        taken = spreadsheet.normalize_header(header)
+        aliases = {
+            k: tuple(a for a in names if spreadsheet.normalize_header(a) != taken)
+            for k, names in aliases.items()
+        }
+        aliases[key] = (str(header),)
+    return aliases
+
+
+class MappingRequired(DomainError):
+    """The header lacks required columns: the user maps the columns found (``headers``) to fields."""
+
+    def __init__(self, message: str, *, headers: list[str], missing: list[str], found: dict[str, str]):
+        super().__init__(message)
+        self.headers = headers
+        self.missing = missing  # field keys
+        self.found = found  # field key → header already recognised
+
+
+@dataclass(slots=True)
+class StagedRow:
+    row_number: int
+    name: str
+    pinyin: str
+    initials: str
+    id_raw: str
+    id_number: str
+    id_index: str
+    id_error: str
+    birth_date: date | None
+    event_date: date | None
+    end_date: date | None
+    amount_fen: int | None
+    extra: dict
+
+
+@dataclass
+class StagedList:
+    kind: str
+    filename: str
+    headers: list[str]
+    columns: dict[str, str]  # field key → header used
+    rows: list[StagedRow] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # {row, column, message}
+    rejected: int = 0
+
+    @property
+    def invalid_ids(self) -> int:
+        return sum(1 for r in self.rows if r.id_error)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _amount_fen(value: Any) -> int | None:
+    text = (
+        _text(value).replace(",", "").replace("，", "").replace("元", "").replace("¥", "").replace("￥", "")
+    )
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise FieldError(f"金额“{text[:20]}”不是数字") from None
+    if amount < 0:
+        raise FieldError("金额不能为负数")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise FieldError("金额最多保留两位小数（到分）")
+    return int(amount * 100)
+
+
+def _birth_from_raw(raw: str) -> date | None:
+    """The birth date in an ID that failed its checks (a typo elsewhere leaves the date readable)."""
+    digits = raw
+    if len(raw) == 15 and raw.isdigit():
+        digits = raw[:6] + "19" + raw[6:] + "0"
+    if len(digits) != 18 or not digits[:14].isdigit():
+        return None
+    try:
+        born = identity.birth_date(digits)
+    except ValueError:
+        return None
+    return born if date(1900, 1, 1) <= born <= date.today() else None
+
+
+def _guess_headers(source, filename: str, aliases) -> list[str] | None:
+    """The most likely header row when no row matched enough known names: the first row, within the first
+    20 of the first sheet with data, that holds at least two text cells."""
+    _, sheets = spreadsheet.read_sheets(source, filename=filename)
+    for sheet in sheets:
+        for cells in sheet.rows[: spreadsheet.HEADER_SCAN_ROWS]:
+            texts = [_text(c) for c in cells]
+            if sum(1 for t in texts if t and not t.replace(".", "").isdigit()) >= 2:
+                while texts and not texts[-1]:
+                    texts.pop()
+                return texts
+    return None
+
+
+def outside_list_stage(
+    source: str | os.PathLike | bytes, *, kind: str, filename: str = "", mapping: dict[str, str] | None = None
+) -> StagedList:
+    """Read and check every row of an outside list; nothing is written."""
+    if isinstance(source, str | os.PathLike):
+        filename = filename or Path(source).name
+    aliases = aliases_for(kind, mapping)
+    required = {key: field_label(kind, key) for key in REQUIRED[kind]}
+    try:
+        table = spreadsheet.read_table(source, aliases=aliases, required=required, filename=filename)
+    except spreadsheet.SpreadsheetError as exc:
+        headers = _guess_headers(source, filename, aliases)
+        if headers is None:
+            raise
+        found_idx = spreadsheet.match_headers(headers, aliases)
+        missing = [k for k in REQUIRED[kind] if k not in found_idx]
+        if not missing:
+            raise
+        labels = "、".join(required[k] for k in missing)
+        raise MappingRequired(
+            f"文件中没有找到必需的列：{labels}。请指定文件中的哪一列对应这些信息。",
+            headers=[h for h in headers if h],
+            missing=missing,
+            found={k: headers[i] for k, i in found_idx.items()},
+        ) from exc
+    staged = StagedList(
+        kind=kind,
+        filename=filename,
+        headers=table.headers,
+        columns={k: table.header_of(k) for k in table.columns},
+    )
+    cols = table.columns
+    pinyin_cache: dict[str, tuple[str, str]] = {}
+
+    def cell(cells, key):
+        index = cols.get(key)
+        return cells[index] if index is not None and index < len(cells) else None
+
+    def column(key: str) -> str:
+        return table.header_of(key) or field_label(kind, key)
+
+    for row_number, cells in table.rows:
+        errors: dict[str, str] = {}
+        name = _text(cell(cells, "name"))
+        raw_id = cell(cells, "id_number")
+        id_text = _text(raw_id)
+        if not name and not id_text:
+            errors["name"] = "姓名和身份证号均为空"
+        id_raw, id_number, index, id_error = identity.normalize(id_text), "", "", ""
+        if id_text or name:
+            try:
+                id_number = identity.validate_id(raw_id if raw_id not in (None, "") else "")
+                index = id_index(id_number)
+            except identity.IdentityError as exc:
+                id_error = exc.message
+        values: dict[str, Any] = {}
+        for key in ("birth_date", "event_date", "end_date"):
+            try:
+                values[key] = parse_date(cell(cells, key))
+            except FieldError as exc:
+                errors[key] = str(exc)
+        try:
+            values["amount_fen"] = _amount_fen(cell(cells, "amount"))
+        except FieldError as exc:
+            errors["amount"] = str(exc)
+        for key in REQUIRED[kind]:
+            if key in ("name", "id_number") or key in errors:
+                continue
+            value = values.get("amount_fen" if key == "amount" else key)
+            if value is None:
+                errors[key] = f"{field_label(kind, key)}不能为空"
+        if values.get("event_date") and values.get("end_date") and values["end_date"] < values["event_date"]:
+            errors["end_date"] = "终止日期早于起始日期"
+        if errors:
+            staged.rejected += 1
+            for key, message in errors.items():
+                if len(staged.errors) < ERROR_LIMIT:
+                    staged.errors.append({"row": row_number, "column": column(key), "message": message})
+            continue
+        if id_error and len(staged.errors) < ERROR_LIMIT:
+            staged.errors.append(
+                {
+                    "row": row_number,
+                    "column": column("id_number"),
+                    "message": f"{id_error}（已保留，按姓名和出生日期模糊比对）",
+                }
+            )
+        born = values["birth_date"] or (
+            identity.birth_date(id_number) if id_number else _birth_from_raw(id_raw)
+        )
+        if name not in pinyin_cache:
+            pinyin_cache[name] = name_pinyin(name) if name else ("", "")
+        pinyin, initials = pinyin_cache[name]
+        extra = {}
+        for key in ("town", "note"):
+            text = _text(cell(cells, key))
+            if text:
+                extra[key] = text[:200]
+        cert = _text(cell(cells, "certificate_number"))
+        if cert:
+            extra["certificate_number"] = mask_id_number(identity.normalize(cert))
+        staged.rows.append(
+            StagedRow(
+                row_number=row_number,
+                name=name[:50],
+                pinyin=pinyin,
+                initials=initials,
+                id_raw=id_raw[:40],
+                id_number=id_number,
+                id_index=index,
+                id_error=id_error[:200],
+                birth_date=born,
+                event_date=values["event_date"],
+                end_date=values["end_date"],
+                amount_fen=values["amount_fen"],
+                extra=extra,
+            )
+        )
+    return staged

@@ -1,0 +1,95 @@
+"""``canlian verify import`` and ``canlian verify run`` with --json and exact numbers."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from canlian.verification.cli import verify_import_cli, verify_run_cli
+from canlian.verification.models import OutsideList, OutsideSource
+
+from . import world
+from .conftest import csv_bytes, xlsx_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_json(tmp_path, capsys, staff, make_person):
+    a = make_person(name="张伟", birth=date(1980, 5, 6))
+    b = make_person(name="李娜", birth=date(1975, 11, 8))
+    typo = b.id_number[:15] + str((int(b.id_number[15]) + 1) % 10) + b.id_number[16:]
+    path = tmp_path / "死亡名单.xlsx"
+    path.write_bytes(
+        xlsx_bytes(
+            ["姓名", "身份证号", "死亡日期"],
+            [["张伟", a.id_number, "2023-05-20"], ["李娜", typo, "2023-05-21"], ["某某", "", "2023-05-22"]],
+        )
+    )
+    code = verify_import_cli("deaths", str(path), True, staff["district"], source="殡仪馆", received_on="2023-08-02")
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert json.loads(out) == {"rows": 3, "matched_exact": 1, "candidates": 1, "unmatched": 1, "invalid_ids": 2}
+    assert "第3行“身份证号”：身份证号校验位错误" in err
+    assert OutsideList.objects.get().received_on == date(2023, 8, 2)
+
+
+def test_import_with_mapping_from_the_command_line(tmp_path, capsys, staff, make_person):
+    person = make_person()
+    path = tmp_path / "x.csv"
+    path.write_bytes(csv_bytes(["死者", "证件号码", "去世时间"], [["张伟", person.id_number, "2023-05-20"]]))
+    assert verify_import_cli("deaths", str(path), True, staff["district"], source="殡仪馆") == 2
+    err = capsys.readouterr().err
+    assert "文件中的列：死者、证件号码、去世时间" in err
+    assert "--map name=<表头> --map event_date=<表头>" in err
+    code = verify_import_cli(
+        "deaths", str(path), True, staff["district"], mapping=["name=死者", "event_date=去世时间"], source="殡仪馆"
+    )
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["matched_exact"] == 1
+    assert OutsideSource.objects.get().mapping == {"name": "死者", "event_date": "去世时间"}
+
+
+def test_import_refusals(tmp_path, capsys, staff):
+    assert verify_import_cli("births", "x.xlsx", True, staff["district"]) == 2
+    assert "未知的名单类型 births" in capsys.readouterr().err
+    assert verify_import_cli("deaths", str(tmp_path / "none.xlsx"), True, staff["district"]) == 2
+    assert "找不到文件" in capsys.readouterr().err
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"%PDF-1.4")
+    assert verify_import_cli("deaths", str(bad), False, staff["district"]) == 2
+    assert "PDF" in capsys.readouterr().err
+    good = tmp_path / "ok.xlsx"
+    good.write_bytes(xlsx_bytes(["姓名", "身份证号", "死亡日期"], [["张伟", "11010519491231002X", "2023-05-20"]]))
+    assert verify_import_cli("deaths", str(good), True, staff["leader"]) == 1
+    assert "只有区残联业务科室" in capsys.readouterr().err
+    assert OutsideList.objects.count() == 0
+
+
+def test_run_json(capsys, staff, make_person):
+    w = world.build(make_person)
+    world.import_lists(staff["district"], w["persons"])
+    assert verify_run_cli(True, staff["district"], month="2023-08") == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "findings": {
+            "deceased": 2,
+            "left_dibao": 1,
+            "entered_tekun": 2,
+            "injury_care": 1,
+            "elderly_care_overlap": 1,
+            "cert_expired": 1,
+            "cert_cancelled": 1,
+            "child_rehab_age": 1,
+            "custodial_age": 1,
+            "duplicate_person": 1,
+            "moved_out": 1,
+        },
+        "candidates": 1,
+    }
+    assert verify_run_cli(False, staff["district"], month="2023-08") == 0
+    out = capsys.readouterr().out
+    assert "处理名单 0 份，新发现疑点 0 条，待确认候选匹配 0 条" in out
+    assert verify_run_cli(True, staff["district"], month="2023-13") == 2
+    assert verify_run_cli(True, staff["town_luzhi"]) == 1
+    assert "只有区残联业务科室可以运行数据比对" in capsys.readouterr().err

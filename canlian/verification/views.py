@@ -1,0 +1,600 @@
+"""Data comparison pages: outside lists (upload with a column-mapping step), list detail, candidate queue,
+findings (filters, bulk confirm, detail with confirm / dismiss), runs as background jobs, and the report
+with a chart and an .xlsx export.
+
+Who: district staff import, run and handle everything; town staff handle their own town's candidates and
+findings; leaders read. Every queryset comes from ``accounts.access`` (through ``selectors``)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import uuid
+from datetime import date
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from canlian.accounts import access
+from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
+from canlian.common.jobs import job_create
+from canlian.common.models import Job
+from canlian.common.spreadsheet import SpreadsheetError
+
+from . import selectors, services
+from .forms import (
+    BulkConfirmForm,
+    FindingConfirmForm,
+    FindingDismissForm,
+    MappingForm,
+    RunForm,
+    UploadForm,
+    add_errors,
+    mark_invalid,
+)
+from .importers import MappingRequired
+from .models import Finding, FindingKind, ListKind, Match, OutsideSource
+from .tasks import JOB_KIND, verification_run_task
+
+PAGE = 100
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STATUS_BADGE = {"open": "warning", "confirmed": "success", "dismissed": "secondary"}
+SESSION_KEY = "verification_uploads"
+
+
+def _require_reader(user) -> None:
+    if not access.can_read_verification(user):
+        raise Forbidden("您无权查看数据比对")
+
+
+def _require_runner(user) -> None:
+    if not access.can_run_verification(user):
+        raise Forbidden("只有区残联业务科室可以导入名单和运行比对")
+
+
+def _show(request, template: str, context: dict, status: int = 200):
+    return render(request, template, context, status=status)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+@require_GET
+def index(request):
+    _require_reader(request.user)
+    return redirect("verification:finding_list")
+
+
+# ---- outside lists ---------------------------------------------------------------------------------------
+
+
+def _upload_dir(token: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / "verification" / "uploads" / token
+
+
+def _lists_context(request, form=None, **extra) -> dict:
+    user = request.user
+    can_run = access.can_run_verification(user)
+    return {
+        "lists": selectors.lists_visible(user)[:200],
+        "form": form if form is not None else (UploadForm() if can_run else None),
+        "sources": OutsideSource.objects.order_by("name").values_list("name", flat=True).distinct(),
+        "nav_tab": "lists",
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def list_index(request):
+    _require_reader(request.user)
+    return _show(request, "verification/lists.html", _lists_context(request))
+
+
+def _import(request, *, stored: Path, params: dict, mapping: dict | None):
+    return services.outside_list_import(
+        acting_user=request.user,
+        source=stored.read_bytes(),
+        kind=params["kind"],
+        filename=params["filename"],
+        source_name=params["source_name"],
+        received_on=date.fromisoformat(params["received_on"]),
+        complete=params["complete"],
+        mapping=mapping,
+    )
+
+
+def _imported(request, result) -> HttpResponse:
+    c = result.counts
+    messages.success(
+        request,
+        f"已导入 {c['rows']} 行：精确匹配 {c['matched_exact']} 行，待确认候选 {c['candidates']} 行，"
+        f"未匹配 {c['unmatched']} 行，身份证号无效 {c['invalid_ids']} 行"
+        + (f"；{result.rejected} 行有误未导入（见下方问题清单）" if result.rejected else "")
+        + "。运行比对后生成疑点。",
+    )
+    return redirect("verification:list_detail", pk=result.outside_list.pk)
+
+
+def _mapping_page(request, *, token: str, params: dict, exc: MappingRequired, form=None):
+    form = form or MappingForm(
+        initial={"token": token}, kind=params["kind"], headers=exc.headers, found=exc.found
+    )
+    return _show(
+        request,
+        "verification/mapping.html",
+        {
+            "form": form,
+            "params": params,
+            "kind_label": ListKind(params["kind"]).label,
+            "message": exc.message,
+            "headers": exc.headers,
+            "nav_tab": "lists",
+        },
+    )
+
+
+@login_required
+@require_POST
+def list_upload(request):
+    _require_runner(request.user)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        mark_invalid(form)
+        return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
+    data = form.cleaned_data
+    token = uuid.uuid4().hex
+    folder = _upload_dir(token)
+    folder.mkdir(parents=True, exist_ok=True)
+    upload = data["file"]
+    stored = folder / "upload.bin"
+    with open(stored, "wb") as fh:
+        for chunk in upload.chunks():
+            fh.write(chunk)
+    params = {
+        "kind": data["kind"],
+        "source_name": data["source_name"].strip(),
+        "received_on": data["received_on"].isoformat(),
+        "complete": bool(data["complete"]),
+        "filename": Path(upload.name).name[:200],
+    }
+    try:
+        result = _import(request, stored=stored, params=params, mapping=None)
+    except MappingRequired as exc:
+        uploads = request.session.get(SESSION_KEY, {})
+        uploads[token] = params
+        request.session[SESSION_KEY] = uploads
+        return _mapping_page(request, token=token, params=params, exc=exc)
+    except (SpreadsheetError, ValidationFailed, DomainError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        form.add_error("file" if isinstance(exc, SpreadsheetError) else None, exc.message)
+        mark_invalid(form)
+        return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
+    shutil.rmtree(folder, ignore_errors=True)
+    return _imported(request, result)
+
+
+@login_required
+@require_POST
+def list_map(request):
+    """Second step: the user said which column is which; import the stored upload with that mapping."""
+    _require_runner(request.user)
+    token = request.POST.get("token", "")
+    uploads = request.session.get(SESSION_KEY, {})
+    params = uploads.get(token)
+    try:
+        uuid.UUID(hex=token)
+    except ValueError:
+        params = None
+    stored = _upload_dir(token) / "upload.bin" if params else None
+    if not params or not stored.is_file():
+        messages.error(request, "上传的文件已失效，请重新上传")
+        return redirect("verification:list_index")
+    # the headers are needed to rebuild the form's choices: ask the importer again without a mapping
+    try:
+        result = _import(request, stored=stored, params=params, mapping=None)
+    except MappingRequired as exc:
+        asked = exc
+    except (SpreadsheetError, DomainError) as err:
+        messages.error(request, err.message)
+        return redirect("verification:list_index")
+    else:  # the source's remembered mapping fits now (saved from another tab): imported as it is
+        _forget_upload(request, token)
+        return _imported(request, result)
+    form = MappingForm(request.POST, kind=params["kind"], headers=asked.headers, found=asked.found)
+    if not form.is_valid():
+        mark_invalid(form)
+        return _mapping_page(request, token=token, params=params, exc=asked, form=form)
+    try:
+        result = _import(request, stored=stored, params=params, mapping=form.mapping())
+    except MappingRequired as again:
+        form.add_error(None, again.message)
+        return _mapping_page(request, token=token, params=params, exc=asked, form=form)
+    except ValidationFailed as err:
+        add_errors(form, err.errors)
+        return _mapping_page(request, token=token, params=params, exc=asked, form=form)
+    except (SpreadsheetError, DomainError) as err:
+        form.add_error(None, err.message)
+        return _mapping_page(request, token=token, params=params, exc=asked, form=form)
+    _forget_upload(request, token)
+    return _imported(request, result)
+
+
+def _forget_upload(request, token: str) -> None:
+    uploads = request.session.get(SESSION_KEY, {})
+    uploads.pop(token, None)
+    request.session[SESSION_KEY] = uploads
+    shutil.rmtree(_upload_dir(token), ignore_errors=True)
+
+
+@login_required
+@require_GET
+def list_detail(request, pk):
+    user = request.user
+    _require_reader(user)
+    outside_list = get_object_or_404(selectors.lists_visible(user), pk=pk)
+    show = request.GET.get("show", "")
+    rows = selectors.list_rows(user, outside_list, show=show)
+    page = Paginator(rows, PAGE).get_page(request.GET.get("page"))
+    row_ids = [r.pk for r in page.object_list]
+    matches: dict[int, list[Match]] = {}
+    for m in access.matches_visible(user).filter(row_id__in=row_ids).select_related("person", "person__town"):
+        matches.setdefault(m.row_id, []).append(m)
+    for r in page.object_list:
+        r.match_list = matches.get(r.pk, [])
+    return _show(
+        request,
+        "verification/list_detail.html",
+        {
+            "list": outside_list,
+            "summary": selectors.list_summary(outside_list),
+            "page": page,
+            "show": show,
+            "town_fixed": access.town_scope(user),
+            "nav_tab": "lists",
+        },
+    )
+
+
+# ---- candidate matches -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def candidate_list(request):
+    user = request.user
+    _require_reader(user)
+    page = Paginator(selectors.candidates_queue(user), 50).get_page(request.GET.get("page"))
+    decidable = set(
+        access.matches_decidable(user)
+        .filter(pk__in=[m.pk for m in page.object_list])
+        .values_list("pk", flat=True)
+    )
+    for m in page.object_list:
+        m.can_decide = m.pk in decidable
+    return _show(request, "verification/candidates.html", {"page": page, "nav_tab": "candidates"})
+
+
+@login_required
+@require_POST
+def candidate_decide(request, pk, decision):
+    user = request.user
+    _require_reader(user)
+    if decision not in ("confirm", "reject"):
+        raise Http404("无此操作")
+    match = get_object_or_404(access.matches_visible(user), pk=pk)
+    try:
+        if decision == "confirm":
+            services.match_confirm(acting_user=user, match=match)
+            messages.success(
+                request, f"已确认：名单第{match.row.row_number}行即 {match.person.name}，下次比对时生成疑点"
+            )
+        else:
+            services.match_reject(acting_user=user, match=match, reason=request.POST.get("reason", ""))
+            messages.info(request, f"已否定：名单第{match.row.row_number}行不是 {match.person.name}")
+    except DomainError as exc:
+        if isinstance(exc, PermissionDenied):
+            raise Forbidden(exc.message) from None
+        messages.error(request, exc.message)
+    return redirect("verification:candidate_list")
+
+
+# ---- findings --------------------------------------------------------------------------------------------
+
+
+def _filters(request) -> selectors.FindingFilters:
+    status = request.GET.get("status", "open")
+    return selectors.FindingFilters(
+        kind=request.GET.get("kind", ""),
+        town=_int(request.GET.get("town")),
+        status="" if status == "all" else status,
+        run=_int(request.GET.get("run")),
+        exact_only=request.GET.get("exact") == "1",
+    )
+
+
+@login_required
+@require_GET
+def finding_list(request):
+    user = request.user
+    _require_reader(user)
+    filters = _filters(request)
+    qs = selectors.findings_filtered(user, filters)
+    page = Paginator(qs, PAGE).get_page(request.GET.get("page"))
+    handleable = set(
+        access.findings_handleable(user)
+        .filter(pk__in=[f.pk for f in page.object_list])
+        .values_list("pk", flat=True)
+    )
+    for f in page.object_list:
+        f.badge = STATUS_BADGE[f.status]
+        f.bulkable = f.pk in handleable and f.status == "open" and f.is_exact
+    params = request.GET.copy()
+    params.pop("page", None)
+    return _show(
+        request,
+        "verification/findings.html",
+        {
+            "page": page,
+            "filters": filters,
+            "status_param": request.GET.get("status", "open"),
+            "kinds": FindingKind.choices,
+            "statuses": Finding.Status.choices,
+            "towns": access.towns_visible(user).order_by("code"),
+            "town_fixed": access.town_scope(user),
+            "bulk_form": BulkConfirmForm() if handleable else None,
+            "query": params.urlencode(),
+            "nav_tab": "findings",
+        },
+    )
+
+
+@login_required
+@require_POST
+def finding_bulk(request):
+    user = request.user
+    _require_reader(user)
+    form = BulkConfirmForm(request.POST)
+    ids = [i for i in (_int(v) for v in request.POST.getlist("ids")) if i]
+    back = reverse("verification:finding_list") + (
+        "?" + request.POST["query"] if request.POST.get("query") else ""
+    )
+    if not ids:
+        messages.error(request, "请勾选要确认的疑点")
+        return redirect(back)
+    if not form.is_valid():
+        messages.error(request, "请选择处理方式")
+        return redirect(back)
+    if not access.findings_handleable(user).filter(pk__in=ids).exists():
+        raise Forbidden("您无权处理这些疑点")
+    result = services.findings_confirm_bulk(
+        acting_user=user, finding_ids=ids, action=form.cleaned_data["action"], note=form.cleaned_data["note"]
+    )
+    if result.confirmed:
+        messages.success(request, f"已批量确认 {len(result.confirmed)} 条疑点，下次发放起生效")
+    for pk, reason in result.skipped[:10]:
+        messages.warning(request, f"疑点 #{pk} 未确认：{reason}")
+    return redirect(back)
+
+
+def _finding(user, pk) -> Finding:
+    return get_object_or_404(
+        access.findings_visible(user).select_related(
+            "person",
+            "town",
+            "enrolment__programme",
+            "row__outside_list__source",
+            "match",
+            "run",
+            "handled_by",
+        ),
+        pk=pk,
+    )
+
+
+def _detail(request, finding: Finding, *, confirm_form=None, dismiss_form=None, status=200):
+    user = request.user
+    can_handle = access.findings_handleable(user).filter(pk=finding.pk).exists() and finding.status == "open"
+    finding.badge = STATUS_BADGE[finding.status]
+    return _show(
+        request,
+        "verification/finding_detail.html",
+        {
+            "f": finding,
+            "can_handle": can_handle,
+            "confirm_form": confirm_form
+            or FindingConfirmForm(initial={"effective_month": finding.effective_month}),
+            "dismiss_form": dismiss_form or FindingDismissForm(),
+            "other": (
+                access.persons_visible(user).filter(pk=finding.evidence.get("other_person_id")).first()
+                if finding.evidence.get("other_person_id")
+                else None
+            ),
+            "nav_tab": "findings",
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def finding_detail(request, pk):
+    _require_reader(request.user)
+    return _detail(request, _finding(request.user, pk))
+
+
+@login_required
+@require_POST
+def finding_confirm(request, pk):
+    user = request.user
+    _require_reader(user)
+    finding = _finding(user, pk)
+    form = FindingConfirmForm(request.POST)
+    if not form.is_valid():
+        mark_invalid(form)
+        return _detail(request, finding, confirm_form=form, status=400)
+    try:
+        services.finding_confirm(
+            acting_user=user,
+            finding=finding,
+            action=form.cleaned_data["action"],
+            effective_month=form.cleaned_data["effective_month"],
+            note=form.cleaned_data["note"],
+        )
+    except PermissionDenied as exc:
+        raise Forbidden(exc.message) from None
+    except ValidationFailed as exc:
+        add_errors(form, exc.errors)
+        mark_invalid(form)
+        return _detail(request, finding, confirm_form=form, status=400)
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        return _detail(request, finding, confirm_form=form, status=400)
+    messages.success(request, "疑点已确认，待遇已按所选月份停发，多发金额已记录")
+    return redirect("verification:finding_detail", pk=pk)
+
+
+@login_required
+@require_POST
+def finding_dismiss(request, pk):
+    user = request.user
+    _require_reader(user)
+    finding = _finding(user, pk)
+    form = FindingDismissForm(request.POST)
+    if not form.is_valid():
+        mark_invalid(form)
+        return _detail(request, finding, dismiss_form=form, status=400)
+    try:
+        services.finding_dismiss(acting_user=user, finding=finding, reason=form.cleaned_data["reason"])
+    except PermissionDenied as exc:
+        raise Forbidden(exc.message) from None
+    except ValidationFailed as exc:
+        add_errors(form, exc.errors)
+        return _detail(request, finding, dismiss_form=form, status=400)
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        return _detail(request, finding, dismiss_form=form, status=400)
+    messages.success(request, "疑点已排除")
+    return redirect("verification:finding_detail", pk=pk)
+
+
+# ---- runs ------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_list(request):
+    user = request.user
+    _require_reader(user)
+    form = None
+    if access.can_run_verification(user):
+        form = RunForm(request.POST or None)
+        if request.method == "POST":
+            if form.is_valid():
+                month = form.cleaned_data["month"]
+                job = job_create(
+                    acting_user=user,
+                    kind=JOB_KIND,
+                    params={
+                        "month": month.isoformat() if month else None,
+                        "all_lists": form.cleaned_data["all_lists"],
+                    },
+                )
+                verification_run_task.enqueue(str(job.pk))
+                return redirect("verification:run_job", pk=job.pk)
+            mark_invalid(form)
+    elif request.method == "POST":
+        raise Forbidden("只有区残联业务科室可以运行数据比对")
+    runs = list(selectors.runs_visible(user)[:50])
+    for r in runs:
+        r.total = sum((r.stats or {}).get("findings", {}).values())
+    return _show(
+        request,
+        "verification/runs.html",
+        {
+            "runs": runs,
+            "form": form,
+            "pending_lists": selectors.lists_visible(user).filter(processed_at__isnull=True).count(),
+            "nav_tab": "runs",
+        },
+    )
+
+
+@login_required
+@require_GET
+def run_job(request, pk):
+    job = get_object_or_404(access.jobs_visible(request.user).filter(kind=JOB_KIND), pk=pk)
+    context = {
+        "job": job,
+        "finished": job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED),
+        "run_id": (job.result or {}).get("run"),
+        "findings": sum(((job.result or {}).get("findings") or {}).values()),
+        "nav_tab": "runs",
+    }
+    if request.headers.get("HX-Request") == "true":
+        return _show(request, "verification/_job_progress.html", context)
+    return _show(request, "verification/run_job.html", context)
+
+
+# ---- report ----------------------------------------------------------------------------------------------
+
+
+def _report_run(request):
+    user = request.user
+    runs = selectors.runs_visible(user)
+    pk = _int(request.GET.get("run"))
+    if pk:
+        return get_object_or_404(runs, pk=pk), runs
+    return runs.first(), runs
+
+
+@login_required
+@require_GET
+def report_page(request):
+    user = request.user
+    _require_reader(user)
+    run, runs = _report_run(request)
+    rep = selectors.report(user, run) if run else None
+    return _show(
+        request,
+        "verification/report.html",
+        {
+            "run": run,
+            "runs": runs[:50],
+            "report": rep,
+            "chart": rep.chart() if rep else None,
+            "town_fixed": access.town_scope(user),
+            "nav_tab": "report",
+        },
+    )
+
+
+@login_required
+@require_GET
+def report_export(request):
+    from .exporters import report_xlsx
+
+    user = request.user
+    _require_reader(user)
+    run, _ = _report_run(request)
+    buf = io.BytesIO()
+    report_xlsx(acting_user=user, run=run, out=buf)
+    name = f"数据比对报告_{run.month:%Y%m}_{run.pk}.xlsx" if run else "数据比对报告.xlsx"
+    response = HttpResponse(buf.getvalue(), content_type=XLSX)
+    from urllib.parse import quote
+
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    return response

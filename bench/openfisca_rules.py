@@ -48,6 +48,13 @@ BOOL_INPUTS = (
     "multiple_in_household",
     "rehab_need",
 )
+# the enum inputs: member names in index order (the OpenFisca enums below are built in this order, and the
+# input arrays carry these indices, so no string is encoded per person)
+ENUMS = {
+    "household_type": ("urban", "rural"),
+    "cert_status": ("none", "valid", "expired", "frozen", "cancelled"),
+    "care_need": ("unassessed", "needed", "not_needed"),
+}
 EPOCH = date(1970, 1, 1)  # OpenFisca's default date: used for "no date" with an explicit flag beside it
 
 
@@ -110,6 +117,13 @@ def build_system(params=None):
         unassessed = "未评估（一、二级推定需要）"
         needed = "需长期照护"
         not_needed = "无长期照护需求"
+
+    for name, enum in (
+        ("household_type", HouseholdType),
+        ("cert_status", CertStatus),
+        ("care_need", CareNeed),
+    ):
+        assert tuple(m.name for m in enum) == ENUMS[name], name
 
     def var(name, kind, label, formula=None, **extra):
         attrs = {
@@ -295,25 +309,33 @@ def inputs_from_facts(facts) -> dict:
         pl.col("category").fill_null(0).cast(pl.Int32).alias("category"),
         pl.col("grade").fill_null(0).cast(pl.Int32).alias("grade"),
         pl.col("elderly_care_fen").fill_null(0).cast(pl.Int32).alias("elderly_care_fen"),
-        pl.col("household_type").fill_null("rural").alias("household_type"),
-        pl.col("cert_status").fill_null("none").alias("cert_status"),
-        pl.when(pl.col("care_need").is_null())
-        .then(pl.lit("unassessed"))
-        .when(pl.col("care_need"))
-        .then(pl.lit("needed"))
-        .otherwise(pl.lit("not_needed"))
-        .alias("care_need"),
+        _enum_index("household_type", pl.col("household_type").fill_null("rural")),
+        _enum_index("cert_status", pl.col("cert_status").fill_null("none")),
+        _enum_index(
+            "care_need",
+            pl.when(pl.col("care_need").is_null())
+            .then(pl.lit("unassessed"))
+            .when(pl.col("care_need"))
+            .then(pl.lit("needed"))
+            .otherwise(pl.lit("not_needed")),
+        ),
     )
     out = {}
     for name in cols.columns:
         s = cols[name]
         if s.dtype == pl.Date:
             out[name] = s.to_numpy().astype("datetime64[D]")
-        elif s.dtype == pl.Utf8:
-            out[name] = s.to_numpy().astype(str)  # OpenFisca encodes enum names from strings
         else:
             out[name] = np.ascontiguousarray(s.to_numpy())
     return out
+
+
+def _enum_index(name: str, text):
+    """A text column → the index of its member in ``ENUMS[name]`` (int16, OpenFisca's enum storage)."""
+    import polars as pl
+
+    members = ENUMS[name]
+    return text.replace_strict(list(members), list(range(len(members))), return_dtype=pl.Int16).alias(name)
 
 
 def simulate(system, inputs: dict, month: date) -> dict:
@@ -322,8 +344,12 @@ def simulate(system, inputs: dict, month: date) -> dict:
 
     count = len(next(iter(inputs.values())))
     period = f"{month:%Y-%m}"
+    from openfisca_core.indexed_enums import EnumArray
+
     sim = SimulationBuilder().build_default_simulation(system, count=count)
     for name, values in inputs.items():
+        if name in ENUMS:  # indices → OpenFisca's own enum array (what set_input would encode strings into)
+            values = EnumArray(values, system.variables[name].possible_values)
         sim.set_input(name, period, values)
     return {name: sim.calculate(name, period) for name in OUTPUTS}
 

@@ -276,7 +276,7 @@ def generate(folder: Path, n_registry: int, n_rows: int, present: float, seed: i
 
     rng = np.random.default_rng(seed)
     codes = county_codes()
-    n_in = int(round(n_rows * present))
+    n_in = round(n_rows * present)
     n_out = n_rows - n_in
     area, day = sample_people(rng, n_registry + n_out, codes)
     ids = assign_ids(rng, area, day, codes)
@@ -309,13 +309,23 @@ def generate(folder: Path, n_registry: int, n_rows: int, present: float, seed: i
 # ---- measured steps (each in its own process) -------------------------------------------------------------
 
 
+def cpu_s() -> float:
+    """CPU seconds (user + system, all threads) this process has used so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _time(fn, repeat: int) -> tuple[list[float], object]:
     times, result = [], None
+    cpu0 = cpu_s()
     for _ in range(repeat):
         result = None
         started = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - started)
+    _time.cpu = (cpu_s() - cpu0) / repeat
     return times, result
 
 
@@ -328,6 +338,7 @@ def child(engine: str, key: str, folder: Path, repeat: int, fraction: float) -> 
         registry = registry.head(int(registry.height * fraction))
         rows = rows.head(int(rows.height * fraction))
     n_registry, n_rows = registry.height, rows.height
+    load = os.getloadavg()[0]
 
     if engine == "polars":
         from canlian.verification.matching import exact_matches
@@ -377,6 +388,8 @@ def child(engine: str, key: str, folder: Path, repeat: int, fraction: float) -> 
         "best_s": min(times),
         "median_s": statistics.median(times),
         "times": times,
+        "cpu_s": _time.cpu,
+        "load": load,
         "loaded_mb": loaded,
         "peak_mb": peak_mb(),
     }
@@ -472,7 +485,7 @@ def report(results: list[dict], args) -> str:
         rows = []
         for r in group:
             if "error" in r:
-                rows.append([r["engine"], "—", "—", "—", "—", "—", "—", "—", r["error"][:60]])
+                rows.append([r["engine"], *["—"] * 9, r["error"][:60]])
                 continue
             scale = 1.0 / r["fraction"]
             best = r["best_s"] * scale
@@ -488,6 +501,8 @@ def report(results: list[dict], args) -> str:
                     fmt_int(r["matched"] * scale),
                     f"{best:.2f}",
                     f"{r['median_s'] * scale:.2f}",
+                    f"{r['cpu_s'] * scale:.1f}",
+                    f"{r['load']:.1f}",
                     fmt_int((r["registry"] + r["rows"]) * scale / best),
                     f"{r['peak_mb']:,.0f} ({r['loaded_mb']:,.0f})",
                     ratio + ("" if note == "measured" else f" — {note}"),
@@ -495,7 +510,8 @@ def report(results: list[dict], args) -> str:
             )
         label = "18-character ID" if key == "id_number" else "40-hex blind index"
         out.append(f"key: {key} ({label}); repeat {args.repeat} (pandas 1), best and median seconds")
-        headers = ["engine", "registry", "rows", "matched", "best s", "median s", "rows/s (both tables)"]
+        headers = ["engine", "registry", "rows", "matched", "best s", "median s", "CPU s/run", "load"]
+        headers += ["rows/s (both tables)"]
         headers += ["peak MB (data loaded)", "time ÷ polars"]
         out.append(table(headers, rows))
         out.append("")

@@ -59,9 +59,41 @@ def cmd_serve(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from canlian.accounts.services import system_user
+    from canlian.benefits.demo import benefits_demo, benefits_demo_delete
     from canlian.registry.demo import demo_cli
+    from canlian.verification.demo import verification_demo, verification_demo_delete
 
-    return demo_cli(persons=args.persons, seed=args.seed, reset=args.reset)
+    if args.reset:
+        verification_demo_delete(acting_user=system_user())
+        benefits_demo_delete(acting_user=system_user())
+    code = demo_cli(persons=args.persons, seed=args.seed, reset=args.reset)
+    if code or args.registry_only:
+        return code
+    for label, run in (("待遇与发放", benefits_demo), ("数据比对", verification_demo)):
+        bar, progress = _progress_bar(f"演示数据：{label}")
+        summary = run(seed=args.seed, progress=progress)
+        bar.close()
+        if summary.get("skipped"):
+            print(f"{label}：已有数据或缺少演示账号，跳过 / skipped")
+        else:
+            print(f"{label}：" + "，".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, dict)))
+    return 0
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=desc, file=sys.stderr, leave=True)
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        bar.total = max(total, 1)
+        bar.n = done
+        if message:
+            bar.set_postfix_str(message)
+        bar.refresh()
+
+    return bar, progress
 
 
 def cmd_import_persons(args) -> int:
@@ -119,6 +151,24 @@ def cmd_payroll(args) -> int:
     )
 
 
+def cmd_verify(args) -> int:
+    from canlian.verification.cli import verify_import_cli, verify_run_cli
+
+    user = cli_user(args.user)
+    if args.action == "import":
+        return verify_import_cli(
+            args.kind,
+            args.file,
+            args.json,
+            user,
+            mapping=args.map,
+            source=args.source,
+            received_on=args.received_on,
+            complete=args.complete,
+        )
+    return verify_run_cli(args.json, user, month=args.month, all_lists=args.all)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="canlian",
@@ -140,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2023, help="随机种子 / random seed (default 2023)")
     p.add_argument(
         "--reset", action="store_true", help="先清除已有演示数据 / remove earlier demo persons first"
+    )
+    p.add_argument(
+        "--registry-only", action="store_true", help="只生成档案，不生成待遇、发放与比对 / registry only"
     )
     p.set_defaults(func=cmd_demo)
 
@@ -199,6 +252,30 @@ def build_parser() -> argparse.ArgumentParser:
         pp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
         pp.set_defaults(func=cmd_payroll)
 
+    p = sub.add_parser("verify", help="数据比对 / data comparison")
+    vsub = p.add_subparsers(dest="action", metavar="操作 action")
+    vp = vsub.add_parser("import", help="导入外部比对名单 / import an outside list")
+    vp.add_argument(
+        "kind",
+        choices=["deaths", "dibao", "tekun", "injury_care", "elderly_care", "moved_out", "cert_cancelled"],
+    )
+    vp.add_argument("file", help="文件路径 / file path")
+    vp.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
+    vp.add_argument("--source", default="", help="来源单位（按来源记住列对应关系）/ source")
+    vp.add_argument("--received-on", metavar="YYYY-MM-DD", help="收到日期（默认今天）/ date received")
+    vp.add_argument(
+        "--map", action="append", metavar="字段=表头", help="列对应，如 event_date=去世时间 / column mapping"
+    )
+    vp.add_argument("--complete", action="store_true", help="全量低保名单 / complete 低保 roll")
+    vp.add_argument("--user", help="操作人用户名 / acting user")
+    vp.set_defaults(func=cmd_verify)
+    rp = vsub.add_parser("run", help="运行数据比对 / run the comparison")
+    rp.add_argument("--month", metavar="YYYY-MM", help="比对月份（默认本月）/ month")
+    rp.add_argument("--all", action="store_true", help="重新比对全部名单 / all lists again")
+    rp.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
+    rp.add_argument("--user", help="操作人用户名 / acting user")
+    rp.set_defaults(func=cmd_verify)
+
     p = sub.add_parser("createuser", help="新建用户 / create a user")
     p.add_argument("username", help="用户名 / username")
     p.add_argument(
@@ -219,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if getattr(args, "command", None) in ("import", "export", "payroll"):
+        if getattr(args, "command", None) in ("import", "export", "payroll", "verify"):
             parser.parse_args([args.command, "--help"])
         parser.print_help()
         return 2

@@ -19,6 +19,7 @@ urlpatterns = [
     path("accounts/", include("canlian.accounts.urls")),
     path("registry/", include("canlian.registry.urls")),
     path("benefits/", include("canlian.benefits.urls")),
+    path("verification/", include("canlian.verification.urls")),
     path("", include("canlian.common.urls")),
 ]
 

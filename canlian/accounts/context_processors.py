@@ -19,7 +19,11 @@ def navigation(request):
         return {}
     active = bool(user.is_active and user.role)
     match = getattr(request, "resolver_match", None)
-    module = "benefits" if match and match.namespace == "benefits" else _module(match.url_name if match else "")
+    module = (
+        match.namespace
+        if match and match.namespace in ("benefits", "verification")
+        else _module(match.url_name if match else "")
+    )
     return {
         "nav": {
             "persons": active and user.role in access.PERSON_READERS,
@@ -31,6 +35,7 @@ def navigation(request):
             "benefits": active and user.role in access.BENEFIT_READERS,
             "benefits_queue": active and user.role in (Role.TOWN_STAFF, Role.DISTRICT_STAFF),
             "parameters": access.can_manage_parameters(user),
+            "verification": access.can_read_verification(user),
             "module": module,
         }
     }

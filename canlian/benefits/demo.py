@@ -291,3 +291,24 @@ def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Prog
     )
     progress(steps, steps, "完成")
     return summary
+
+
+@transaction.atomic
+def benefits_demo_delete(*, acting_user) -> int:
+    """Remove applications, enrolments, payrolls and added parameter values (demo reset only); audited once."""
+    from .models import ApplicationAttachment, EnrolmentChange, PayrollLine
+
+    count = Payroll.objects.count()
+    PayrollLine.objects.filter(reissue_of__isnull=False).delete()
+    PayrollLine.objects.all().delete()
+    Payroll.objects.all().delete()
+    EnrolmentChange.objects.all().delete()
+    Enrolment.objects.all().delete()
+    ApplicationAttachment.objects.all().delete()
+    ApplicationTransition.objects.all().delete()
+    Application.objects.all().delete()
+    ParameterValue.objects.filter(reference__startswith="演示").delete()
+    audit_record(
+        acting_user=acting_user, action="demo.reset", object_type="benefits", changes={"payrolls": [count, 0]}
+    )
+    return count

@@ -84,22 +84,20 @@ def validate_id(value: object) -> str:
     if check_char(text[:17]) != text[17]:
         raise IdentityError(f"身份证号校验位错误（应为 {check_char(text[:17])}）")
     try:
-        ric.validate(text)
-    except stdnum_exc.InvalidComponent as exc:
-        try:
-            ric.get_birth_date(text)
-        except stdnum_exc.ValidationError:
-            raise IdentityError("身份证号中的出生日期无效") from exc
-        if not _known_area(text[:6]):
-            raise IdentityError(f"身份证号中的地区代码 {text[:6]} 不存在") from exc
+        ric.get_birth_date(text)
     except stdnum_exc.ValidationError as exc:
-        raise IdentityError("身份证号无效") from exc
+        raise IdentityError("身份证号中的出生日期无效") from exc
+    if not _known_area(text[:6]):
+        raise IdentityError(f"身份证号中的地区代码 {text[:6]} 不存在")
     return text
 
 
 @lru_cache(maxsize=4096)
 def _known_area(code: str) -> bool:
-    """An address code that python-stdnum knows in any period.
+    """An address code that python-stdnum knows in any period (cached: a lookup costs ~0.5 ms).
+
+    Checksum (ours, the same mod-11 as ``ric.calc_check_digit``) and birth date (``ric.get_birth_date``)
+    are checked per number; the birthplace through stdnum's code table, once per code.
 
     stdnum also requires the county to have existed in the holder's birth year, but the code is the
     county of first registration, which may be years after birth: a Wuzhong resident born in 1980 who was

@@ -48,7 +48,7 @@ from canlian.common.audit import audit_record, audit_record_many
 from canlian.common.crypto import EncryptedTextField
 from canlian.common.exceptions import DomainError, PermissionDenied
 from canlian.common.jobs import Progress, noop_progress
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_id_number, mask_phone
 
 from . import services
 from .models import (
@@ -315,8 +315,11 @@ def _prepared_chunks(rows: list[tuple[int, list]], ctx: _Context) -> Iterator[It
 
 
 def _row_digest(r: RowResult) -> bytes:
+    """What a commit would do with this row (masked), for the fingerprint. Plain for the common cases."""
+    if not r.errors and not r.changes:
+        return f"{r.row}\x1f{r.outcome}\n".encode()
     changes = services.masked_changes(r.changes) if r.changes else {}
-    return json.dumps([r.row, r.outcome, sorted(r.errors.items()), changes], default=str).encode()
+    return json.dumps([r.row, r.outcome, sorted(r.errors.items()), changes], default=str).encode() + b"\n"
 
 
 class _Classifier:
@@ -823,16 +826,15 @@ def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> N
                     "object_type": "registry.person",
                     "object_id": pks[r.id_index],
                     "object_repr": f"{r.record.name}（{mask_id_number(r.record.id_number)}）",
-                    "changes": services.masked_changes(
-                        {
-                            "name": (None, r.record.name),
-                            "id_number": (None, r.record.id_number),
-                            "town_id": (None, r.record.town_id),
-                            "household_type": (None, r.record.household_type),
-                            "phone": (None, r.record.phone),
-                            "certificate_number": (None, r.record.certificate_number),
-                        }
-                    ),
+                    # what services.masked_changes gives for (None, value) pairs, built directly
+                    "changes": {
+                        "name": [None, r.record.name],
+                        "id_number": [None, mask_id_number(r.record.id_number)],
+                        "town_id": [None, r.record.town_id],
+                        "household_type": [None, r.record.household_type],
+                        "phone": [None, mask_phone(r.record.phone) if r.record.phone else r.record.phone],
+                        "certificate_number": [None, mask_id_number(r.record.certificate_number)],
+                    },
                 }
                 for r in batch
             ),

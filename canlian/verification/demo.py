@@ -286,3 +286,24 @@ def verification_demo(
         "findings": run.stats["findings"],
         "candidates": run.stats["candidates"],
     }
+
+
+@transaction.atomic
+def verification_demo_delete(*, acting_user) -> int:
+    """Remove every comparison record (demo reset only); one audit row records the count."""
+    from .models import Finding, Match, OutsideRow, OutsideSource, VerificationRun
+
+    count = Finding.objects.count()
+    Finding.objects.all().delete()
+    Match.objects.all().delete()
+    VerificationRun.objects.all().delete()
+    OutsideRow.objects.all().delete()
+    OutsideList.objects.all().delete()
+    OutsideSource.objects.all().delete()
+    audit_record(
+        acting_user=acting_user,
+        action="demo.reset",
+        object_type="verification",
+        changes={"findings": [count, 0]},
+    )
+    return count

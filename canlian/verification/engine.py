@@ -28,7 +28,7 @@ from canlian.registry.models import Certificate, EconomicStatusPeriod, Person
 
 from . import findings as rules
 from .matching import RULE_TEXT, Thresholds, exact_matches, fuzzy_candidates
-from .models import Finding, ListKind, Match, OutsideList, OutsideRow
+from .models import Finding, ListKind, Match, OutsideList
 
 CHUNK = 900  # ids per IN (…) on SQLite
 ROW_SCHEMA = {
@@ -65,10 +65,10 @@ def _decrypt_column(df: pl.DataFrame, column: str) -> pl.DataFrame:
 # ---- matching --------------------------------------------------------------------------------------------
 
 
-def registry_match_frame(*, with_ids: bool) -> pl.DataFrame:
-    """Everyone in the registry: person_id, id_index, name, pinyin, initials, birth date (+ decrypted ID)."""
-    qs = Person.objects.order_by()
-    columns = ["pk", "id_number_index", "name", "name_pinyin", "name_initials", "birth_date"]
+def registry_match_frame() -> pl.DataFrame:
+    """Everyone in the registry: person_id, id_index, name, pinyin, initials, birth date, and the ID as
+    stored (ciphertext: ``decrypt_ids`` when the fuzzy pass needs it)."""
+    qs = Person.objects.order_by().annotate(stored_id=Cast("id_number", TextField()))
     schema = {
         "person_id": pl.Int64,
         "id_index": pl.Utf8,
@@ -76,13 +76,19 @@ def registry_match_frame(*, with_ids: bool) -> pl.DataFrame:
         "name_pinyin": pl.Utf8,
         "name_initials": pl.Utf8,
         "birth_date": pl.Date,
+        "id_number": pl.Utf8,
     }
-    if with_ids:
-        qs = qs.annotate(stored_id=Cast("id_number", TextField()))
-        columns.append("stored_id")
-        schema["id_number"] = pl.Utf8
-    df = frame_of(qs.values_list(*columns), schema)
-    return _decrypt_column(df, "id_number") if with_ids else df
+    return frame_of(
+        qs.values_list(
+            "pk", "id_number_index", "name", "name_pinyin", "name_initials", "birth_date", "stored_id"
+        ),
+        schema,
+    )
+
+
+def decrypt_ids(registry: pl.DataFrame) -> pl.DataFrame:
+    """The registry's ID numbers in the clear, in memory only, for the ID edit distance."""
+    return _decrypt_column(registry, "id_number")
 
 
 def rows_frame(rows_qs) -> pl.DataFrame:
@@ -104,13 +110,13 @@ def match_rows(*, rows: pl.DataFrame, run=None, progress: Progress = noop_progre
     if rows.height == 0:
         return {"matched_exact": 0, "candidates": 0, "unmatched": 0}
     progress(0, 3, "精确比对（身份证号）")
-    registry = registry_match_frame(with_ids=False)
+    registry = registry_match_frame()
     exact = exact_matches(registry, rows, key="id_index")
     progress(1, 3, "模糊比对（姓名、出生日期、身份证号相近）")
     rest = rows.filter(~pl.col("row_id").is_in(exact["row_id"].implode()))
     fuzzy = pl.DataFrame()
     if rest.height:
-        registry_ids = registry_match_frame(with_ids=True)
+        registry_ids = decrypt_ids(registry)
         candidates_in = rest.with_columns(
             pl.when(pl.col("id_index").is_not_null())
             .then(pl.col("id_raw"))
@@ -177,6 +183,9 @@ def _acting_frame(acting_q: Q) -> pl.DataFrame:
             "row__event_date",
             "row__end_date",
             "row__amount_fen",
+            "row__row_number",
+            "match_type",
+            "score",
         )
     )
     return frame_of(qs, rules.ACTING_SCHEMA)
@@ -401,22 +410,7 @@ def findings_write(*, run, found: pl.DataFrame, acting: pl.DataFrame, acting_use
             "kind", "person_id", "enrolment_id", "row_id"
         )
     )
-    by_match = {}
-    if acting.height:
-        rows = {
-            r.pk: r
-            for chunk in _chunks(acting["row_id"].unique().to_list())
-            for r in OutsideRow.objects.filter(pk__in=chunk).select_related("outside_list")
-        }
-        for a in acting.iter_rows(named=True):
-            by_match[a["match_id"]] = rows.get(a["row_id"])
-    match_types = {}
-    match_ids = [m for m in found["match_id"].drop_nulls().unique().to_list()]
-    for chunk in _chunks(match_ids):
-        match_types.update(dict(Match.objects.filter(pk__in=chunk).values_list("pk", "match_type")))
-        match_types.update(
-            {f"score:{pk}": s for pk, s in Match.objects.filter(pk__in=chunk).values_list("pk", "score")}
-        )
+    by_match = {a["match_id"]: a for a in acting.iter_rows(named=True)} if acting.height else {}
     new = []
     for r in found.iter_rows(named=True):
         key = (r["kind"], r["person_id"], r["enrolment_id"])
@@ -424,17 +418,17 @@ def findings_write(*, run, found: pl.DataFrame, acting: pl.DataFrame, acting_use
             continue
         held.add(key)
         evidence = {"reason": r["reason"], "source": "registry" if r["match_id"] is None else "list"}
-        if r["match_id"] is not None:
-            row = by_match.get(r["match_id"])
+        a = by_match.get(r["match_id"]) if r["match_id"] is not None else None
+        if a is not None:
             evidence.update(
                 {
-                    "match_type": match_types.get(r["match_id"], ""),
-                    "score": match_types.get(f"score:{r['match_id']}"),
-                    "list_id": row.outside_list_id if row else None,
-                    "list_kind": row.outside_list.kind if row else "",
-                    "list_received_on": row.outside_list.received_on.isoformat() if row else "",
-                    "row_number": row.row_number if row else None,
-                    "event_date": row.event_date.isoformat() if row and row.event_date else "",
+                    "match_type": a["match_type"],
+                    "score": a["score"],
+                    "list_id": a["list_id"],
+                    "list_kind": a["list_kind"],
+                    "list_received_on": a["received_on"].isoformat(),
+                    "row_number": a["row_number"],
+                    "event_date": a["event_date"].isoformat() if a["event_date"] else "",
                 }
             )
         if r["other_person_id"] is not None:

@@ -53,6 +53,9 @@ ACTING_SCHEMA = {
     "event_date": pl.Date,
     "end_date": pl.Date,
     "amount_fen": pl.Int64,
+    "row_number": pl.Int64,  # evidence only
+    "match_type": pl.Utf8,
+    "score": pl.Float64,
 }
 PERSON_SCHEMA = {
     "person_id": pl.Int64,
@@ -468,7 +471,7 @@ def with_money(found: pl.DataFrame, enrolments: pl.DataFrame, lines: pl.DataFram
     return (
         f.join(monthly, on="enrolment_id", how="left")
         .with_columns(pl.when(paying).then(pl.col("monthly")).otherwise(0).alias("monthly"))
-        .join(dup_money.with_columns(pl.col("dup_fen")), on="person_id", how="left")
+        .join(dup_money, on="person_id", how="left")
         .join(over, on=["kind", "person_id", "enrolment_id"], how="left")
         .with_columns(
             pl.when(pl.col("kind") == "duplicate_person")

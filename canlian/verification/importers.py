@@ -87,20 +87,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     ListKind.MOVED_OUT: ("name", "id_number", "event_date"),
     ListKind.CERT_CANCELLED: ("name", "id_number", "event_date"),
 }
-KIND_FIELDS = {
-    kind: (
-        "name",
-        "id_number",
-        "birth_date",
-        "event_date",
-        "end_date",
-        "amount",
-        "town",
-        "certificate_number",
-        "note",
-    )
-    for kind in ListKind.values
-}
 
 
 def field_label(kind: str, key: str) -> str:
@@ -205,7 +191,7 @@ def _birth_from_raw(raw: str) -> date | None:
     return born if date(1900, 1, 1) <= born <= date.today() else None
 
 
-def _guess_headers(source, filename: str, aliases) -> list[str] | None:
+def _guess_headers(source, filename: str) -> list[str] | None:
     """The most likely header row when no row matched enough known names: the first row, within the first
     20 of the first sheet with data, that holds at least two text cells."""
     _, sheets = spreadsheet.read_sheets(source, filename=filename)
@@ -230,7 +216,7 @@ def outside_list_stage(
     try:
         table = spreadsheet.read_table(source, aliases=aliases, required=required, filename=filename)
     except spreadsheet.SpreadsheetError as exc:
-        headers = _guess_headers(source, filename, aliases)
+        headers = _guess_headers(source, filename)
         if headers is None:
             raise
         found_idx = spreadsheet.match_headers(headers, aliases)

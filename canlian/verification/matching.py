@@ -43,15 +43,26 @@ RULE_TEXT = {name: text for name, _, text in RULES}
 
 
 def exact_matches(registry: pl.DataFrame, rows: pl.DataFrame, *, key: str = "id_number") -> pl.DataFrame:
-    """row_id → person_id where the key is equal. A key held by two persons yields both (reported)."""
-    return (
-        rows.lazy()
-        .filter(pl.col(key).is_not_null())
-        .select("row_id", key)
-        .join(registry.lazy().select("person_id", key), on=key, how="inner")
-        .select("row_id", "person_id")
+    """row_id → person_id where the key is equal. A key held by two persons yields both (reported).
+
+    The join runs on a 64-bit hash of the key (an integer join is about twice as fast as a string join at
+    registry scale), then every joined pair is checked on the key itself, so a hash collision never
+    yields a match.
+    """
+    listed = rows.select("row_id", key).filter(pl.col(key).is_not_null())
+    pairs = (
+        listed.lazy()
+        .select("row_id", pl.col(key).hash().alias("_h"))
+        .with_row_index("_i")
+        .join(
+            registry.lazy().select("person_id", pl.col(key).hash().alias("_h")).with_row_index("_j"),
+            on="_h",
+            how="inner",
+        )
         .collect()
     )
+    equal = listed[key].gather(pairs["_i"]) == registry[key].gather(pairs["_j"])
+    return pairs.filter(equal).select("row_id", "person_id")
 
 
 def _blocks(registry: pl.LazyFrame, rows: pl.LazyFrame) -> pl.LazyFrame:

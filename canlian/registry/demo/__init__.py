@@ -74,6 +74,10 @@ DEMO_USERS: tuple[DemoLogin, ...] = (
     DemoLogin("demo_district", Role.DISTRICT_STAFF, None, "演示-区残联业务科室", "Lingyan#Hill2023"),
     DemoLogin("demo_luzhi", Role.TOWN_STAFF, "320506100", "演示-甪直镇专职委员", "Baosheng#Temple23"),
     DemoLogin("demo_mudu", Role.TOWN_STAFF, "320506103", "演示-木渎镇专职委员", "Yanjia#Garden23"),
+    # second clerks: maker and checker of an application are different people
+    DemoLogin("demo_luzhi2", Role.TOWN_STAFF, "320506100", "演示-甪直镇复核员", "Wansheng#Bridge23"),
+    DemoLogin("demo_mudu2", Role.TOWN_STAFF, "320506103", "演示-木渎镇复核员", "Lingyan#Temple23"),
+    DemoLogin("demo_district2", Role.DISTRICT_STAFF, None, "演示-区残联审批人", "Shihu#Bridge2023"),
     DemoLogin("demo_institution", Role.INSTITUTION_STAFF, None, "演示-定点机构", "Dongshan#Loquat23"),
     DemoLogin("demo_leader", Role.LEADER, None, "演示-领导", "Xishan#Orange2023"),
     DemoLogin("demo_auditor", Role.AUDITOR, None, "演示-审计员", "Guangfu#Plum2023"),

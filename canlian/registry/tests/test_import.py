@@ -925,3 +925,21 @@ def test_import_page_while_writing_shows_an_indeterminate_bar(client, users):
     html = partial.content.decode()
     assert "正在校验并写入 100000 行：全部在一个事务中完成" in html and 'hx-trigger="every 1s"' in html
     assert "<html" not in html
+
+
+def test_created_audit_changes_equal_the_services_masking(tmp_path, users, pid):
+    path = write_xlsx(tmp_path / "a.xlsx", [row(pid(1)), row(pid(2), phone="")])
+    persons_commit(stage(path, users["district"]), acting_user=users["district"])
+    for log in AuditLog.objects.filter(action="person.import_create"):
+        person = Person.objects.get(pk=log.object_id)
+        expected = importers.services.masked_changes(
+            {
+                "name": (None, person.name),
+                "id_number": (None, person.id_number),
+                "town_id": (None, person.town_id),
+                "household_type": (None, person.household_type),
+                "phone": (None, person.phone),
+                "certificate_number": (None, person.current_certificate.number),
+            }
+        )
+        assert log.changes == expected

@@ -27,10 +27,18 @@ def test_import_json(tmp_path, capsys, staff, make_person):
             [["张伟", a.id_number, "2023-05-20"], ["李娜", typo, "2023-05-21"], ["某某", "", "2023-05-22"]],
         )
     )
-    code = verify_import_cli("deaths", str(path), True, staff["district"], source="殡仪馆", received_on="2023-08-02")
+    code = verify_import_cli(
+        "deaths", str(path), True, staff["district"], source="殡仪馆", received_on="2023-08-02"
+    )
     out, err = capsys.readouterr()
     assert code == 0
-    assert json.loads(out) == {"rows": 3, "matched_exact": 1, "candidates": 1, "unmatched": 1, "invalid_ids": 2}
+    assert json.loads(out) == {
+        "rows": 3,
+        "matched_exact": 1,
+        "candidates": 1,
+        "unmatched": 1,
+        "invalid_ids": 2,
+    }
     assert "第3行“身份证号”：身份证号校验位错误" in err
     assert OutsideList.objects.get().received_on == date(2023, 8, 2)
 
@@ -44,7 +52,12 @@ def test_import_with_mapping_from_the_command_line(tmp_path, capsys, staff, make
     assert "文件中的列：死者、证件号码、去世时间" in err
     assert "--map name=<表头> --map event_date=<表头>" in err
     code = verify_import_cli(
-        "deaths", str(path), True, staff["district"], mapping=["name=死者", "event_date=去世时间"], source="殡仪馆"
+        "deaths",
+        str(path),
+        True,
+        staff["district"],
+        mapping=["name=死者", "event_date=去世时间"],
+        source="殡仪馆",
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["matched_exact"] == 1
@@ -61,7 +74,9 @@ def test_import_refusals(tmp_path, capsys, staff):
     assert verify_import_cli("deaths", str(bad), False, staff["district"]) == 2
     assert "PDF" in capsys.readouterr().err
     good = tmp_path / "ok.xlsx"
-    good.write_bytes(xlsx_bytes(["姓名", "身份证号", "死亡日期"], [["张伟", "11010519491231002X", "2023-05-20"]]))
+    good.write_bytes(
+        xlsx_bytes(["姓名", "身份证号", "死亡日期"], [["张伟", "11010519491231002X", "2023-05-20"]])
+    )
     assert verify_import_cli("deaths", str(good), True, staff["leader"]) == 1
     assert "只有区残联业务科室" in capsys.readouterr().err
     assert OutsideList.objects.count() == 0

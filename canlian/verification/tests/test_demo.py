@@ -30,7 +30,12 @@ def test_demo_produces_every_kind(towns):
     assert set(result["findings"]) == set(FindingKind.values)
     assert result["candidates"] >= 1
     deaths = result["lists"]["deaths"]
-    assert (deaths["rows"], deaths["matched_exact"], deaths["candidates"], deaths["unmatched"]) == (7, 5, 1, 1)
+    assert (deaths["rows"], deaths["matched_exact"], deaths["candidates"], deaths["unmatched"]) == (
+        7,
+        5,
+        1,
+        1,
+    )
     assert OutsideList.objects.count() == 7
     assert Match.objects.filter(status="pending").count() == result["candidates"]
     assert verification_demo(seed=2023) == {"skipped": True}

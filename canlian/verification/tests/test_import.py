@@ -25,7 +25,10 @@ LAYOUTS = {
     "dibao": (["姓名", "身份证号", "起始日期", "终止日期"], lambda n, i: [n, i, "2020-01-01", "2023-06-30"]),
     "tekun": (["姓名", "身份证号", "起始日期"], lambda n, i: [n, i, "2023-07-01"]),
     "injury_care": (["姓名", "身份证号", "起始日期"], lambda n, i: [n, i, "2023-07-15"]),
-    "elderly_care": (["姓名", "身份证号", "起始日期", "月补贴金额"], lambda n, i: [n, i, "2023-07-01", "200.50"]),
+    "elderly_care": (
+        ["姓名", "身份证号", "起始日期", "月补贴金额"],
+        lambda n, i: [n, i, "2023-07-01", "200.50"],
+    ),
     "moved_out": (["姓名", "身份证号", "迁出日期"], lambda n, i: [n, i, "2023-06-15"]),
     "cert_cancelled": (["姓名", "身份证号", "注销日期"], lambda n, i: [n, i, "2023-07-10"]),
 }
@@ -112,7 +115,11 @@ def test_invalid_ids_are_kept_reported_and_fuzzy_matched(staff, make_person):
     )
     result = _import(staff["district"], content, "deaths")
     assert result.counts == {"rows": 3, "matched_exact": 0, "candidates": 2, "unmatched": 1, "invalid_ids": 3}
-    assert [(e["row"], e["column"]) for e in result.errors] == [(2, "身份证号"), (3, "身份证号"), (4, "身份证号")]
+    assert [(e["row"], e["column"]) for e in result.errors] == [
+        (2, "身份证号"),
+        (3, "身份证号"),
+        (4, "身份证号"),
+    ]
     assert result.errors[0]["message"].startswith("身份证号校验位错误")
     assert result.errors[1]["message"] == "身份证号不能为空（已保留，按姓名和出生日期模糊比对）"
     rows = {r.row_number: r for r in OutsideRow.objects.all()}
@@ -152,7 +159,9 @@ def test_row_errors_name_row_and_column_and_the_row_is_not_kept(staff, make_pers
 
 def test_all_rows_wrong_writes_nothing(staff):
     content = xlsx_bytes(["姓名", "身份证号", "死亡日期"], [["李娜", "11010519491231002X", "明天"]])
-    with pytest.raises(Exception, match="没有可以导入的行（1 行有误）：第2行“死亡日期”：无法识别的日期“明天”"):
+    with pytest.raises(
+        Exception, match="没有可以导入的行（1 行有误）：第2行“死亡日期”：无法识别的日期“明天”"
+    ):
         _import(staff["district"], content, "deaths")
     assert OutsideList.objects.count() == 0
     assert OutsideSource.objects.count() == 0

@@ -140,3 +140,35 @@ def test_every_rule_has_an_explanation():
         "near_name_birth_no_id",
         "name_birth_other_id",
     }
+
+
+def test_exact_on_another_key_yields_every_holder_and_skips_empty_keys():
+    # given a registry where two persons share one blind index (a duplicate to report) and a list with a
+    # row per key, one of them empty
+    registry = pl.DataFrame({"person_id": [1, 2, 3, 4], "id_index": ["a" * 40, "b" * 40, "b" * 40, "c" * 40]})
+    listed = pl.DataFrame(
+        {"row_id": [10, 11, 12, 13], "id_index": ["b" * 40, None, "a" * 40, "d" * 40]},
+        schema={"row_id": pl.Int64, "id_index": pl.Utf8},
+    )
+    # when matching on the blind index
+    got = exact_matches(registry, listed, key="id_index")
+    # then the shared key yields both holders, the empty and the unknown key nothing
+    assert sorted(got.rows()) == [(10, 2), (10, 3), (12, 1)]
+    assert got.columns == ["row_id", "person_id"]
+
+
+def test_exact_checks_the_key_itself_not_only_its_hash(monkeypatch):
+    # given a hash that collides for every key (as a 64-bit hash may, very rarely, at registry scale)
+    calls = []
+
+    def collide(self, *args, **kwargs):
+        calls.append(1)
+        return pl.lit(7, dtype=pl.UInt64)
+
+    monkeypatch.setattr(pl.Expr, "hash", collide)
+    r = rows((A, A, "张伟", "zhangwei", "zw", None), (C, C, "王芳", "wangfang", "wf", None))
+    # when matching exactly
+    got = exact_matches(REGISTRY, r)
+    # then only equal IDs match
+    assert calls
+    assert sorted(got.rows()) == [(1, 1), (2, 3)]

@@ -44,13 +44,18 @@ def ran(staff, make_person):
 
 
 @pytest.mark.parametrize(
-    "who, status", [("district", 200), ("town_luzhi", 200), ("leader", 200), ("auditor", 403), ("institution", 403)]
+    "who, status",
+    [("district", 200), ("town_luzhi", 200), ("leader", 200), ("auditor", 403), ("institution", 403)],
 )
 def test_every_page_for_every_role(ran, staff, who, status):
     client = client_for(staff[who])
     f = Finding.objects.get(kind="injury_care")
     lst = OutsideList.objects.get(kind="deaths")
-    pages = [*PAGES, ("verification:finding_detail", {"pk": f.pk}), ("verification:list_detail", {"pk": lst.pk})]
+    pages = [
+        *PAGES,
+        ("verification:finding_detail", {"pk": f.pk}),
+        ("verification:list_detail", {"pk": lst.pk}),
+    ]
     for name, kwargs in pages:
         response = client.get(reverse(name, kwargs=kwargs))
         assert response.status_code == status, (name, response.status_code)
@@ -88,7 +93,8 @@ def test_confirm_and_dismiss_through_the_forms(ran, staff):
     page = client.get(reverse("verification:finding_detail", args=[f.pk])).content.decode()
     assert 'id="confirm-form"' in page and 'value="2023-07"' in page
     response = client.post(
-        reverse("verification:finding_confirm", args=[f.pk]), {"action": "suspend", "effective_month": "2023-08"}
+        reverse("verification:finding_confirm", args=[f.pk]),
+        {"action": "suspend", "effective_month": "2023-08"},
     )
     assert response.status_code == 302
     f.refresh_from_db()
@@ -108,11 +114,18 @@ def test_other_town_gets_404_and_leader_403_and_nothing_changes(ran, staff):
     f = Finding.objects.get(kind="injury_care")  # 甪直镇
     mudu = client_for(staff["town_mudu"])
     assert mudu.get(reverse("verification:finding_detail", args=[f.pk])).status_code == 404
-    assert mudu.post(reverse("verification:finding_confirm", args=[f.pk]), {"action": "stop"}).status_code == 404
+    assert (
+        mudu.post(reverse("verification:finding_confirm", args=[f.pk]), {"action": "stop"}).status_code == 404
+    )
     assert mudu.post(reverse("verification:finding_dismiss", args=[f.pk]), {"reason": "x"}).status_code == 404
     leader = client_for(staff["leader"])
-    assert leader.post(reverse("verification:finding_confirm", args=[f.pk]), {"action": "stop"}).status_code == 403
-    assert leader.post(reverse("verification:finding_dismiss", args=[f.pk]), {"reason": "x"}).status_code == 403
+    assert (
+        leader.post(reverse("verification:finding_confirm", args=[f.pk]), {"action": "stop"}).status_code
+        == 403
+    )
+    assert (
+        leader.post(reverse("verification:finding_dismiss", args=[f.pk]), {"reason": "x"}).status_code == 403
+    )
     f.refresh_from_db()
     assert (f.status, f.handled_by) == ("open", None)
     assert Enrolment.objects.get(pk=f.enrolment_id).status == "active"
@@ -132,7 +145,10 @@ def test_bulk_confirm_through_the_page(ran, staff):
     assert empty.status_code == 302
     town = client_for(staff["town_mudu"]).post(
         reverse("verification:finding_bulk"),
-        {"ids": list(Finding.objects.filter(kind="injury_care").values_list("pk", flat=True)), "action": "stop"},
+        {
+            "ids": list(Finding.objects.filter(kind="injury_care").values_list("pk", flat=True)),
+            "action": "stop",
+        },
     )
     assert town.status_code == 403
     assert Finding.objects.get(kind="injury_care").status == "open"
@@ -188,7 +204,11 @@ def test_upload_with_the_mapping_step(staff, make_person, settings, tmp_path):
     assert done.status_code == 302
     lst = OutsideList.objects.get()
     assert done["Location"] == reverse("verification:list_detail", args=[lst.pk])
-    assert OutsideSource.objects.get().mapping == {"name": "死者", "id_number": "公民证件", "event_date": "去世时间"}
+    assert OutsideSource.objects.get().mapping == {
+        "name": "死者",
+        "id_number": "公民证件",
+        "event_date": "去世时间",
+    }
     assert not (tmp_path / "verification" / "uploads" / token).exists()
     # the same source again: no mapping step
     again = upload()
@@ -204,7 +224,9 @@ def test_upload_errors_and_permissions(staff, settings, tmp_path):
 
     data = {"kind": "deaths", "source_name": "殡仪馆", "received_on": "2023-08-02"}
     client = client_for(staff["district"])
-    pdf = client.post(reverse("verification:list_upload"), {**data, "file": SimpleUploadedFile("a.pdf", b"%PDF-1")})
+    pdf = client.post(
+        reverse("verification:list_upload"), {**data, "file": SimpleUploadedFile("a.pdf", b"%PDF-1")}
+    )
     assert pdf.status_code == 400 and "PDF" in pdf.content.decode()
     missing = client.post(reverse("verification:list_upload"), {**data, "source_name": ""})
     assert missing.status_code == 400
@@ -230,6 +252,11 @@ def test_run_as_a_background_job(staff, make_person):
     partial = client.get(response["Location"], HTTP_HX_REQUEST="true").content.decode()
     assert partial.lstrip().startswith('<div id="job-progress"')
     assert VerificationRun.objects.get().month == date(2023, 8, 1)
-    assert client_for(staff["town_luzhi"]).post(reverse("verification:run_list"), {"month": "2023-08"}).status_code == 403
+    assert (
+        client_for(staff["town_luzhi"])
+        .post(reverse("verification:run_list"), {"month": "2023-08"})
+        .status_code
+        == 403
+    )
     report = client.get(reverse("verification:report")).content.decode()
     assert 'id="report-chart"' in report and 'id="total-count">13<' in report

@@ -37,7 +37,13 @@ def ran(staff, make_person):
 def _snapshot(finding):
     f = Finding.objects.get(pk=finding.pk)
     e = Enrolment.objects.get(pk=f.enrolment_id) if f.enrolment_id else None
-    return (f.status, f.action, f.dismiss_reason, f.handled_by_id, e and (e.status, e.end_month, e.suspended_from))
+    return (
+        f.status,
+        f.action,
+        f.dismiss_reason,
+        f.handled_by_id,
+        e and (e.status, e.end_month, e.suspended_from),
+    )
 
 
 def test_confirm_stop_from_the_effective_month(ran, staff):
@@ -61,7 +67,9 @@ def test_confirm_stop_from_the_effective_month(ran, staff):
 
 def test_confirm_suspend_with_a_chosen_month(ran, staff):
     f = Finding.objects.get(kind="injury_care")
-    finding_confirm(acting_user=staff["district"], finding=f, action="suspend", effective_month=date(2023, 8, 1))
+    finding_confirm(
+        acting_user=staff["district"], finding=f, action="suspend", effective_month=date(2023, 8, 1)
+    )
     e = Enrolment.objects.get(pk=f.enrolment_id)
     assert (e.status, e.suspended_from, e.end_month) == ("suspended", date(2023, 8, 1), None)
     f.refresh_from_db()
@@ -85,7 +93,9 @@ def test_confirm_month_before_the_enrolment_is_refused(ran, staff):
     f = Finding.objects.get(kind="injury_care")
     before = _snapshot(f)
     with pytest.raises(ValidationFailed, match="不能早于待遇起始月份 2023-05"):
-        finding_confirm(acting_user=staff["district"], finding=f, action="stop", effective_month=date(2023, 1, 1))
+        finding_confirm(
+            acting_user=staff["district"], finding=f, action="stop", effective_month=date(2023, 1, 1)
+        )
     assert _snapshot(f) == before
 
 
@@ -97,7 +107,11 @@ def test_dismiss_needs_a_reason(ran, staff):
     assert _snapshot(f) == before
     finding_dismiss(acting_user=staff["town_mudu"], finding=f, reason="同名同生日，经核实为两人")
     f.refresh_from_db()
-    assert (f.status, f.dismiss_reason, f.handled_by) == ("dismissed", "同名同生日，经核实为两人", staff["town_mudu"])
+    assert (f.status, f.dismiss_reason, f.handled_by) == (
+        "dismissed",
+        "同名同生日，经核实为两人",
+        staff["town_mudu"],
+    )
     with pytest.raises(DomainError, match="已处理"):
         finding_confirm(acting_user=staff["district"], finding=f, action="stop")
 
@@ -123,13 +137,17 @@ def test_bulk_confirm_takes_exact_ones_and_skips_the_rest(ran, staff):
     luzhi = Finding.objects.filter(town__name="甪直镇", run=ran["run"], enrolment__isnull=False)
     mudu = Finding.objects.get(kind="custodial_age")  # 木渎镇
     ids = [*luzhi.values_list("pk", flat=True), mudu.pk, fuzzy.pk]
-    result = findings_confirm_bulk(acting_user=staff["town_luzhi"], finding_ids=ids, action="stop", note="批量核实")
+    result = findings_confirm_bulk(
+        acting_user=staff["town_luzhi"], finding_ids=ids, action="stop", note="批量核实"
+    )
     assert sorted(result.confirmed) == sorted(luzhi.values_list("pk", flat=True))
     assert dict(result.skipped) == {
         mudu.pk: "未找到该疑点，或您无权处理",
         fuzzy.pk: "模糊匹配产生的疑点须逐条核实确认",
     }
-    assert Finding.objects.filter(pk__in=result.confirmed, status="confirmed").count() == len(result.confirmed)
+    assert Finding.objects.filter(pk__in=result.confirmed, status="confirmed").count() == len(
+        result.confirmed
+    )
     assert Finding.objects.get(pk=mudu.pk).status == "open"
     assert Finding.objects.get(pk=fuzzy.pk).status == "open"
     assert EnrolmentChange.objects.filter(kind="stop").count() == len(result.confirmed)

@@ -59,41 +59,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from canlian.accounts.services import system_user
-    from canlian.benefits.demo import benefits_demo, benefits_demo_delete
-    from canlian.registry.demo import demo_cli
-    from canlian.verification.demo import verification_demo, verification_demo_delete
+    from canlian.demo import demo_all
 
-    if args.reset:
-        verification_demo_delete(acting_user=system_user())
-        benefits_demo_delete(acting_user=system_user())
-    code = demo_cli(persons=args.persons, seed=args.seed, reset=args.reset)
-    if code or args.registry_only:
-        return code
-    for label, run in (("待遇与发放", benefits_demo), ("数据比对", verification_demo)):
-        bar, progress = _progress_bar(f"演示数据：{label}")
-        summary = run(seed=args.seed, progress=progress)
-        bar.close()
-        if summary.get("skipped"):
-            print(f"{label}：已有数据或缺少演示账号，跳过 / skipped")
-        else:
-            print(f"{label}：" + "，".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, dict)))
-    return 0
-
-
-def _progress_bar(desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=1, desc=desc, file=sys.stderr, leave=True)
-
-    def progress(done: int, total: int, message: str = "") -> None:
-        bar.total = max(total, 1)
-        bar.n = done
-        if message:
-            bar.set_postfix_str(message)
-        bar.refresh()
-
-    return bar, progress
+    return demo_all(persons=args.persons, seed=args.seed, reset=args.reset, registry_only=args.registry_only)
 
 
 def cmd_import_persons(args) -> int:

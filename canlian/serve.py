@@ -12,10 +12,10 @@ def serve(*, host: str, port: int, demo: bool, worker: bool) -> int:
     from canlian.registry.models import Person
 
     if demo and not Person.objects.exists():
-        from canlian.registry.demo import demo_cli
+        from canlian.demo import demo_all
 
-        print("首次启动：正在生成演示数据… / first start: loading demo data…")
-        demo_cli(persons=int(os.environ.get("CANLIAN_DEMO_PERSONS", "15000")), seed=2023, reset=False)
+        print("首次启动：正在生成演示数据（约需两三分钟）… / first start: loading demo data…")
+        demo_all(persons=int(os.environ.get("CANLIAN_DEMO_PERSONS", "15000")), seed=2023)
     worker_proc = None
     if worker:
         worker_proc = subprocess.Popen(

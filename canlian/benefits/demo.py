@@ -124,7 +124,11 @@ def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Prog
     with transaction.atomic():
         for code in CASH:
             ids = eligible.filter(pl.col(f"{code}_eligible"))["person_id"].to_list()
-            chosen = [pid for pid in ids if rng.random() < 0.9]
+            # the two towns with demo clerks keep more people off the legacy roll, to apply for it now
+            in_app_towns = set(
+                Person.objects.filter(pk__in=ids, town__code__in=APPLICATION_TOWNS).values_list("pk", flat=True)
+            )
+            chosen = [pid for pid in ids if rng.random() < (0.6 if pid in in_app_towns else 0.9)]
             enrolled_persons[code] = set(chosen)
             Enrolment.objects.bulk_create(
                 [
@@ -160,20 +164,24 @@ def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Prog
     for (code, town_code), people in sorted(by_town.items()):
         rng.shuffle(people)
         queue = iter(people)
-        for target, count in OPEN_STATES:
-            for _ in range(count):
+        # round-robin over the states, so that even a small demo has one application in each
+        wanted = dict(OPEN_STATES) | {S.ENROLLED: 12}
+        while any(wanted.values()):
+            for target in list(wanted):
+                if not wanted[target]:
+                    continue
                 person = next(queue, None)
-                if person:
-                    if target == S.POSTED:  # still being posted: started two or three days ago
-                        applied = today - timedelta(days=rng.randint(5, 6))
-                    else:
-                        applied = min(end - timedelta(days=rng.randint(10, 40)), today)
-                    plan.append((code, town_code, person, target, applied))
-        for i, person in enumerate(queue):
-            if i >= 12:
-                break
-            applied = add_months(start, rng.randint(1, 9)) + timedelta(days=rng.randint(0, 20))
-            plan.append((code, town_code, person, S.ENROLLED, applied))
+                if person is None:
+                    wanted = dict.fromkeys(wanted, 0)
+                    break
+                wanted[target] -= 1
+                if target == S.ENROLLED:  # enrolled during the window: back pay in its first payroll
+                    applied = add_months(start, rng.randint(1, 9)) + timedelta(days=rng.randint(0, 20))
+                elif target == S.POSTED:  # still being posted: started two or three days ago
+                    applied = today - timedelta(days=rng.randint(5, 6))
+                else:
+                    applied = min(end - timedelta(days=rng.randint(10, 40)), today)
+                plan.append((code, town_code, person, target, applied))
     enrol_by_month: dict[date, list[tuple]] = {}
     for item in plan:
         code, town_code, person, target, applied = item

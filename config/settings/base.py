@@ -170,3 +170,4 @@ LOGGING = {
 # Lockout is per account (AXES_LOCKOUT_PARAMETERS = username): town offices share one NAT address, so
 # locking an IP would lock a whole office out for one clerk's typos.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+CANLIAN_DEMO_ALLOWED = True  # demo accounts with printed passwords: never in production

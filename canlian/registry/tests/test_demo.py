@@ -160,19 +160,19 @@ def test_demo_users_for_every_role_can_log_in(db):
 
 
 def test_cli_loads_then_refuses_to_add_then_resets(db, capsys):
-    assert main(["demo", "--persons", "300", "--seed", "5"]) == 0
+    assert main(["demo", "--persons", "300", "--seed", "5", "--registry-only"]) == 0
     out = capsys.readouterr().out
     assert "已生成演示数据：300 人" in out
     for login in demo.DEMO_USERS:
         assert login.username in out and login.password in out
     ids = _people()
 
-    assert main(["demo", "--persons", "300", "--seed", "5"]) == 0
+    assert main(["demo", "--persons", "300", "--seed", "5", "--registry-only"]) == 0
     out = capsys.readouterr().out
     assert "数据库中已有 300 名残疾人，未新增演示数据" in out
     assert _people() == ids
 
-    assert main(["demo", "--persons", "200", "--seed", "5", "--reset"]) == 0
+    assert main(["demo", "--persons", "200", "--seed", "5", "--reset", "--registry-only"]) == 0
     out = capsys.readouterr().out
     assert "已清除演示数据：300 人" in out and "已生成演示数据：200 人" in out
     assert Person.objects.count() == 200

@@ -943,3 +943,15 @@ def test_created_audit_changes_equal_the_services_masking(tmp_path, users, pid):
             }
         )
         assert log.changes == expected
+
+
+def test_sqlite_page_cache_is_restored_after_an_import(tmp_path, users, pid):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        (before,) = cursor.fetchone()
+    importers.persons_import(write_xlsx(tmp_path / "a.xlsx", [row(pid(1))]), acting_user=users["district"])
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        assert cursor.fetchone() == (before,)

@@ -1,0 +1,50 @@
+"""Demo data across the apps: the registry, then benefits and payroll, then data comparison.
+
+Used by ``canlian demo`` and by ``canlian serve`` on first start. Refused under production settings."""
+
+from __future__ import annotations
+
+import sys
+
+
+def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: bool = False) -> int:
+    from django.conf import settings
+
+    from canlian.accounts.services import system_user
+    from canlian.benefits.demo import benefits_demo, benefits_demo_delete
+    from canlian.registry.demo import demo_cli
+    from canlian.verification.demo import verification_demo, verification_demo_delete
+
+    if not settings.CANLIAN_DEMO_ALLOWED:
+        print("生产环境不允许生成演示数据（演示账号的密码会被打印） / demo data is refused in production")
+        return 2
+    if reset:
+        verification_demo_delete(acting_user=system_user())
+        benefits_demo_delete(acting_user=system_user())
+    code = demo_cli(persons=persons, seed=seed, reset=reset)
+    if code or registry_only:
+        return code
+    for label, run in (("待遇与发放", benefits_demo), ("数据比对", verification_demo)):
+        bar, progress = _progress_bar(f"演示数据：{label}")
+        summary = run(seed=seed, progress=progress)
+        bar.close()
+        if summary.get("skipped"):
+            print(f"{label}：已有数据或缺少演示账号，跳过 / skipped")
+        else:
+            print(f"{label}：" + "，".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, dict)))
+    return 0
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=desc, file=sys.stderr, leave=True)
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        bar.total = max(total, 1)
+        bar.n = done
+        if message:
+            bar.set_postfix_str(message)
+        bar.refresh()
+
+    return bar, progress

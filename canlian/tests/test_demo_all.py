@@ -1,0 +1,32 @@
+"""The whole demo: every page has something true to show."""
+
+from django.db.models import Count
+
+from canlian.benefits.models import Application, ParameterValue, Payroll, PayrollLine
+from canlian.demo import demo_all
+from canlian.verification.models import Finding
+
+
+def test_demo_covers_every_state(db, towns, capsys):
+    assert demo_all(persons=1500, seed=7) == 0
+    states = set(Application.objects.values_list("status", flat=True))
+    assert states >= {"draft", "submitted", "town_reviewed", "posted", "district_reviewed", "approved", "rejected", "enrolled"}
+    by_status = dict(Payroll.objects.values_list("status").annotate(n=Count("id")))
+    assert by_status == {"closed": 20, "exported": 2, "draft": 2}
+    assert ParameterValue.objects.filter(reference__startswith="演示").count() == 4
+    kinds = set(PayrollLine.objects.values_list("kind", flat=True))
+    assert kinds == {"regular", "arrears", "reissue"}
+    assert PayrollLine.objects.filter(status="failed").exists()
+    assert Finding.objects.values("kind").distinct().count() >= 8
+    out = capsys.readouterr().out
+    assert "demo_district2" in out
+    # a second run adds nothing
+    before = (Application.objects.count(), Payroll.objects.count(), Finding.objects.count())
+    assert demo_all(persons=1500, seed=7) == 0
+    assert (Application.objects.count(), Payroll.objects.count(), Finding.objects.count()) == before
+
+
+def test_demo_refused_in_production(db, settings, capsys):
+    settings.CANLIAN_DEMO_ALLOWED = False
+    assert demo_all(persons=10, seed=1) == 2
+    assert "生产环境不允许" in capsys.readouterr().out

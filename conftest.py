@@ -24,8 +24,13 @@ def pytest_configure(config):
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres") and not _postgres_answers(url):
         if os.environ.get("CI") == "true":
-            raise pytest.UsageError(f"PostgreSQL does not answer at {url}: in CI the PostgreSQL suite must run")
-        pytest.exit(f"PostgreSQL 未响应（{url}），跳过 PostgreSQL 测试 / PostgreSQL not answering: skipped", returncode=0)
+            raise pytest.UsageError(
+                f"PostgreSQL does not answer at {url}: in CI the PostgreSQL suite must run"
+            )
+        pytest.exit(
+            f"PostgreSQL 未响应（{url}），跳过 PostgreSQL 测试 / PostgreSQL not answering: skipped",
+            returncode=0,
+        )
 
 
 def pytest_report_header(config):
@@ -36,7 +41,9 @@ def pytest_report_header(config):
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
-    skip = pytest.mark.skip(reason=f"需要 PostgreSQL：DATABASE_URL={PG_URL_HINT} make test-pg / needs PostgreSQL")
+    skip = pytest.mark.skip(
+        reason=f"需要 PostgreSQL：DATABASE_URL={PG_URL_HINT} make test-pg / needs PostgreSQL"
+    )
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
@@ -186,7 +193,9 @@ def chromium_browser():
 
 @pytest.fixture
 def browser_page(chromium_browser, live_server):
-    context = chromium_browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 850}, base_url=live_server.url)
+    context = chromium_browser.new_context(
+        locale="zh-CN", viewport={"width": 1366, "height": 850}, base_url=live_server.url
+    )
     context.set_default_timeout(15000)
     page = context.new_page()
     yield page

@@ -332,12 +332,12 @@ def _time(fn, repeat: int) -> tuple[list[float], object]:
 def child(engine: str, key: str, folder: Path, repeat: int, fraction: float) -> dict:
     import polars as pl
 
-    registry = pl.read_parquet(folder / "registry.parquet", columns=["person_id", key])
-    rows = pl.read_parquet(folder / "rows.parquet", columns=["row_id", key])
-    if fraction < 1.0:
-        registry = registry.head(int(registry.height * fraction))
-        rows = rows.head(int(rows.height * fraction))
-    n_registry, n_rows = registry.height, rows.height
+    n_registry = pl.scan_parquet(folder / "registry.parquet").select(pl.len()).collect().item()
+    n_rows = pl.scan_parquet(folder / "rows.parquet").select(pl.len()).collect().item()
+    n_registry, n_rows = int(n_registry * fraction), int(n_rows * fraction)
+    if engine != "pandas":
+        registry = pl.read_parquet(folder / "registry.parquet", columns=["person_id", key]).head(n_registry)
+        rows = pl.read_parquet(folder / "rows.parquet", columns=["row_id", key]).head(n_rows)
     load = os.getloadavg()[0]
 
     if engine == "polars":
@@ -368,9 +368,14 @@ def child(engine: str, key: str, folder: Path, repeat: int, fraction: float) -> 
         times, _ = _time(lambda: con.execute(sql), repeat)
         matched = con.execute("SELECT count(*) FROM matched").fetchone()[0]
     elif engine == "pandas":
-        reg_pd = registry.to_pandas()
-        rows_pd = rows.to_pandas()
-        del registry, rows
+        import pandas as pd
+
+        # read the way a pandas user would (pandas 3: Arrow-backed "str" columns)
+        reg_pd = pd.read_parquet(folder / "registry.parquet", columns=["person_id", key])
+        rows_pd = pd.read_parquet(folder / "rows.parquet", columns=["row_id", key])
+        if fraction < 1.0:
+            reg_pd = reg_pd.head(n_registry)
+            rows_pd = rows_pd.head(n_rows)
         loaded = rss_mb()
         reset_peak()
         times, result = _time(

@@ -791,7 +791,7 @@ def report(runs: list) -> str:
                 f"{res.get('post_s', 0.0):.1f} best per row)"
             )
             if fraction < 1.0:
-                secs += f", ≥{res['total_s'] / fraction:.0f} at full size (×{1 / fraction:g})"
+                secs += f"; ≈{res['total_s'] / fraction:.0f} at full size (×{1 / fraction:g}, linear)"
         else:
             secs = f"{res['total_s']:.1f} ({res['exact_s']:.1f} + {res['fuzzy_s']:.1f})"
         rows.append(

@@ -126,7 +126,9 @@ def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Prog
             ids = eligible.filter(pl.col(f"{code}_eligible"))["person_id"].to_list()
             # the two towns with demo clerks keep more people off the legacy roll, to apply for it now
             in_app_towns = set(
-                Person.objects.filter(pk__in=ids, town__code__in=APPLICATION_TOWNS).values_list("pk", flat=True)
+                Person.objects.filter(pk__in=ids, town__code__in=APPLICATION_TOWNS).values_list(
+                    "pk", flat=True
+                )
             )
             chosen = [pid for pid in ids if rng.random() < (0.6 if pid in in_app_towns else 0.9)]
             enrolled_persons[code] = set(chosen)

@@ -742,7 +742,7 @@ _PASS_THROUGH = (
 
 
 def _insert_many(model, rows: list[dict[str, Any]], *, now) -> None:
-    """INSERT plain rows (attname → value) with one ``executemany`` per batch.
+    """INSERT plain rows (attname → value): ``COPY`` on PostgreSQL, one ``executemany`` per batch elsewhere.
 
     Set-based like ``bulk_create`` but without building a model instance and compiling SQL per row, which
     costs ~4x more at 100,000 rows (docs/benchmarks.md). Each value goes through its field's own
@@ -781,8 +781,14 @@ def _insert_many(model, rows: list[dict[str, Any]], *, now) -> None:
                 values.append(value if convert is None or value is None else convert(value))
         params.append(values)
     with connection.cursor() as cursor:
-        for chunk in _chunks(params, BATCH_SIZE):
-            cursor.executemany(sql, chunk)
+        if connection.vendor == "postgresql":  # COPY: ~4x faster than executemany there
+            columns = ", ".join(quote(f.column) for f in fields)
+            with cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
+                for values in params:
+                    copy.write_row(values)
+        else:
+            for chunk in _chunks(params, BATCH_SIZE):
+                cursor.executemany(sql, chunk)
 
 
 def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> None:

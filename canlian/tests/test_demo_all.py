@@ -10,7 +10,16 @@ from canlian.verification.models import Finding
 def test_demo_covers_every_state(db, towns, capsys):
     assert demo_all(persons=1500, seed=7) == 0
     states = set(Application.objects.values_list("status", flat=True))
-    assert states >= {"draft", "submitted", "town_reviewed", "posted", "district_reviewed", "approved", "rejected", "enrolled"}
+    assert states >= {
+        "draft",
+        "submitted",
+        "town_reviewed",
+        "posted",
+        "district_reviewed",
+        "approved",
+        "rejected",
+        "enrolled",
+    }
     by_status = dict(Payroll.objects.values_list("status").annotate(n=Count("id")))
     assert by_status == {"closed": 20, "exported": 2, "draft": 2}
     assert ParameterValue.objects.filter(reference__startswith="演示").count() == 4

@@ -12,7 +12,13 @@ def test_payroll_cli_round_trip(users, make_user, make_person, tmp_path, capsys)
     a = make_person(name="周一", grade=1)
     b = make_person(name="吴二", grade=2, town="木渎镇", household="农村")
     for p in (a, b):
-        Enrolment.objects.create(person=p, programme=care, start_month=date(2023, 7, 1), bank_name="农商行", bank_account="6222020000001234")
+        Enrolment.objects.create(
+            person=p,
+            programme=care,
+            start_month=date(2023, 7, 1),
+            bank_name="农商行",
+            bank_account="6222020000001234",
+        )
     EconomicStatusPeriod.objects.create(person=a, status="dibao", valid_from=date(2020, 1, 1))
 
     assert main(["payroll", "generate", "care_allowance", "2023-07", "--user", "district1"]) == 0
@@ -26,7 +32,12 @@ def test_payroll_cli_round_trip(users, make_user, make_person, tmp_path, capsys)
     assert "不同人员" in capsys.readouterr().err
     assert main(["payroll", "approve", "care_allowance", "2023-07", "--user", "district2"]) == 0
     bank = tmp_path / "bank.xlsx"
-    assert main(["payroll", "export", "care_allowance", "2023-07", str(bank), "--unmasked", "--user", "district1"]) == 0
+    assert (
+        main(
+            ["payroll", "export", "care_allowance", "2023-07", str(bank), "--unmasked", "--user", "district1"]
+        )
+        == 0
+    )
     table = read_table(bank, aliases={"id": ["流水号"], "account": ["银行账号"], "idn": ["身份证号"]})
     assert {r[table.columns["account"]] for _, r in table.rows} == {"6222020000001234"}
     ids = [r[table.columns["id"]] for _, r in table.rows]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def _setup(*, migrate: bool = True) -> None:
@@ -28,6 +29,7 @@ def ensure_database() -> None:
 
     if connection.vendor == "sqlite":
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     elif os.environ.get("CANLIAN_AUTO_MIGRATE", "1") != "1":
         return
     executor = MigrationExecutor(connection)

@@ -22,7 +22,7 @@ that of one pass):
    trust auth), migrated, loaded with the demo generator (``canlian.registry.demo.demo_load``), then
    ``population_eligibility`` timed with the split registry read / month facts / rules.
 
-    .venv/bin/python bench/eligibility.py                          # everything (about 15 minutes)
+    .venv/bin/python bench/eligibility.py                          # everything (about 20 minutes)
     .venv/bin/python bench/eligibility.py --persons 2000000 --db-persons 20000 --openfisca-persons 100000
     .venv/bin/python bench/eligibility.py --skip-db --skip-openfisca
 
@@ -33,6 +33,7 @@ them those parts are skipped with a message. The bench database is dropped at th
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import json
 import os
@@ -578,7 +579,10 @@ def drop_database(db: str) -> None:
 def _django(db: str) -> None:
     os.environ["DATABASE_URL"] = f"{PG}/{db}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-    os.environ.setdefault("CANLIAN_DATA_DIR", tempfile.mkdtemp(prefix="canlian-bench-"))
+    if not os.environ.get("CANLIAN_DATA_DIR"):  # a throw-away data folder, removed when the child ends
+        folder = tempfile.mkdtemp(prefix="canlian-bench-rules-data-")
+        atexit.register(shutil.rmtree, folder, True)
+        os.environ["CANLIAN_DATA_DIR"] = folder
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     enc, idx = bench_keys(db)
     os.environ["CANLIAN_ENCRYPTION_KEY"], os.environ["CANLIAN_INDEX_KEY"] = enc, idx

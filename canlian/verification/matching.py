@@ -61,7 +61,9 @@ def exact_matches(registry: pl.DataFrame, rows: pl.DataFrame, *, key: str = "id_
         )
         .collect()
     )
-    equal = listed[key].gather(pairs["_i"]) == registry[key].gather(pairs["_j"])
+    # one contiguous chunk each: gathering at random positions from many chunks (as read from Parquet)
+    # costs far more than the copy
+    equal = listed[key].rechunk().gather(pairs["_i"]) == registry[key].rechunk().gather(pairs["_j"])
     return pairs.filter(equal).select("row_id", "person_id")
 
 

@@ -265,11 +265,15 @@ def _insert_lines(payroll: Payroll, lines: pl.DataFrame) -> None:
     # Written in person order: ids then follow (person, month, kind), so a listing by (town, id) shows each
     # town's lines in the planned order, and the indexes and foreign-key checks on person and enrolment
     # (ids that grow together) touch their pages in order instead of at random.
-    rows = lines.sort(["person_id", "for_month", "kind"], maintain_order=True).with_columns(
-        pl.lit(payroll.pk, dtype=pl.Int64).alias("payroll_id"),
-        pl.lit(PayrollLine.Status.PENDING.value).alias("status"),
-        pl.lit("").alias("failure_reason"),
-    ).select(LINE_COLUMNS)
+    rows = (
+        lines.sort(["person_id", "for_month", "kind"], maintain_order=True)
+        .with_columns(
+            pl.lit(payroll.pk, dtype=pl.Int64).alias("payroll_id"),
+            pl.lit(PayrollLine.Status.PENDING.value).alias("status"),
+            pl.lit("").alias("failure_reason"),
+        )
+        .select(LINE_COLUMNS)
+    )
     if rows.height == 0:
         return
     if connection.vendor == "postgresql":

@@ -356,9 +356,12 @@ def generate(folder: Path, n_registry: int, n_rows: int, outsiders: float, seed:
     birth = pl.Series("birth_date", all_day.astype(np.int32) + epoch_offset).cast(pl.Date)
 
     names = name_columns(all_s[:n_registry], all_g1[:n_registry], all_g2[:n_registry], t)
+    # person ids in random order, so that nothing (a tie broken by id or by position) favours the
+    # original over its twin, which was added last
+    person_ids = rng.permutation(n_registry).astype(np.int64) + 1
     registry = pl.DataFrame(
         [
-            pl.Series("person_id", np.arange(1, n_registry + 1, dtype=np.int64)),
+            pl.Series("person_id", person_ids),
             vx.strings(ids[:n_registry], "id_number"),
             *names.get_columns(),
             birth[:n_registry],
@@ -406,7 +409,7 @@ def generate(folder: Path, n_registry: int, n_rows: int, outsiders: float, seed:
     id_raw = vx.strings(mat, "id_raw")
     id_raw = pl.select(pl.when(pl.Series(~missing)).then(id_raw)).to_series().alias("id_raw")
     names = name_columns(rs, rg1, rg2, t)
-    true_pid = np.where(src < n_registry, src + 1, 0)
+    true_pid = np.where(src < n_registry, person_ids[np.minimum(src, n_registry - 1)], 0)
     rows = pl.DataFrame(
         [
             pl.Series("row_id", np.arange(1, n_rows + 1, dtype=np.int64)),
@@ -543,7 +546,7 @@ def child_splink(folder: Path, fraction: float) -> dict:
     t_train = time.perf_counter() - started
     predicted = linker.inference.predict(threshold_match_probability=min(SPLINK_THRESHOLDS))
     t_predict = time.perf_counter() - started
-    # read the scored pairs straight from DuckDB (Splink's own conversion is far slower at this size)
+    # read the scored pairs straight from the DuckDB table Splink wrote
     pairs = pl.from_arrow(
         con.sql(
             "SELECT source_dataset_l, unique_id_l, unique_id_r, match_probability "
@@ -557,17 +560,10 @@ def child_splink(folder: Path, fraction: float) -> dict:
         pl.when(left_is_list).then(pl.col("unique_id_r")).otherwise(pl.col("unique_id_l")).alias("person_id"),
         "match_probability",
     )
-    best = (
-        pairs.sort(["row_id", "match_probability"], descending=[False, True])
-        .with_columns(
-            (pl.col("match_probability") == pl.col("match_probability").max().over("row_id"))
-            .sum()
-            .over("row_id")
-            .gt(1)
-            .alias("tied")
-        )
-        .group_by("row_id", maintain_order=True)
-        .first()
+    best = pairs.group_by("row_id").agg(
+        pl.col("person_id").sort_by("match_probability", descending=True).first(),
+        pl.col("match_probability").max(),
+        (pl.col("match_probability") == pl.col("match_probability").max()).sum().gt(1).alias("tied"),
     )
     total = time.perf_counter() - started
     cpu = vx.cpu_s() - cpu0

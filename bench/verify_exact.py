@@ -520,6 +520,11 @@ def report(results: list[dict], args) -> str:
         headers += ["peak MB (data loaded)", "time ÷ polars"]
         out.append(table(headers, rows))
         out.append("")
+    out.append(
+        "CPU s/run = user + system seconds of the measuring process per run; load = 1-minute load average when "
+        "the step started (other work on the machine); peak = VmHWM during the runs, the loaded data included "
+        f"(in brackets: RSS with the data loaded). Target: polars ≤ {TARGET_S:.0f} s."
+    )
     return "\n".join(out)
 
 

@@ -422,6 +422,8 @@ def generate(folder: Path, n_registry: int, n_rows: int, outsiders: float, seed:
             pl.Series("raw_len", np.where(missing, 0, raw_len)),
         ]
     )
+    # rows in random order too: a tie broken by position (a join's output order) must not favour anyone
+    registry = registry.sample(fraction=1.0, shuffle=True, seed=seed)
     registry.write_parquet(folder / "registry.parquet", compression="lz4")
     rows.write_parquet(folder / "rows.parquet", compression="lz4")
     return {

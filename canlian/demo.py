@@ -4,14 +4,13 @@ Used by ``canlian demo`` and by ``canlian serve`` on first start. Refused under 
 
 from __future__ import annotations
 
-import sys
-
 
 def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: bool = False) -> int:
     from django.conf import settings
 
     from canlian.accounts.services import system_user
     from canlian.benefits.demo import benefits_demo, benefits_demo_delete
+    from canlian.common.jobs import cli_progress
     from canlian.registry.demo import demo_cli
     from canlian.verification.demo import verification_demo, verification_demo_delete
 
@@ -25,7 +24,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
     if code or registry_only:
         return code
     for label, run in (("待遇与发放", benefits_demo), ("数据比对", verification_demo)):
-        bar, progress = _progress_bar(f"演示数据：{label}")
+        bar, progress = cli_progress(f"演示数据：{label}")
         summary = run(seed=seed, progress=progress)
         bar.close()
         if summary.get("skipped"):
@@ -33,18 +32,3 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         else:
             print(f"{label}：" + "，".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, dict)))
     return 0
-
-
-def _progress_bar(desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=1, desc=desc, file=sys.stderr, leave=True)
-
-    def progress(done: int, total: int, message: str = "") -> None:
-        bar.total = max(total, 1)
-        bar.n = done
-        if message:
-            bar.set_postfix_str(message)
-        bar.refresh()
-
-    return bar, progress

@@ -8,6 +8,7 @@ import sys
 from datetime import date
 
 from canlian.accounts import access
+from canlian.common.jobs import cli_progress
 from canlian.registry import identity
 from canlian.registry.services import id_index
 
@@ -83,21 +84,6 @@ def _payroll_args(programme: str, month: str):
     return prog, day, Payroll
 
 
-def _bar(desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=1, desc=desc, unit="步", file=sys.stderr, leave=True)
-
-    def progress(done: int, total: int, message: str = "") -> None:
-        bar.total = max(total, 1)
-        bar.n = done
-        if message:
-            bar.set_postfix_str(message)
-        bar.refresh()
-
-    return bar, progress
-
-
 def payroll_cli(
     *, action: str, programme: str, month: str, acting_user, path: str | None = None, unmasked: bool = False
 ) -> int:
@@ -108,7 +94,7 @@ def payroll_cli(
     prog, day, Payroll = _payroll_args(programme, month)
     try:
         if action == "generate":
-            bar, progress = _bar(f"生成 {prog.name} {day:%Y-%m}")
+            bar, progress = cli_progress(f"生成 {prog.name} {day:%Y-%m}")
             payroll = payroll_generate(acting_user=acting_user, programme=prog, month=day, progress=progress)
             bar.close()
         else:

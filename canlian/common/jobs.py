@@ -52,3 +52,21 @@ def job_set_status(
         job.finished_at = timezone.now()
     job.save(update_fields=["status", "result", "error", "message", "finished_at"])
     return job
+
+
+def cli_progress(desc: str, *, unit: str = "步", leave: bool = True):
+    """A progress bar on stderr for the command line: returns (bar, progress callback); close the bar after."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=desc, unit=unit, file=sys.stderr, leave=leave, dynamic_ncols=True)
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        bar.total = max(total, 1)
+        bar.n = done
+        if message:
+            bar.set_postfix_str(message)
+        bar.refresh()
+
+    return bar, progress

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from canlian.common.exceptions import DomainError, ValidationFailed
+from canlian.common.jobs import cli_progress
 from canlian.common.spreadsheet import SpreadsheetError
 
 from .models import ListKind
@@ -19,19 +20,8 @@ from .models import ListKind
 KINDS = tuple(ListKind.values)
 
 
-def _bar(desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=1, desc=desc, unit="步", file=sys.stderr, leave=False)
-
-    def progress(done: int, total: int, message: str = "") -> None:
-        bar.total = max(total, 1)
-        bar.n = done
-        if message:
-            bar.set_postfix_str(message)
-        bar.refresh()
-
-    return bar, progress
+def _cli_bar(desc: str):
+    return cli_progress(desc, leave=False)
 
 
 def _parse_mapping(items: list[str] | dict | None) -> dict[str, str]:
@@ -74,7 +64,7 @@ def verify_import_cli(
     except ValueError as exc:
         print(f"参数有误：{exc}", file=sys.stderr)
         return 2
-    bar, progress = _bar(f"导入{ListKind(kind).label}")
+    bar, progress = _cli_bar(f"导入{ListKind(kind).label}")
     try:
         result = outside_list_import(
             acting_user=acting_user,
@@ -130,7 +120,7 @@ def verify_run_cli(as_json: bool, acting_user, *, month: str | None = None, all_
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    bar, progress = _bar("数据比对")
+    bar, progress = _cli_bar("数据比对")
     try:
         run = verification_run(acting_user=acting_user, month=day, all_lists=all_lists, progress=progress)
     except DomainError as exc:

@@ -22,6 +22,7 @@ from typing import Any
 
 from canlian.common import spreadsheet
 from canlian.common.exceptions import DomainError
+from canlian.common.jobs import Progress, noop_progress
 from canlian.common.masking import mask_id_number
 from canlian.registry import identity
 from canlian.registry.services import id_index, name_pinyin
@@ -30,6 +31,15 @@ from canlian.registry.validation import FieldError, parse_date
 from .models import ListKind
 
 ERROR_LIMIT = 500
+PROGRESS_EVERY = 500  # rows between two progress reports while checking
+# Progress phases (``progress(done, total, message)``). The write runs in one transaction, where the Job row's
+# progress is not visible to other connections: pages show PHASE_WRITE as an indeterminate bar.
+PHASE_READ, PHASE_STAGE, PHASE_WRITE, PHASE_DONE = (
+    "正在读取文件",
+    "正在校验",
+    "正在保存名单并比对",
+    "导入完成",
+)
 
 BASE_ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("姓名", "死者姓名", "人员姓名", "对象姓名", "保障对象姓名", "名字", "持证人姓名"),
@@ -108,6 +118,15 @@ def aliases_for(kind: str, mapping: dict[str, str] | None = None) -> dict[str, t
         }
         aliases[key] = (str(header),)
     return aliases
+
+
+class NothingToImport(DomainError):
+    """Every row of the file has an error: nothing is kept. ``errors`` says which row and column, and why."""
+
+    def __init__(self, message: str, *, errors: list[dict], rejected: int):
+        super().__init__(message)
+        self.errors = errors  # [{row, column, message}], at most ERROR_LIMIT
+        self.rejected = rejected
 
 
 class MappingRequired(DomainError):
@@ -206,9 +225,15 @@ def _guess_headers(source, filename: str) -> list[str] | None:
 
 
 def outside_list_stage(
-    source: str | os.PathLike | bytes, *, kind: str, filename: str = "", mapping: dict[str, str] | None = None
+    source: str | os.PathLike | bytes,
+    *,
+    kind: str,
+    filename: str = "",
+    mapping: dict[str, str] | None = None,
+    progress: Progress = noop_progress,
 ) -> StagedList:
-    """Read and check every row of an outside list; nothing is written."""
+    """Read and check every row of an outside list; nothing is written. ``progress`` hears
+    (rows checked, rows, PHASE_STAGE) every PROGRESS_EVERY rows."""
     if isinstance(source, str | os.PathLike):
         filename = filename or Path(source).name
     aliases = aliases_for(kind, mapping)
@@ -246,7 +271,11 @@ def outside_list_stage(
     def column(key: str) -> str:
         return table.header_of(key) or field_label(kind, key)
 
-    for row_number, cells in table.rows:
+    total = len(table.rows)
+    progress(0, total, PHASE_STAGE)
+    for done, (row_number, cells) in enumerate(table.rows):
+        if done and done % PROGRESS_EVERY == 0:
+            progress(done, total, PHASE_STAGE)
         errors: dict[str, str] = {}
         name = _text(cell(cells, "name"))
         raw_id = cell(cells, "id_number")
@@ -323,4 +352,5 @@ def outside_list_stage(
                 extra=extra,
             )
         )
+    progress(total, total, PHASE_STAGE)
     return staged

@@ -29,7 +29,16 @@ from canlian.registry.models import Certificate, Person
 from canlian.registry.services import certificate_set_status, person_set_status
 
 from . import engine
-from .importers import ERROR_LIMIT, REQUIRED, aliases_for, outside_list_stage
+from .importers import (
+    ERROR_LIMIT,
+    PHASE_DONE,
+    PHASE_READ,
+    PHASE_WRITE,
+    REQUIRED,
+    NothingToImport,
+    aliases_for,
+    outside_list_stage,
+)
 from .models import (
     Finding,
     FindingKind,
@@ -84,9 +93,15 @@ def outside_list_import(
 ) -> ImportResult:
     """Read, check and keep an outside list, then match its rows (exact at once, fuzzy as candidates).
 
-    ``mapping`` (field key → header in the file) overrides the remembered mapping of the source and is
-    remembered when the import succeeds. Raises ``importers.MappingRequired`` when required columns are
-    missing, ``SpreadsheetError`` when the file cannot be read; nothing is written then."""
+    ``source`` is a path or the file's bytes. ``mapping`` (field key → header in the file) overrides the
+    remembered mapping of the source and is remembered when the import succeeds. Raises
+    ``importers.MappingRequired`` when required columns are missing, ``SpreadsheetError`` when the file
+    cannot be read, ``importers.NothingToImport`` (with every row's error) when no row can be kept;
+    nothing is written then. The list, its rows, the matches, the remembered mapping and the audit row are
+    written in one transaction: a failure there leaves nothing behind either.
+
+    ``progress`` hears PHASE_READ, then (rows checked, rows, PHASE_STAGE), then PHASE_WRITE before the
+    transaction and PHASE_DONE after it (nothing inside it: it would not be visible to others)."""
     if not access.can_run_verification(acting_user):
         raise PermissionDenied("只有区残联业务科室可以导入外部比对名单")
     if kind not in ListKind.values:
@@ -99,12 +114,19 @@ def outside_list_import(
     given = _clean_mapping(kind, mapping)
     known = OutsideSource.objects.filter(kind=kind, name=source_name).first()
     remembered = dict(known.mapping) if known else {}
-    progress(0, 4, "读取文件")
-    staged = outside_list_stage(source, kind=kind, filename=filename, mapping={**remembered, **given})
+    progress(0, 0, PHASE_READ)
+    staged = outside_list_stage(
+        source, kind=kind, filename=filename, mapping={**remembered, **given}, progress=progress
+    )
     if not staged.rows:
         first = "；".join(f"第{e['row']}行“{e['column']}”：{e['message']}" for e in staged.errors[:5])
-        raise DomainError(f"没有可以导入的行（{staged.rejected} 行有误）：{first}")
-    progress(1, 4, "保存名单")
+        raise NothingToImport(
+            f"没有可以导入的行（{staged.rejected} 行有误）：{first}",
+            errors=staged.errors[:ERROR_LIMIT],
+            rejected=staged.rejected,
+        )
+    total = len(staged.rows)
+    progress(total, total, PHASE_WRITE)
     with transaction.atomic():
         src, _ = OutsideSource.objects.select_for_update().get_or_create(kind=kind, name=source_name)
         if given:
@@ -144,7 +166,6 @@ def outside_list_import(
             ],
             batch_size=2000,
         )
-        progress(2, 4, "比对")
         if any(o.pk is None for o in objs):  # a backend that does not return ids from bulk inserts
             ids = dict(OutsideRow.objects.filter(outside_list=outside_list).values_list("row_number", "pk"))
         else:
@@ -173,7 +194,7 @@ def outside_list_import(
                 **({"mapping": [None, given]} if given else {}),
             },
         )
-    progress(4, 4, "完成")
+    progress(total, total, PHASE_DONE)
     return ImportResult(outside_list, counts, staged.rejected, staged.errors)
 
 

@@ -1,6 +1,7 @@
-"""Data comparison pages: outside lists (upload with a column-mapping step), list detail, candidate queue,
-findings (filters, bulk confirm, detail with confirm / dismiss), runs as background jobs, and the report
-with a chart and an .xlsx export.
+"""Data comparison pages: outside lists (upload → import as a background job with progress, with the
+column-mapping step on the job's page when needed), list detail, candidate queue, findings (filters, bulk
+confirm, detail with confirm / dismiss), runs as background jobs, and the report with a chart and an .xlsx
+export.
 
 Who: district staff import, run and handle everything; town staff handle their own town's candidates and
 findings; leaders read. Every queryset comes from ``accounts.access`` (through ``selectors``)."""
@@ -9,11 +10,7 @@ from __future__ import annotations
 
 import io
 import shutil
-import uuid
-from datetime import date
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
@@ -21,15 +18,16 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from canlian.accounts import access
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
-from canlian.common.spreadsheet import SpreadsheetError
+from canlian.common.spreadsheet import SpreadsheetError, detect_format
 
-from . import selectors, services
+from . import selectors, services, tasks
 from .forms import (
     BulkConfirmForm,
     FindingConfirmForm,
@@ -40,14 +38,14 @@ from .forms import (
     add_errors,
     mark_invalid,
 )
-from .importers import MappingRequired
+from .importers import PHASE_WRITE
 from .models import Finding, FindingKind, ListKind, Match, OutsideSource
-from .tasks import JOB_KIND, verification_run_task
+from .tasks import IMPORT_JOB_KIND, JOB_KIND, verification_run_task
 
 PAGE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_BADGE = {"open": "warning", "confirmed": "success", "dismissed": "secondary"}
-SESSION_KEY = "verification_uploads"
+RECENT_IMPORTS = 10
 
 
 def _require_reader(user) -> None:
@@ -81,10 +79,6 @@ def index(request):
 # ---- outside lists ---------------------------------------------------------------------------------------
 
 
-def _upload_dir(token: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / "verification" / "uploads" / token
-
-
 def _lists_context(request, form=None, **extra) -> dict:
     user = request.user
     can_run = access.can_run_verification(user)
@@ -92,6 +86,11 @@ def _lists_context(request, form=None, **extra) -> dict:
         "lists": selectors.lists_visible(user)[:200],
         "form": form if form is not None else (UploadForm() if can_run else None),
         "sources": OutsideSource.objects.order_by("name").values_list("name", flat=True).distinct(),
+        "recent_imports": (
+            access.jobs_visible(user).filter(kind=IMPORT_JOB_KIND).order_by("-created_at")[:RECENT_IMPORTS]
+            if can_run
+            else []
+        ),
         "nav_tab": "lists",
         **extra,
     }
@@ -104,140 +103,100 @@ def list_index(request):
     return _show(request, "verification/lists.html", _lists_context(request))
 
 
-def _import(request, *, stored: Path, params: dict, mapping: dict | None):
-    return services.outside_list_import(
-        acting_user=request.user,
-        source=stored.read_bytes(),
-        kind=params["kind"],
-        filename=params["filename"],
-        source_name=params["source_name"],
-        received_on=date.fromisoformat(params["received_on"]),
-        complete=params["complete"],
-        mapping=mapping,
-    )
-
-
-def _imported(request, result) -> HttpResponse:
-    c = result.counts
-    messages.success(
-        request,
-        f"已导入 {c['rows']} 行：精确匹配 {c['matched_exact']} 行，待确认候选 {c['candidates']} 行，"
-        f"未匹配 {c['unmatched']} 行，身份证号无效 {c['invalid_ids']} 行"
-        + (f"；{result.rejected} 行有误未导入（见下方问题清单）" if result.rejected else "")
-        + "。运行比对后生成疑点。",
-    )
-    return redirect("verification:list_detail", pk=result.outside_list.pk)
-
-
-def _mapping_page(request, *, token: str, params: dict, exc: MappingRequired, form=None):
-    form = form or MappingForm(
-        initial={"token": token}, kind=params["kind"], headers=exc.headers, found=exc.found
-    )
-    return _show(
-        request,
-        "verification/mapping.html",
-        {
-            "form": form,
-            "params": params,
-            "kind_label": ListKind(params["kind"]).label,
-            "message": exc.message,
-            "headers": exc.headers,
-            "nav_tab": "lists",
-        },
-    )
-
-
 @login_required
 @require_POST
 def list_upload(request):
+    """Save the file and queue its import (read, check, keep, match) as a background job; the job's page
+    shows the progress, the column-mapping step if needed, and the result."""
     _require_runner(request.user)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         mark_invalid(form)
         return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
     data = form.cleaned_data
-    token = uuid.uuid4().hex
-    folder = _upload_dir(token)
-    folder.mkdir(parents=True, exist_ok=True)
     upload = data["file"]
-    stored = folder / "upload.bin"
-    with open(stored, "wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
-    params = {
-        "kind": data["kind"],
-        "source_name": data["source_name"].strip(),
-        "received_on": data["received_on"].isoformat(),
-        "complete": bool(data["complete"]),
-        "filename": Path(upload.name).name[:200],
-    }
-    try:
-        result = _import(request, stored=stored, params=params, mapping=None)
-    except MappingRequired as exc:
-        uploads = request.session.get(SESSION_KEY, {})
-        uploads[token] = params
-        request.session[SESSION_KEY] = uploads
-        return _mapping_page(request, token=token, params=params, exc=exc)
-    except (SpreadsheetError, ValidationFailed, DomainError) as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        form.add_error("file" if isinstance(exc, SpreadsheetError) else None, exc.message)
+    stored = tasks.upload_save(upload)
+    try:  # a file that is no spreadsheet at all (PDF, Word, broken zip) is refused at once
+        detect_format(stored, filename=upload.name)
+    except SpreadsheetError as exc:
+        shutil.rmtree(stored.parent, ignore_errors=True)
+        form.add_error("file", exc.message)
         mark_invalid(form)
         return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
-    shutil.rmtree(folder, ignore_errors=True)
-    return _imported(request, result)
+    job = tasks.import_enqueue(
+        acting_user=request.user,
+        stored=stored,
+        filename=upload.name,
+        kind=data["kind"],
+        source_name=data["source_name"].strip(),
+        received_on=data["received_on"],
+        complete=bool(data["complete"]),
+    )
+    return redirect("verification:import_job", pk=job.pk)
+
+
+def _import_job(user, pk) -> Job:
+    return get_object_or_404(access.jobs_visible(user).filter(kind=IMPORT_JOB_KIND), pk=pk)
+
+
+def _import_page(request, job: Job, *, form=None, status: int = 200):
+    result = job.result or {}
+    params = job.params or {}
+    asking = job.status == Job.Status.WAITING and bool(result.get("mapping_required"))
+    if asking and form is None and access.can_run_verification(request.user):
+        form = MappingForm(
+            initial={"token": str(job.pk)},
+            kind=params["kind"],
+            headers=result.get("headers", []),
+            found={**result.get("found", {}), **result.get("given", {})},
+        )
+    context = {
+        "job": job,
+        "params": params,
+        "result": result,
+        "kind_label": ListKind(params["kind"]).label if params.get("kind") in ListKind.values else "",
+        "running": job.status in (Job.Status.QUEUED, Job.Status.RUNNING),
+        "writing": job.status == Job.Status.RUNNING and job.message == PHASE_WRITE,
+        "asking": asking,
+        "form": form if asking else None,
+        "nav_tab": "lists",
+    }
+    if request.headers.get("HX-Request") == "true":
+        return _show(request, "verification/_import_progress.html", context, status=status)
+    return _show(request, "verification/import_job.html", context, status=status)
+
+
+@login_required
+@never_cache
+@require_GET
+def import_job(request, pk):
+    _require_reader(request.user)
+    return _import_page(request, _import_job(request.user, pk))
 
 
 @login_required
 @require_POST
-def list_map(request):
-    """Second step: the user said which column is which; import the stored upload with that mapping."""
-    _require_runner(request.user)
-    token = request.POST.get("token", "")
-    uploads = request.session.get(SESSION_KEY, {})
-    params = uploads.get(token)
-    try:
-        uuid.UUID(hex=token)
-    except ValueError:
-        params = None
-    stored = _upload_dir(token) / "upload.bin" if params else None
-    if not params or not stored.is_file():
-        messages.error(request, "上传的文件已失效，请重新上传")
-        return redirect("verification:list_index")
-    # the headers are needed to rebuild the form's choices: ask the importer again without a mapping
-    try:
-        result = _import(request, stored=stored, params=params, mapping=None)
-    except MappingRequired as exc:
-        asked = exc
-    except (SpreadsheetError, DomainError) as err:
-        messages.error(request, err.message)
-        return redirect("verification:list_index")
-    else:  # the source's remembered mapping fits now (saved from another tab): imported as it is
-        _forget_upload(request, token)
-        return _imported(request, result)
-    form = MappingForm(request.POST, kind=params["kind"], headers=asked.headers, found=asked.found)
+def list_map(request, pk):
+    """The job waits because required columns are missing: the user said which column is which; run the
+    import again on the stored file with that mapping (remembered for the source when it succeeds)."""
+    user = request.user
+    _require_runner(user)
+    job = _import_job(user, pk)
+    result = job.result or {}
+    if job.status != Job.Status.WAITING or not result.get("mapping_required"):
+        messages.error(request, "该导入已在进行或已结束，不能再指定列对应关系")
+        return redirect("verification:import_job", pk=job.pk)
+    data = request.POST.copy()
+    data["token"] = str(job.pk)  # the job in the URL is the upload; the form's token field is not used
+    form = MappingForm(
+        data, kind=job.params["kind"], headers=result.get("headers", []), found=result.get("found")
+    )
     if not form.is_valid():
         mark_invalid(form)
-        return _mapping_page(request, token=token, params=params, exc=asked, form=form)
-    try:
-        result = _import(request, stored=stored, params=params, mapping=form.mapping())
-    except MappingRequired as again:
-        form.add_error(None, again.message)
-        return _mapping_page(request, token=token, params=params, exc=asked, form=form)
-    except ValidationFailed as err:
-        add_errors(form, err.errors)
-        return _mapping_page(request, token=token, params=params, exc=asked, form=form)
-    except (SpreadsheetError, DomainError) as err:
-        form.add_error(None, err.message)
-        return _mapping_page(request, token=token, params=params, exc=asked, form=form)
-    _forget_upload(request, token)
-    return _imported(request, result)
-
-
-def _forget_upload(request, token: str) -> None:
-    uploads = request.session.get(SESSION_KEY, {})
-    uploads.pop(token, None)
-    request.session[SESSION_KEY] = uploads
-    shutil.rmtree(_upload_dir(token), ignore_errors=True)
+        return _import_page(request, job, form=form, status=400)
+    if not tasks.import_map_enqueue(job, mapping=form.mapping()):
+        messages.error(request, "该导入已在进行或已结束，不能再指定列对应关系")
+    return redirect("verification:import_job", pk=job.pk)
 
 
 @login_required

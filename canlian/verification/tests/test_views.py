@@ -1,6 +1,7 @@
 """The data comparison pages through the real URL map, middleware, templates and database: every page for
-every role, the upload with its column-mapping step, confirm / dismiss / bulk through the forms, scoping
-(404 for another town, 403 for leaders) with nothing changed, the run as a background job, the export."""
+every role, confirm / dismiss / bulk through the forms, scoping (404 for another town, 403 for leaders) with
+nothing changed, the run as a background job, the export. The upload (a background job with its
+column-mapping step) is in ``test_upload_job``."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from django.urls import reverse
 
 from canlian.benefits.models import Enrolment
 from canlian.common.models import AuditLog, Job
-from canlian.verification.models import Finding, Match, OutsideList, OutsideSource, VerificationRun
+from canlian.verification.models import Finding, Match, OutsideList, VerificationRun
 from canlian.verification.services import verification_run
 
 from . import world
-from .conftest import xlsx_bytes
 
 pytestmark = pytest.mark.urls("canlian.verification.tests.urls")
 
@@ -169,73 +169,6 @@ def test_candidate_queue_confirm_and_scoping(ran, staff):
     assert Match.objects.get(pk=m.pk).status == "pending"
     assert luzhi.post(reverse("verification:candidate_decide", args=[m.pk, "confirm"])).status_code == 302
     assert Match.objects.get(pk=m.pk).status == "confirmed"
-
-
-def test_upload_with_the_mapping_step(staff, make_person, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    person = make_person()
-    client = client_for(staff["district"])
-    content = xlsx_bytes(["死者", "公民证件", "去世时间"], [["张伟", person.id_number, "2023-05-20"]])
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    def upload():
-        return client.post(
-            reverse("verification:list_upload"),
-            {
-                "kind": "deaths",
-                "source_name": "殡仪馆",
-                "received_on": "2023-08-02",
-                "file": SimpleUploadedFile("死亡.xlsx", content),
-            },
-        )
-
-    response = upload()
-    assert response.status_code == 200
-    page = response.content.decode()
-    assert 'id="mapping-form"' in page and "去世时间" in page
-    token = response.context["form"].initial["token"]
-    bad = client.post(reverse("verification:list_map"), {"token": token, "map_name": "死者"})
-    assert bad.status_code == 200 and "请指定“身份证号”对应的列" in bad.content.decode()
-    assert OutsideList.objects.count() == 0
-    done = client.post(
-        reverse("verification:list_map"),
-        {"token": token, "map_name": "死者", "map_id_number": "公民证件", "map_event_date": "去世时间"},
-    )
-    assert done.status_code == 302
-    lst = OutsideList.objects.get()
-    assert done["Location"] == reverse("verification:list_detail", args=[lst.pk])
-    assert OutsideSource.objects.get().mapping == {
-        "name": "死者",
-        "id_number": "公民证件",
-        "event_date": "去世时间",
-    }
-    assert not (tmp_path / "verification" / "uploads" / token).exists()
-    # the same source again: no mapping step
-    again = upload()
-    assert again.status_code == 302
-    assert OutsideList.objects.count() == 2
-    detail = client.get(again["Location"]).content.decode()
-    assert 'data-match="auto"' in detail and person.masked_id in detail
-
-
-def test_upload_errors_and_permissions(staff, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    data = {"kind": "deaths", "source_name": "殡仪馆", "received_on": "2023-08-02"}
-    client = client_for(staff["district"])
-    pdf = client.post(
-        reverse("verification:list_upload"), {**data, "file": SimpleUploadedFile("a.pdf", b"%PDF-1")}
-    )
-    assert pdf.status_code == 400 and "PDF" in pdf.content.decode()
-    missing = client.post(reverse("verification:list_upload"), {**data, "source_name": ""})
-    assert missing.status_code == 400
-    assert "请选择要上传的文件" in missing.content.decode() and "请填写来源单位" in missing.content.decode()
-    town = client_for(staff["town_luzhi"]).post(
-        reverse("verification:list_upload"), {**data, "file": SimpleUploadedFile("a.xlsx", b"x")}
-    )
-    assert town.status_code == 403
-    assert OutsideList.objects.count() == 0
 
 
 def test_run_as_a_background_job(staff, make_person):

@@ -37,7 +37,8 @@ class AuditLog(models.Model):
     username = models.CharField("用户名", max_length=150, blank=True)
     role = models.CharField("角色", max_length=32, blank=True)
     action = models.CharField("操作", max_length=64, db_index=True)
-    object_type = models.CharField("对象类型", max_length=64, blank=True, db_index=True)
+    # no index of its own: the (object_type, object_id, at) index starts with it
+    object_type = models.CharField("对象类型", max_length=64, blank=True)
     object_id = models.CharField("对象编号", max_length=64, blank=True, db_index=True)
     object_repr = models.CharField("对象", max_length=200, blank=True)
     changes = models.JSONField("变更", default=dict, blank=True)

@@ -34,18 +34,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
 from canlian.accounts import access
 from canlian.common import spreadsheet
 from canlian.common.audit import audit_record, audit_record_many
-from canlian.common.crypto import EncryptedTextField
+from canlian.common.bulk import JSONText, insert_rows
+from canlian.common.crypto import encrypt
 from canlian.common.exceptions import DomainError, PermissionDenied
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.masking import mask_id_number, mask_phone
@@ -148,6 +148,8 @@ class RowResult:
     changes: dict[str, tuple] = field(default_factory=dict)  # field → (old, new), for updates
     id_index: str = ""  # blind index of the ID number (valid rows)
     cert_index: str = ""  # blind index of the certificate number (valid rows)
+    sealed: dict[str, str] | None = None  # SEALED_FIELDS → encrypted value (valid rows)
+    created_audit: tuple[str, JSONText] | None = None  # audit (object_repr, changes) if created
     pinyin: tuple[str, str] = ("", "")
     new_cert: bool = False  # the certificate number is to be inserted (new person or changed number)
 
@@ -242,10 +244,14 @@ class _Context:
     has_economic: bool
 
 
+SEALED_FIELDS = ("id_number", "certificate_number", "phone", "guardian_phone")
+
+
 def _prepare(rows: list[tuple[int, list]], ctx: _Context) -> list[tuple]:
-    """Validate rows and compute what the commit needs per valid row (blind indexes, pinyin): pure CPU."""
+    """Validate rows and compute what the commit needs per valid row: blind indexes, pinyin, the encrypted
+    values and the audit entry of a created person. Pure CPU, so that worker processes do it and the
+    process that writes only writes."""
     out = []
-    pinyin_of: dict[str, tuple[str, str]] = {}
     for _row_number, cells in rows:
         raw = {key: cells[index] for key, index in ctx.columns}
         record, errors = validate_person_record(
@@ -254,21 +260,36 @@ def _prepare(rows: list[tuple[int, list]], ctx: _Context) -> list[tuple]:
         if not ctx.has_economic:
             record.economic_status = ""  # no such column: leave the status as it is
         if errors:
-            out.append((record, errors, "", "", ("", "")))
+            out.append((record, errors, "", "", ("", ""), None, None))
             continue
-        pinyin = pinyin_of.get(record.name)
-        if pinyin is None:
-            pinyin = pinyin_of[record.name] = services.name_pinyin(record.name)
+        sealed = {key: encrypt(getattr(record, key)) for key in SEALED_FIELDS if getattr(record, key)}
         out.append(
             (
                 record,
                 errors,
                 services.id_index(record.id_number),
                 services.certificate_index(record.certificate_number),
-                pinyin,
+                services.name_pinyin(record.name),
+                sealed,
+                _created_audit(record),
             )
         )
     return out
+
+
+def _created_audit(record: PersonRecord) -> tuple[str, JSONText]:
+    """``(object_repr, changes)`` of the audit row for a person created from ``record``: what
+    ``services.masked_changes`` gives for (None, value) pairs, built directly."""
+    masked_id = mask_id_number(record.id_number)
+    changes = {
+        "name": [None, record.name],
+        "id_number": [None, masked_id],
+        "town_id": [None, record.town_id],
+        "household_type": [None, record.household_type],
+        "phone": [None, mask_phone(record.phone) if record.phone else record.phone],
+        "certificate_number": [None, mask_id_number(record.certificate_number)],
+    }
+    return f"{record.name}（{masked_id}）", JSONText(json.dumps(changes))
 
 
 # Set in the parent just before forking the validation workers, which read it (copy-on-write).
@@ -333,7 +354,7 @@ class _Classifier:
 
     def __call__(self, items: list[tuple[int, list]], prepared: list[tuple]) -> list[RowResult]:
         scope, rows = self.scope, []
-        for (row_number, cells), (record, errors, id_index, cert_index, pinyin) in zip(
+        for (row_number, cells), (record, errors, id_index, cert_index, pinyin, sealed, created_audit) in zip(
             items, prepared, strict=True
         ):
             if record.id_number == TEMPLATE_EXAMPLE["id_number"] and record.name == TEMPLATE_EXAMPLE["name"]:
@@ -356,6 +377,8 @@ class _Classifier:
                     id_index=id_index,
                     cert_index=cert_index,
                     pinyin=pinyin,
+                    sealed=sealed,
+                    created_audit=created_audit,
                 )
             )
         _classify(rows, today=self.today, scope=scope, region_names=self.region_names, lock=self.lock)
@@ -732,80 +755,24 @@ def _certificate(person_id: int, r: RowResult) -> Certificate:
     )
 
 
-_PASS_THROUGH = (
-    models.CharField,
-    models.TextField,
-    models.IntegerField,
-    models.BooleanField,
-    models.ForeignKey,
-)
-
-
-def _insert_many(model, rows: list[dict[str, Any]], *, now) -> None:
-    """INSERT plain rows (attname → value): ``COPY`` on PostgreSQL, one ``executemany`` per batch elsewhere.
-
-    Set-based like ``bulk_create`` but without building a model instance and compiling SQL per row, which
-    costs ~4x more at 100,000 rows (docs/benchmarks.md). Each value goes through its field's own
-    ``get_prep_value``/``get_db_prep_save`` (so encrypted fields encrypt exactly as on ``save()``), except
-    plain text, numbers and foreign keys, which the drivers take as they are; missing fields get the field
-    default, and ``auto_now``/``auto_now_add`` fields get ``now``. No signals are sent (as with bulk_create)."""
-    if not rows:
-        return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    spec = []
-    for f in fields:
-        if isinstance(f, EncryptedTextField):
-            convert = f.get_prep_value
-        elif isinstance(f, _PASS_THROUGH):
-            convert = None
-        elif type(f) is models.DateField:
-            convert = connection.ops.adapt_datefield_value
-        else:
-            convert = partial(f.get_db_prep_save, connection=connection)
-        auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-        default = now if auto else f.get_default()
-        spec.append((f.attname, default if convert is None else convert(default), convert))
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    params = []
-    for row in rows:
-        values = []
-        for name, default, convert in spec:
-            if name not in row:
-                values.append(default)  # converted once
-            else:
-                value = row[name]
-                values.append(value if convert is None or value is None else convert(value))
-        params.append(values)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # COPY: ~4x faster than executemany there
-            columns = ", ".join(quote(f.column) for f in fields)
-            with cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
-                for values in params:
-                    copy.write_row(values)
-        else:
-            for chunk in _chunks(params, BATCH_SIZE):
-                cursor.executemany(sql, chunk)
-
-
 def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> None:
+    """Insert the persons, their certificates, economic periods and audit rows. The sensitive values come
+    encrypted from ``_prepare`` (``EncryptedTextField`` passes ciphertext through), the audit entries
+    serialised; plain values are encrypted here as on ``save()``."""
     for batch in _chunks(rows, BATCH_SIZE):
         persons = []
         for r in batch:
-            rec, pinyin = r.record, r.pinyin
+            rec, pinyin, sealed = r.record, r.pinyin, r.sealed or {}
             persons.append(
                 {
                     "name": rec.name,
                     "name_pinyin": pinyin[0],
                     "name_initials": pinyin[1],
-                    "id_number": rec.id_number,
+                    "id_number": sealed.get("id_number", rec.id_number),
                     "id_number_index": r.id_index,
                     "sex": rec.sex,
                     "birth_date": rec.birth_date,
-                    "phone": rec.phone,
+                    "phone": sealed.get("phone", rec.phone),
                     "town_id": rec.town_id,
                     "community_id": rec.community_id,
                     "address": rec.address,
@@ -813,18 +780,18 @@ def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> N
                     "employment_status": rec.employment_status,
                     "guardian_name": rec.guardian_name,
                     "guardian_relation": rec.guardian_relation,
-                    "guardian_phone": rec.guardian_phone,
+                    "guardian_phone": sealed.get("guardian_phone", rec.guardian_phone),
                     "created_by_id": acting_user.pk,
                 }
             )
-        _insert_many(Person, persons, now=now)
+        insert_rows(Person, persons, now=now)
         pks = _index_lookup(Person, "id_number_index", [r.id_index for r in batch])
-        _insert_many(
+        insert_rows(
             Certificate,
             [
                 {
                     "person_id": pks[r.id_index],
-                    "number": r.record.certificate_number,
+                    "number": (r.sealed or {}).get("certificate_number", r.record.certificate_number),
                     "number_index": r.cert_index,
                     "category": r.record.category,
                     "grade": r.record.grade,
@@ -837,7 +804,7 @@ def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> N
             ],
             now=now,
         )
-        _insert_many(
+        insert_rows(
             EconomicStatusPeriod,
             [
                 {
@@ -851,28 +818,18 @@ def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> N
             ],
             now=now,
         )
-        audit_record_many(
-            acting_user=acting_user,
-            action="person.import_create",
-            entries=(
+        entries = []
+        for r in batch:
+            object_repr, changes = r.created_audit or _created_audit(r.record)
+            entries.append(
                 {
                     "object_type": "registry.person",
                     "object_id": pks[r.id_index],
-                    "object_repr": f"{r.record.name}（{mask_id_number(r.record.id_number)}）",
-                    # what services.masked_changes gives for (None, value) pairs, built directly
-                    "changes": {
-                        "name": [None, r.record.name],
-                        "id_number": [None, mask_id_number(r.record.id_number)],
-                        "town_id": [None, r.record.town_id],
-                        "household_type": [None, r.record.household_type],
-                        "phone": [None, mask_phone(r.record.phone) if r.record.phone else r.record.phone],
-                        "certificate_number": [None, mask_id_number(r.record.certificate_number)],
-                    },
+                    "object_repr": object_repr,
+                    "changes": changes,
                 }
-                for r in batch
-            ),
-            batch_size=BATCH_SIZE,
-        )
+            )
+        audit_record_many(acting_user=acting_user, action="person.import_create", entries=entries)
 
 
 def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> None:
@@ -941,7 +898,6 @@ def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> N
                 }
                 for person, changes in audits
             ),
-            batch_size=BATCH_SIZE,
         )
 
 

@@ -110,11 +110,20 @@ def parse_date(value: object, *, today: date | None = None) -> date | None:
 
 
 def _text(value: object) -> str:
+    if value.__class__ is str:  # the common case, first
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _no_spaces(text: str) -> str:
+    return _WHITESPACE.sub("", text) if " " in text or not text.isprintable() else text
 
 
 @dataclass
@@ -175,10 +184,11 @@ def validate_person_record(
     today: date,
     allow_new_community: bool = False,
 ) -> tuple[PersonRecord, dict[str, str]]:
-    rec = PersonRecord(provided={k for k, v in raw.items() if _text(v) != ""})
+    texts = {k: _text(v) for k, v in raw.items()}
+    rec = PersonRecord(provided={k for k, t in texts.items() if t})
     errors: dict[str, str] = {}
 
-    rec.name = re.sub(r"\s+", "", _text(raw.get("name")))
+    rec.name = _no_spaces(texts.get("name", ""))
     if not rec.name:
         errors["name"] = "姓名不能为空"
     elif not _NAME_RE.match(rec.name):
@@ -195,7 +205,7 @@ def validate_person_record(
         errors["id_number"] = exc.message
 
     cert_raw = raw.get("certificate_number")
-    if _text(cert_raw):
+    if texts.get("certificate_number"):
         try:
             cert = identity.parse_certificate(cert_raw, holder_id=rec.id_number or None)
             rec.certificate_number, rec.category, rec.grade, rec.reissue = (
@@ -210,7 +220,7 @@ def validate_person_record(
         errors["certificate_number"] = "残疾人证号不能为空"
 
     for key, table, label in (("category", CATEGORIES, "残疾类别"), ("grade", GRADES, "残疾等级")):
-        text = _text(raw.get(key))
+        text = texts.get(key, "")
         if not text:
             continue
         given = table.get(text)
@@ -235,14 +245,14 @@ def validate_person_record(
     except FieldError as exc:
         errors["issue_date"] = exc.message
 
-    town_text = re.sub(r"\s+", "", _text(raw.get("town")))
+    town_text = _no_spaces(texts.get("town", ""))
     if not town_text:
         errors["town"] = "镇(街道)不能为空"
     elif town_text not in regions.towns:
         errors["town"] = f"未知的镇(街道)“{town_text}”"
     else:
         rec.town_id = regions.towns[town_text]
-        community_text = re.sub(r"\s+", "", _text(raw.get("community")))
+        community_text = _no_spaces(texts.get("community", ""))
         if community_text:
             community_id = regions.communities.get((rec.town_id, community_text))
             if community_id:
@@ -259,7 +269,7 @@ def validate_person_record(
         ("economic_status", ECONOMIC_STATUSES, "家庭经济状况", False),
         ("employment_status", EMPLOYMENT_STATUSES, "就业状况", False),
     ):
-        text = _text(raw.get(key))
+        text = texts.get(key, "")
         if not text and required:
             errors[key] = f"{label}不能为空"
             continue
@@ -278,9 +288,9 @@ def validate_person_record(
             errors[key] = "联系电话应为11位手机号或带区号的固定电话"
         setattr(rec, key, text)
 
-    rec.address = _text(raw.get("address"))[:200]
-    rec.guardian_name = _text(raw.get("guardian_name"))[:50]
-    rec.guardian_relation = _text(raw.get("guardian_relation"))[:20]
+    rec.address = texts.get("address", "")[:200]
+    rec.guardian_name = texts.get("guardian_name", "")[:50]
+    rec.guardian_relation = texts.get("guardian_relation", "")[:20]
     if (
         rec.birth_date
         and identity.age_on(rec.birth_date, today) < 18

@@ -17,13 +17,23 @@ from typing import Any
 
 from django.db import connection, models
 
-from .crypto import EncryptedTextField
+from .crypto import PREFIX, EncryptedTextField
 
 BATCH_SIZE = 2000
 
 
+_MISSING = object()
+
+
 class JSONText(str):
     """A value for a JSON field that is already serialised (e.g. by a worker process): written as it is."""
+
+
+def _sealed(value, *, field: EncryptedTextField) -> str:
+    """Ciphertext (encrypted by a worker process) as it is; anything else encrypted by the field."""
+    if value.__class__ is str and value.startswith(PREFIX):
+        return value
+    return field.get_prep_value(value)
 
 
 def _json_dumps(value, *, encoder) -> str:
@@ -41,7 +51,7 @@ _PASS_THROUGH = (
 
 def _converter(f: models.Field) -> Callable[[Any], Any] | None:
     if isinstance(f, EncryptedTextField):
-        return f.get_prep_value
+        return partial(_sealed, field=f)
     if isinstance(f, models.JSONField):
         return partial(_json_dumps, encoder=f.encoder)  # text: SQLite stores it, COPY casts it to jsonb
     if isinstance(f, _PASS_THROUGH):
@@ -51,9 +61,12 @@ def _converter(f: models.Field) -> Callable[[Any], Any] | None:
     return partial(f.get_db_prep_save, connection=connection)
 
 
-def insert_rows(model: type[models.Model], rows: Iterable[dict[str, Any]], *, now) -> int:
-    """INSERT ``rows`` into ``model``'s table inside the caller's transaction; return how many."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+def insert_rows(
+    model: type[models.Model], rows: Iterable[dict[str, Any]], *, now, with_pk: bool = False
+) -> int:
+    """INSERT ``rows`` into ``model``'s table inside the caller's transaction; return how many. With
+    ``with_pk`` every row carries its primary key (from ``reserve_pks``)."""
+    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
     spec = []
     for f in fields:
         convert = _converter(f)
@@ -62,18 +75,25 @@ def insert_rows(model: type[models.Model], rows: Iterable[dict[str, Any]], *, no
         if convert is not None and default is not None:
             default = convert(default)
         spec.append((f.attname, default, convert))
-    params = []
-    for row in rows:
-        values = []
-        for name, default, convert in spec:
-            if name not in row:
-                values.append(default)  # converted once
-            else:
-                value = row[name]
-                values.append(value if convert is None or value is None else convert(value))
-        params.append(values)
-    if not params:
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
         return 0
+    # Column by column (one comprehension per field), then zipped into rows: ~3x less Python than a
+    # branchy loop over fields inside a loop over rows.
+    cells = []
+    for name, default, convert in spec:
+        if convert is None:
+            cells.append([row.get(name, default) for row in rows])
+        else:  # a missing value takes the (converted) default; None stays None
+            cells.append(
+                [
+                    default
+                    if (value := row.get(name, _MISSING)) is _MISSING
+                    else (None if value is None else convert(value))
+                    for row in rows
+                ]
+            )
+    params = list(zip(*cells, strict=True))
     quote = connection.ops.quote_name
     table, columns = quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
@@ -86,3 +106,17 @@ def insert_rows(model: type[models.Model], rows: Iterable[dict[str, Any]], *, no
             for start in range(0, len(params), BATCH_SIZE):
                 cursor.executemany(sql, params[start : start + BATCH_SIZE])
     return len(params)
+
+
+def reserve_pks(model: type[models.Model], count: int) -> list[int] | None:
+    """On PostgreSQL, ``count`` new primary keys from the table's sequence (one query), so that rows written
+    by COPY can be referred to without reading them back. None elsewhere (SQLite has no sequence to draw
+    from without writing)."""
+    if connection.vendor != "postgresql" or count <= 0:
+        return None
+    table, pk = model._meta.db_table, model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, count]
+        )
+        return [row[0] for row in cursor.fetchall()]

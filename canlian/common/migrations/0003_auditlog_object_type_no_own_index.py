@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('common', '0002_audit_append_only'),
+        ("common", "0002_audit_append_only"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditlog',
-            name='object_type',
-            field=models.CharField(blank=True, max_length=64, verbose_name='对象类型'),
+            model_name="auditlog",
+            name="object_type",
+            field=models.CharField(blank=True, max_length=64, verbose_name="对象类型"),
         ),
     ]

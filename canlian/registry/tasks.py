@@ -12,35 +12,27 @@ staged can go stale, no second copy of the rows (with full ID numbers) sits in t
 sees the registry as it is at commit time. If that differs from the preview (someone registered one of the
 persons in between), the Job goes back to WAITING with the new preview instead of writing something the
 user did not see. The upload is deleted once the Job is finished; the report stays for download.
-Uploads never confirmed are deleted after UPLOAD_KEEP_DAYS, reports after REPORT_KEEP_DAYS
-(``purge_old_files``, run at the start of every import).
+Uploads never confirmed and old reports are deleted by ``common.uploads.purge_old_files``, run at the
+start of every import.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
-from django.conf import settings
 from django_tasks import task
 
 from canlian.common.exceptions import DomainError
 from canlian.common.jobs import job_progress_callback, job_set_status
 from canlian.common.models import Job
+from canlian.common.uploads import REPORT_NAME, UPLOAD_KEEP_DAYS, import_dir, purge_old_files
 
 from . import importers
 
 logger = logging.getLogger(__name__)
 
 JOB_KIND = "person_import"
-REPORT_NAME = "report.xlsx"
-UPLOAD_KEEP_DAYS = 7  # an unconfirmed upload (full ID numbers in the clear) is deleted after this
-REPORT_KEEP_DAYS = 30  # the report repeats the uploaded rows: deleted after this
-
-
-def import_dir(job_id) -> Path:
-    return Path(settings.MEDIA_ROOT) / "imports" / str(job_id)
 
 
 def upload_path(job: Job) -> Path:
@@ -56,24 +48,6 @@ def _discard_upload(job: Job) -> None:
     path = import_dir(job.pk) / job.params.get("stored", "")
     if job.params.get("stored") and path.is_file():
         path.unlink()
-
-
-def purge_old_files(*, now: float | None = None) -> int:
-    """Delete uploads older than UPLOAD_KEEP_DAYS and reports older than REPORT_KEEP_DAYS; returns how many."""
-    root = Path(settings.MEDIA_ROOT) / "imports"
-    if not root.is_dir():
-        return 0
-    now = now or time.time()
-    removed = 0
-    for path in root.glob("*/*"):
-        keep = REPORT_KEEP_DAYS if path.name == REPORT_NAME else UPLOAD_KEEP_DAYS
-        if path.is_file() and now - path.stat().st_mtime > keep * 86400:
-            path.unlink(missing_ok=True)
-            removed += 1
-    for folder in root.iterdir():
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    return removed
 
 
 def _stage(job: Job, progress):

@@ -11,8 +11,6 @@ import io
 import os
 import shutil
 import tempfile
-import uuid
-from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -29,6 +27,7 @@ from canlian.common import spreadsheet
 from canlian.common.exceptions import PermissionDenied
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
+from canlian.common.uploads import upload_save
 
 from . import exporters, importers, selectors, tasks
 from .models import Person
@@ -54,18 +53,6 @@ def _is_htmx(request) -> bool:
 # ---- upload --------------------------------------------------------------------------------------------
 
 
-def _save_upload(upload) -> Path:
-    """Write the upload into a fresh folder under MEDIA_ROOT/imports; returns the file's path."""
-    folder = Path(tasks.import_dir(f"upload-{uuid.uuid4().hex}"))
-    folder.mkdir(parents=True, exist_ok=True)
-    ext = os.path.splitext(upload.name)[1].lower()
-    path = folder / ("upload" + (ext if ext in spreadsheet.SUPPORTED_EXTENSIONS else ""))
-    with open(path, "wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
-    return path
-
-
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -82,7 +69,7 @@ def import_start(request):
         elif upload.size > MAX_UPLOAD_BYTES:
             error = f"文件过大（{upload.size / 1024 / 1024:.1f} MB），单个文件不能超过 50 MB"
         else:
-            path = _save_upload(upload)
+            path = upload_save(upload)
             try:
                 spreadsheet.detect_format(path, filename=upload.name)
             except spreadsheet.SpreadsheetError as exc:

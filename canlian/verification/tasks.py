@@ -1,13 +1,13 @@
 """Background work of the data comparison, with progress on a ``common.Job`` row.
 
 The import of an outside list (web): the upload is saved where the person import keeps its uploads
-(``MEDIA_ROOT/imports/<job id>/``, ``registry.tasks.import_dir``) and a Job of kind ``verification_import``
+(``MEDIA_ROOT/imports/<job id>/``, ``common.uploads``) and a Job of kind ``verification_import``
 is created → ``outside_list_import_task`` reads, checks, keeps and matches the list
 (``services.outside_list_import``, one transaction) → SUCCEEDED with the counts and the first row errors.
 When required columns are missing, the Job waits (WAITING) with the columns found; the user says which
 column is which on the Job's page and the task runs again on the same stored file with that mapping.
 The upload is deleted once the Job is finished; an upload left waiting is deleted after
-``registry.tasks.UPLOAD_KEEP_DAYS`` by ``registry.tasks.purge_old_files``, run at the start of every import
+``common.uploads.UPLOAD_KEEP_DAYS`` by ``common.uploads.purge_old_files``, run at the start of every import
 (person or list).
 
 The comparison run: ``verification_run_task``.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -29,8 +28,7 @@ from canlian.benefits.parameters import ParameterError
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.jobs import job_create, job_progress_callback, job_set_status
 from canlian.common.models import Job
-from canlian.common.spreadsheet import SUPPORTED_EXTENSIONS
-from canlian.registry.tasks import UPLOAD_KEEP_DAYS, import_dir, purge_old_files
+from canlian.common.uploads import UPLOAD_KEEP_DAYS, import_dir, purge_old_files
 
 from .importers import PHASE_READ, MappingRequired, NothingToImport
 
@@ -46,19 +44,6 @@ RESULT_ERRORS = 50  # row errors kept on the Job for its page; the list keeps up
 
 def upload_path(job: Job) -> Path:
     return import_dir(job.pk) / job.params["stored"]
-
-
-def upload_save(upload) -> Path:
-    """Write a Django upload into a fresh folder of the uploads area; returns the file's path. The folder is
-    renamed to the Job's id by ``import_enqueue`` (or removed by the caller if the file is refused)."""
-    folder = import_dir(f"upload-{uuid.uuid4().hex}")
-    folder.mkdir(parents=True, exist_ok=True)
-    ext = os.path.splitext(upload.name)[1].lower()
-    path = folder / ("upload" + (ext if ext in SUPPORTED_EXTENSIONS else ""))
-    with open(path, "wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
-    return path
 
 
 def import_enqueue(

@@ -26,6 +26,7 @@ from canlian.common.exceptions import DomainError, PermissionDenied, ValidationF
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
 from canlian.common.spreadsheet import SpreadsheetError, detect_format
+from canlian.common.uploads import upload_save
 
 from . import selectors, services, tasks
 from .forms import (
@@ -115,7 +116,7 @@ def list_upload(request):
         return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
     data = form.cleaned_data
     upload = data["file"]
-    stored = tasks.upload_save(upload)
+    stored = upload_save(upload)
     try:  # a file that is no spreadsheet at all (PDF, Word, broken zip) is refused at once
         detect_format(stored, filename=upload.name)
     except SpreadsheetError as exc:

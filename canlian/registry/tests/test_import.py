@@ -16,6 +16,7 @@ from django.urls import reverse
 from python_calamine import CalamineWorkbook
 
 from canlian.cli import main
+from canlian.common import uploads
 from canlian.common.models import AuditLog, Job
 from canlian.common.spreadsheet import SpreadsheetError
 from canlian.registry import importers, tasks
@@ -832,17 +833,17 @@ def test_old_uploads_and_reports_are_purged_and_an_expired_upload_fails_clearly(
     _upload(client, write_xlsx(tmp_path / "a.xlsx", [row(pid(1))]))
     job = Job.objects.get()
     upload, report = tasks.upload_path(job), tasks.report_path(job.pk)
-    week = 86400 * tasks.UPLOAD_KEEP_DAYS
+    week = 86400 * uploads.UPLOAD_KEEP_DAYS
 
-    assert tasks.purge_old_files(now=upload.stat().st_mtime + week - 60) == 0
-    assert tasks.purge_old_files(now=upload.stat().st_mtime + week + 60) == 1
+    assert uploads.purge_old_files(now=upload.stat().st_mtime + week - 60) == 0
+    assert uploads.purge_old_files(now=upload.stat().st_mtime + week + 60) == 1
     assert not upload.exists() and report.exists()
     client.post(reverse("registry:import_commit", args=[job.pk]))
 
     job.refresh_from_db()
     assert (job.status, job.error) == ("failed", "上传的文件已超过保留期（7天）被删除，请重新上传")
     assert Person.objects.count() == 0
-    assert tasks.purge_old_files(now=report.stat().st_mtime + 86400 * tasks.REPORT_KEEP_DAYS + 60) == 1
+    assert uploads.purge_old_files(now=report.stat().st_mtime + 86400 * uploads.REPORT_KEEP_DAYS + 60) == 1
     assert not tasks.import_dir(job.pk).exists()
 
 

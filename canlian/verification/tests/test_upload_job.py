@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from canlian.common import uploads
 from canlian.common.models import AuditLog, Job
-from canlian.registry import tasks as registry_tasks
 from canlian.verification import engine, importers, tasks
 from canlian.verification.models import Match, OutsideList, OutsideRow, OutsideSource
 from canlian.verification.services import outside_list_import
@@ -110,7 +110,7 @@ def test_upload_creates_a_job_that_imports_and_matches_the_list(staff, make_pers
     assert Match.objects.get(status="auto").person_id == person.pk
     assert AuditLog.objects.get(action="verification.import").user == staff["district"]
     # the upload (full ID numbers in the clear) is gone once the job is finished
-    assert not registry_tasks.import_dir(job.pk).exists()
+    assert not uploads.import_dir(job.pk).exists()
     html = job_page(client, job).content.decode()
     assert 'data-job-status="succeeded"' in html and "hx-trigger" not in html
     assert "导入完成：共 2 行，身份证号精确匹配 1 行" in html and "1 行有误未导入" in html
@@ -207,7 +207,7 @@ def test_the_mapping_step_on_the_job_page(staff, make_person):
     assert (job.status, job.result["list"], job.result["counts"]["matched_exact"]) == ("succeeded", lst.pk, 1)
     assert job.params["mapping"] == {"name": "死者", "id_number": "公民证件", "event_date": "去世时间"}
     assert OutsideSource.objects.get().mapping == job.params["mapping"]
-    assert not registry_tasks.import_dir(job.pk).exists()
+    assert not uploads.import_dir(job.pk).exists()
 
     # mapping a finished job again changes nothing
     again = client.post(url, {"map_name": "死者", "map_id_number": "公民证件", "map_event_date": "去世时间"})
@@ -234,7 +234,7 @@ def test_a_file_with_no_usable_row_fails_the_job_with_row_and_column_errors(staf
     )
     assert job.result["errors_total"] == 3 and job.result["rejected"] == 3
     assert nothing_written()
-    assert not registry_tasks.import_dir(job.pk).exists()
+    assert not uploads.import_dir(job.pk).exists()
     html = job_page(client, job).content.decode()
     assert "导入失败，未写入任何数据" in html and 'id="import-errors"' in html
     assert "<td>第3行</td><td>死亡日期</td>" in html
@@ -265,7 +265,7 @@ def test_a_failure_while_writing_leaves_nothing_half_written(staff, make_person,
         "导入时发生内部错误，未写入任何数据；请联系管理员（已记录日志）",
     )
     assert nothing_written()
-    assert not registry_tasks.import_dir(job.pk).exists()
+    assert not uploads.import_dir(job.pk).exists()
 
 
 def test_only_the_creator_sees_or_maps_the_job(staff, make_person):
@@ -298,7 +298,7 @@ def test_upload_errors_and_permissions(staff):
     town = upload(client_for(staff["town_luzhi"]), b"x", filename="a.xlsx")
     assert town.status_code == 403
     assert Job.objects.count() == 0 and nothing_written()
-    assert not any(registry_tasks.import_dir("x").parent.glob("*/*"))  # no refused upload left behind
+    assert not any(uploads.import_dir("x").parent.glob("*/*"))  # no refused upload left behind
 
 
 def test_a_waiting_upload_is_purged_like_the_person_imports_and_mapping_it_then_fails_clearly(
@@ -309,11 +309,11 @@ def test_a_waiting_upload_is_purged_like_the_person_imports_and_mapping_it_then_
     upload(client, xlsx_bytes(MAPPED_HEADERS, [["张伟", person.id_number, "2023-05-20"]]))
     job = Job.objects.get()
     stored = tasks.upload_path(job)
-    week = 86400 * registry_tasks.UPLOAD_KEEP_DAYS
-    assert stored.parent == registry_tasks.import_dir(job.pk)  # the person import's uploads area
+    week = 86400 * uploads.UPLOAD_KEEP_DAYS
+    assert stored.parent == uploads.import_dir(job.pk)  # the person import's uploads area
 
-    assert registry_tasks.purge_old_files(now=stored.stat().st_mtime + week - 60) == 0
-    assert registry_tasks.purge_old_files(now=stored.stat().st_mtime + week + 60) == 1
+    assert uploads.purge_old_files(now=stored.stat().st_mtime + week - 60) == 0
+    assert uploads.purge_old_files(now=stored.stat().st_mtime + week + 60) == 1
     client.post(
         reverse("verification:list_map", args=[job.pk]),
         {"map_name": "死者", "map_id_number": "公民证件", "map_event_date": "去世时间"},

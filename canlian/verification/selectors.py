@@ -44,14 +44,25 @@ def exact_q() -> Q:
     return Q(match__isnull=True) | Q(match__match_type=Match.EXACT)
 
 
-def open_findings_count(programme, month: date) -> int:
-    """Open findings that would stop a payment of ``programme`` in the payroll of ``month``: the payroll page
-    shows this before generating, so that staff confirm or dismiss them first."""
-    return Finding.objects.filter(
+def _affecting_payroll(qs: QuerySet, programme, month: date) -> QuerySet:
+    return qs.filter(
         status=Finding.Status.OPEN,
         enrolment__programme=programme,
         effective_month__lte=month.replace(day=1),
-    ).count()
+    )
+
+
+def open_findings_count(programme, month: date) -> int:
+    """Open findings that would stop a payment of ``programme`` in the payroll of ``month``, over the whole
+    district, unscoped: pages must use ``open_findings_count_visible``."""
+    return _affecting_payroll(Finding.objects.all(), programme, month).count()
+
+
+def open_findings_count_visible(user, programme, month: date) -> int:
+    """``open_findings_count`` over the findings ``user`` may see: town staff count their own town's only,
+    users who may not read the data comparison count none. The payroll pages show it before a payroll is
+    generated, reviewed or approved, so that staff confirm or dismiss the findings first."""
+    return _affecting_payroll(access.findings_visible(user), programme, month).count()
 
 
 def lists_visible(user) -> QuerySet:

@@ -25,10 +25,20 @@ from canlian.common.models import Job
 
 from ..exporters import payroll_bank_file
 from ..forms import BankResultsForm, PayrollGenerateForm, PayrollMoveForm, mark_invalid
+from ..hooks import payroll_warnings
 from ..importers import parse_bank_results
 from ..models import Payroll, PayrollLine, Programme
 from ..services import payroll as payroll_services
-from ._base import int_param, is_htmx, query_without, require_reader, show, this_month, yuan
+from ._base import (
+    int_param,
+    is_htmx,
+    month_param,
+    query_without,
+    require_reader,
+    show,
+    this_month,
+    yuan,
+)
 
 P = Payroll.Status
 JOB_KIND = "payroll_generate"
@@ -41,6 +51,9 @@ STATUS_BADGE = {
     P.EXPORTED: "warning",
     P.CLOSED: "success",
 }
+# Payroll checks (``benefits.hooks``) are shown while the batch can still be generated again, reviewed or
+# approved; once approved they no longer change what this batch pays.
+WARN_STATUSES = {P.GENERATING, P.DRAFT, P.REVIEWED}
 LINE_BADGE = {"pending": "secondary", "paid": "success", "failed": "danger"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -90,6 +103,8 @@ def payroll_list(request):
         p.visible_count, fen = sums.get(p.pk, (0, 0))
         p.visible_total = yuan(fen)
     can_run = access.can_run_payroll(user)
+    programmes = list(Programme.objects.filter(active=True, cash=True).order_by("id"))
+    month, month_error = month_param(request.GET.get("month"), this_month())
     return show(
         request,
         "benefits/payroll_list.html",
@@ -97,9 +112,17 @@ def payroll_list(request):
             "payrolls": payrolls,
             "chart": _chart(payrolls, sums),
             "programme": programme,
-            "programmes": Programme.objects.filter(active=True, cash=True).order_by("id"),
+            "programmes": programmes,
             "town_fixed": access.town_scope(user),
-            "generate_form": PayrollGenerateForm(initial={"month": this_month()}) if can_run else None,
+            "generate_form": PayrollGenerateForm(initial={"month": month}) if can_run else None,
+            "warning_month": month,
+            "month_error": month_error,
+            "payroll_warnings": [
+                w
+                for p in programmes
+                if not programme or p.code == programme
+                for w in payroll_warnings(user=user, programme=p, month=month)
+            ],
             "nav_tab": "payroll",
         },
     )
@@ -138,6 +161,7 @@ def payroll_generate(request):
 def payroll_job(request, pk):
     job = get_object_or_404(access.jobs_visible(request.user).filter(kind=JOB_KIND), pk=pk)
     programme = Programme.objects.filter(code=job.params.get("programme", "")).first()
+    month, _ = month_param(job.params.get("month", "")[:7], this_month())
     context = {
         "job": job,
         "programme": programme,
@@ -148,6 +172,9 @@ def payroll_job(request, pk):
     }
     if is_htmx(request):
         return show(request, "benefits/_job_progress.html", context)
+    context["payroll_warnings"] = (
+        payroll_warnings(user=request.user, programme=programme, month=month) if programme else []
+    )
     return show(request, "benefits/payroll_job.html", context)
 
 
@@ -186,8 +213,15 @@ def _detail_context(request, payroll: Payroll, **extra) -> dict:
                 moves.append(
                     {"to": dst, "label": label, "style": "outline-secondary" if dst == P.DRAFT else "primary"}
                 )
+    warnings = (
+        payroll_warnings(user=user, programme=payroll.programme, month=payroll.month)
+        if payroll.status in WARN_STATUSES
+        else []
+    )
     return {
         "payroll": payroll,
+        "payroll_warnings": warnings,
+        "payroll_warning_count": sum(w.count for w in warnings),
         "towns": towns,
         "visible_count": count,
         "visible_total": yuan(fen),

@@ -76,10 +76,13 @@ class Person(models.Model):
         DECEASED = "deceased", "死亡"
 
     name = models.CharField("姓名", max_length=50)
-    name_pinyin = models.CharField("姓名拼音", max_length=200, db_index=True, editable=False)
-    name_initials = models.CharField("拼音首字母", max_length=50, db_index=True, editable=False)
+    # Indexes in Meta, with the pattern opclass: a plain one (and Django's extra "_like" one on PostgreSQL)
+    # would be written on every insert and never read (the search is LIKE 'x%').
+    name_pinyin = models.CharField("姓名拼音", max_length=200, editable=False)
+    name_initials = models.CharField("拼音首字母", max_length=50, editable=False)
     id_number = EncryptedTextField("身份证号")
-    id_number_index = models.CharField("身份证号索引", max_length=40, unique=True, editable=False)
+    # unique through Meta.constraints: unique=True would add a useless "_like" index on PostgreSQL
+    id_number_index = models.CharField("身份证号索引", max_length=40, editable=False)
     sex = models.CharField("性别", max_length=1, choices=Sex.choices)
     birth_date = models.DateField("出生日期", db_index=True)
     phone = EncryptedTextField("联系电话", blank=True, default="")
@@ -116,6 +119,7 @@ class Person(models.Model):
         null=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # never searched by; a deleted user (rare) can afford a scan
     )
 
     class Meta:
@@ -125,6 +129,8 @@ class Person(models.Model):
         indexes = [
             models.Index(fields=["town", "-id"], name="person_town_id"),
             models.Index(fields=["status", "-id"], name="person_status_id"),
+            models.Index(fields=["name_pinyin"], name="person_pinyin", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["name_initials"], name="person_initials", opclasses=["varchar_pattern_ops"]),
             # LIKE 'x%' on PostgreSQL under a non-C collation needs a pattern opclass (ignored on SQLite);
             # it also answers name = 'x'. (A second, plain index on name was only extra work on every insert.)
             models.Index(fields=["name"], name="person_name_prefix", opclasses=["varchar_pattern_ops"]),
@@ -142,6 +148,7 @@ class Person(models.Model):
             ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["id_number_index"], name="person_unique_id_number"),
             models.CheckConstraint(
                 condition=Q(status="deceased", death_date__isnull=False)
                 | (~Q(status="deceased") & Q(death_date__isnull=True)),
@@ -196,7 +203,7 @@ class Certificate(models.Model):
         Person, verbose_name="持证人", on_delete=models.PROTECT, related_name="certificates"
     )
     number = EncryptedTextField("残疾人证号")
-    number_index = models.CharField("证号索引", max_length=40, unique=True, editable=False)
+    number_index = models.CharField("证号索引", max_length=40, editable=False)  # unique: Meta.constraints
     category = models.PositiveSmallIntegerField("残疾类别", choices=Category.choices)
     grade = models.PositiveSmallIntegerField("残疾等级", choices=Grade.choices)
     components = models.JSONField(
@@ -219,6 +226,7 @@ class Certificate(models.Model):
         verbose_name_plural = "残疾人证"
         ordering = ["-is_current", "-issue_date", "-id"]
         constraints = [
+            models.UniqueConstraint(fields=["number_index"], name="certificate_unique_number"),
             models.UniqueConstraint(
                 fields=["person"], condition=Q(is_current=True), name="certificate_one_current_per_person"
             ),
@@ -231,7 +239,6 @@ class Certificate(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["category", "grade"], name="certificate_cat_grade"),
             # The list filter "category (+ grade)": current certificates in person order, so the planner
             # can merge them with the persons' keyset page instead of hashing every matching certificate.
             models.Index(
@@ -270,7 +277,11 @@ class EconomicStatusPeriod(models.Model):
     """Household economic status over a dated period, so any rule can ask "in May 2023"."""
 
     person = models.ForeignKey(
-        Person, verbose_name="残疾人", on_delete=models.PROTECT, related_name="economic_periods"
+        Person,
+        verbose_name="残疾人",
+        on_delete=models.PROTECT,
+        related_name="economic_periods",
+        db_index=False,  # economic_period_unique_start (person, valid_from) starts with it
     )
     status = models.CharField("家庭经济状况", max_length=24, choices=EconomicStatus.choices)
     valid_from = models.DateField("起始日期")

@@ -4,6 +4,7 @@ how many open findings would stop a payment in this payroll, as the user may see
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import urlencode
 
 from django.urls import reverse
 
@@ -28,6 +29,8 @@ def open_findings_check(*, user, programme, month: date) -> PayrollWarning | Non
             f"{programme.name} {month:%Y年}{month.month}月发放：{scope}有 {count} 条待处理的数据比对疑点"
             "涉及本项目（应停发月份在本月或之前）。请先确认或排除，再生成、复核、审批；是否继续由办理人决定。"
         ),
-        url=reverse("verification:finding_list") + "?status=open",
+        url=reverse("verification:finding_list")
+        + "?"
+        + urlencode({"status": "open", "programme": programme.code, "payroll_month": f"{month:%Y-%m}"}),
         link_text="查看待处理疑点",
     )

@@ -8,7 +8,7 @@ from datetime import date
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from canlian.accounts import access
-from canlian.benefits.models import yuan
+from canlian.benefits.models import Programme, yuan
 
 from .models import Finding, FindingKind, Match, OutsideList, VerificationRun
 
@@ -20,6 +20,10 @@ class FindingFilters:
     status: str = ""
     run: int | None = None
     exact_only: bool = False
+    programme: str = ""  # programme code: findings on enrolments of this programme
+    payroll_month: date | None = (
+        None  # findings that stop a payment in this month's payroll (effective by then)
+    )
 
 
 def findings_filtered(user, filters: FindingFilters) -> QuerySet:
@@ -36,7 +40,15 @@ def findings_filtered(user, filters: FindingFilters) -> QuerySet:
         qs = qs.filter(run_id=filters.run)
     if filters.exact_only:
         qs = qs.filter(exact_q())
+    if filters.programme:
+        qs = qs.filter(enrolment__programme__code=filters.programme)
+    if filters.payroll_month:
+        qs = qs.filter(effective_month__lte=filters.payroll_month.replace(day=1))
     return qs.order_by("-id")
+
+
+def programme_name(code: str) -> str | None:
+    return Programme.objects.filter(code=code).values_list("name", flat=True).first()
 
 
 def exact_q() -> Q:

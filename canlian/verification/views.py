@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -283,7 +284,29 @@ def _filters(request) -> selectors.FindingFilters:
         status="" if status == "all" else status,
         run=_int(request.GET.get("run")),
         exact_only=request.GET.get("exact") == "1",
+        programme=request.GET.get("programme", "").strip()[:32],
+        payroll_month=_month(request.GET.get("payroll_month")),
     )
+
+
+def _month(value) -> date | None:
+    """``YYYY-MM`` → the first of that month; anything else → None (the filter is then not applied)."""
+    try:
+        year, month = (int(part) for part in str(value or "").split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        return None
+
+
+def _payroll_scope(filters: selectors.FindingFilters) -> str:
+    """What the programme / payroll-month filters show, in words (they come from a payroll page's link)."""
+    if not (filters.programme or filters.payroll_month):
+        return ""
+    name = selectors.programme_name(filters.programme) if filters.programme else None
+    month = f"{filters.payroll_month.year}年{filters.payroll_month.month}月" if filters.payroll_month else ""
+    if name and month:
+        return f"影响{name} {month}发放的疑点（应停发月份在该月或之前）"
+    return f"{name or filters.programme}的疑点" if not month else f"应停发月份在{month}或之前的疑点"
 
 
 @login_required
@@ -317,6 +340,7 @@ def finding_list(request):
             "town_fixed": access.town_scope(user),
             "bulk_form": BulkConfirmForm() if handleable else None,
             "query": params.urlencode(),
+            "payroll_scope": _payroll_scope(filters),
             "nav_tab": "findings",
         },
     )

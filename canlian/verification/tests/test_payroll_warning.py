@@ -27,7 +27,7 @@ from .test_views import client_for
 
 pytestmark = pytest.mark.urls("canlian.verification.tests.urls")
 AUGUST = world.RUN_MONTH
-FINDINGS_URL = "/verification/findings/?status=open"
+FINDINGS_URL = "/verification/findings/?status=open&amp;programme=care_allowance&amp;payroll_month=2023-08"
 
 
 def counts_on(html: str) -> list[str]:
@@ -75,9 +75,28 @@ def test_counts_scoped_like_the_findings_list(staff, ran, care, living):
         user = staff[who]
         assert open_findings_count_visible(user, care, AUGUST) == on_care, who
         assert open_findings_count_visible(user, living, AUGUST) == on_living, who
-        listed = client_for(user).get(reverse("verification:finding_list")).content.decode()
-        # the linked list holds at least what the warning counts (it is not narrowed by programme)
-        assert listed.count("<tr data-finding=") >= on_care + on_living
+        for programme, count in ((care, on_care), (living, on_living)):
+            # the warning's link lists exactly the findings it counts
+            listed = (
+                client_for(user)
+                .get(
+                    reverse("verification:finding_list"),
+                    {"status": "open", "programme": programme.code, "payroll_month": f"{AUGUST:%Y-%m}"},
+                )
+                .content.decode()
+            )
+            assert listed.count("<tr data-finding=") == count, (who, programme.code)
+            assert f"仅显示影响{programme.name} 2023年8月发放的疑点" in listed
+
+
+def test_findings_list_payroll_month_is_a_cut_off(staff, ran, care):
+    """Findings effective after the payroll month do not stop that payroll; a bad month is ignored."""
+    url = reverse("verification:finding_list")
+    user = client_for(staff["district"])
+    before = user.get(url, {"status": "open", "programme": "care_allowance", "payroll_month": "2000-01"})
+    assert before.content.decode().count("<tr data-finding=") == 0
+    bad = user.get(url, {"status": "open", "programme": "care_allowance", "payroll_month": "2023-13"})
+    assert bad.status_code == 200 and bad.content.decode().count("<tr data-finding=") == 6
     for who in ("auditor", "institution", "admin"):  # may not read findings: count none
         assert open_findings_count_visible(staff[who], care, AUGUST) == 0
 

@@ -12,12 +12,18 @@ audit) by a district-staff user, with the phases its progress callback reports:
 1. enrolments starting in the payroll month (one month evaluated, one line per payable enrolment);
 2. the same enrolments starting 3 months earlier (arrears: four months evaluated, up to four lines each).
 
+Or, with ``--history-months N``, the steady state a real district is in: the enrolments started N months
+before the payroll month and a payroll was generated for each of those months (by ``payroll_generate``, in
+order, untimed; kept with ``--keep`` and reused), so the timed payroll looks back over N earlier payrolls
+(24 million lines for N = 24) for arrears and finds every month already paid.
+
 Side by side: what a clerk does today, the month's roll in a spreadsheet, with pandas over the same rows
 exported as CSV (read the roll and the registry extract, join, apply the rule, write the bank sheet).
 
     .venv/bin/python bench/payroll.py                              # 1,000,000 enrolments
     .venv/bin/python bench/payroll.py --enrolments 100000 --keep   # keep the database afterwards
     .venv/bin/python bench/payroll.py --reuse --keep               # reuse a kept database, skip the load
+    .venv/bin/python bench/payroll.py --month 2024-01 --history-months 24 --skip-clerk --keep   # steady state
 
 The database is dropped at the end unless ``--keep``.
 """
@@ -246,6 +252,43 @@ def _reset_payrolls(start_month: date) -> None:
         cur.execute("VACUUM ANALYZE benefits_enrolment")
 
 
+def _ensure_history(care, user, month: date, months: int) -> list[dict]:
+    """Steady state: enrolments started ``months`` months before ``month`` and a payroll was generated for
+    each of those months, in order, by ``payroll_generate`` itself (untimed; kept for ``--reuse``). Any
+    payroll for ``month`` left by an earlier timed run is removed."""
+    from django.db import connection
+
+    from canlian.benefits.models import Payroll
+    from canlian.benefits.services.payroll import payroll_generate
+
+    first = add_months(month, -months)
+    wanted = [add_months(first, k) for k in range(months)]
+    have = sorted(Payroll.objects.filter(programme=care).exclude(month=month).values_list("month", flat=True))
+    with connection.cursor() as cur:
+        cur.execute("SELECT min(start_month), max(start_month) FROM benefits_enrolment")
+        starts = cur.fetchone()
+    built = []
+    if have != wanted or starts != (first, first):
+        _reset_payrolls(first)
+        for m in wanted:
+            t0 = time.perf_counter()
+            p = payroll_generate(acting_user=user, programme=care, month=m)
+            built.append(
+                {"month": f"{m:%Y-%m}", "seconds": round(time.perf_counter() - t0, 1), "lines": p.line_count}
+            )
+            print(f"  history {m:%Y-%m}: {built[-1]}", file=sys.stderr, flush=True)
+        with connection.cursor() as cur:
+            cur.execute("VACUUM ANALYZE benefits_payrollline")
+    else:
+        old = Payroll.objects.filter(programme=care, month=month).first()
+        if old is not None:
+            with connection.cursor() as cur:
+                cur.execute("DELETE FROM benefits_payrollline WHERE payroll_id = %s", [old.pk])
+                cur.execute("DELETE FROM benefits_payroll WHERE id = %s", [old.pk])
+                cur.execute("VACUUM ANALYZE benefits_payrollline")
+    return built
+
+
 def child_generate(args) -> dict:
     import eligibility as E
 
@@ -257,9 +300,13 @@ def child_generate(args) -> dict:
 
     month = E._month(args.month)
     start = E._month(args.start)
-    _reset_payrolls(start)
     care = Programme.objects.get(code="care_allowance")
     user = _bench_user()
+    history = []
+    if args.history_months:
+        history = _ensure_history(care, user, month, args.history_months)
+    else:
+        _reset_payrolls(start)
     marks: list[tuple[str, float]] = []
 
     def progress(done: int, total: int, message: str = "") -> None:
@@ -285,6 +332,13 @@ def child_generate(args) -> dict:
         )
         lines, total, months = cur.fetchone()
         cur.execute(
+            "SELECT kind, count(*) FROM benefits_payrollline WHERE payroll_id = %s GROUP BY kind ORDER BY kind",
+            [payroll.pk],
+        )
+        kinds = dict(cur.fetchall())
+        cur.execute("SELECT count(*) FROM benefits_payrollline")
+        table_lines = cur.fetchone()[0]
+        cur.execute(
             "SELECT count(*) FROM benefits_payrollline l JOIN benefits_enrolment e ON e.id = l.enrolment_id "
             "WHERE l.payroll_id = %s AND l.bank_name <> e.bank_name",
             [payroll.pk],
@@ -309,6 +363,9 @@ def child_generate(args) -> dict:
         "total_fen": int(total),
         "payroll_total_fen": payroll.total_fen,
         "months_in_lines": months,
+        "kinds": kinds,
+        "lines_in_table": table_lines,
+        "history_built": history,
         "bank_mismatch": bank_mismatch,
         "accounts_checked": len(sample),
         "peak_mb": E.peak_mb(),
@@ -332,6 +389,18 @@ def child_load(args) -> dict:
         cur.execute("SHOW server_version")
         version = cur.fetchone()[0]
     return {**out, "migrate_s": migrate_s, "postgresql": version}
+
+
+def child_migrate(args) -> dict:
+    """A kept database (``--reuse``) gets the migrations added since it was loaded."""
+    import eligibility as E
+
+    E._django(args.db)
+    from django.core.management import call_command
+
+    t0 = time.perf_counter()
+    call_command("migrate", interactive=False, verbosity=0)
+    return {"migrate_s": time.perf_counter() - t0}
 
 
 def child_export(args) -> dict:
@@ -392,7 +461,13 @@ def child_clerk(args) -> dict:
     }
 
 
-CHILDREN = {"generate": child_generate, "load": child_load, "export": child_export, "clerk": child_clerk}
+CHILDREN = {
+    "generate": child_generate,
+    "load": child_load,
+    "migrate": child_migrate,
+    "export": child_export,
+    "clerk": child_clerk,
+}
 
 
 def run_child(kind: str, **options) -> dict:
@@ -413,6 +488,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--enrolments", type=int, default=1_000_000)
     p.add_argument("--month", default=f"{MONTH:%Y-%m}")
     p.add_argument("--arrears-months", type=int, default=3, help="second run: start this many months earlier")
+    p.add_argument(
+        "--history-months",
+        type=int,
+        default=0,
+        help="steady state instead: enrolments started this many months earlier and a payroll was made for "
+        "each of those months (built once, untimed; kept with --keep)",
+    )
     p.add_argument("--seed", type=int, default=2023)
     p.add_argument("--db", default=DB_NAME)
     p.add_argument("--reuse", action="store_true", help="reuse a kept database (skip the load)")
@@ -440,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         E.drop_database(args.db)
     E.bench_keys(args.db)
     if reuse:
-        print(f"reusing database {args.db}")
+        migrated = run_child("migrate", db=args.db)
+        print(f"reusing database {args.db} (migrate: {migrated['migrate_s']:.1f} s)", flush=True)
     else:
         E.pg_admin(f'CREATE DATABASE "{args.db}"')
         load = run_child("load", db=args.db, enrolments=args.enrolments, seed=args.seed, month=args.month)
@@ -448,19 +531,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loaded {load['enrolments']:,} enrolments in {load['load_s']:.0f} s: {load}", flush=True)
     try:
         runs = [("no arrears", month)]
-        if args.arrears_months:
+        if args.history_months:
+            runs = [
+                (f"after {args.history_months} monthly payrolls", add_months(month, -args.history_months))
+            ]
+        elif args.arrears_months:
             runs.append(
                 (f"start {args.arrears_months} months earlier", add_months(month, -args.arrears_months))
             )
         report["runs"] = []
         for label, start in runs:
-            r = run_child("generate", db=args.db, month=args.month, start=f"{start:%Y-%m}")
+            r = run_child(
+                "generate",
+                db=args.db,
+                month=args.month,
+                start=f"{start:%Y-%m}",
+                history_months=args.history_months or None,
+            )
             r["label"] = label
             report["runs"].append(r)
             print(
                 f"payroll_generate ({label}): {r['seconds']:.1f} s (CPU: Python {r['cpu_python_s']:.1f} s, "
                 f"PostgreSQL {r['cpu_postgres_s']:.1f} s; load {r['load_before']:.1f}), {r['lines']:,} lines, "
-                f"total {r['total_fen'] / 100:,.2f} yuan, peak {r['peak_mb']:,.0f} MB, phases {r['phases']}",
+                f"total {r['total_fen'] / 100:,.2f} yuan, peak {r['peak_mb']:,.0f} MB, phases {r['phases']}, "
+                f"kinds {r['kinds']}, {r['lines_in_table']:,} lines in the table",
                 flush=True,
             )
             assert r["lines"] == r["line_count"] and r["total_fen"] == r["payroll_total_fen"], r

@@ -270,10 +270,20 @@ class PayrollLine(models.Model):
         PAID = "paid", "已到账"
         FAILED = "failed", "失败"
 
-    payroll = models.ForeignKey(Payroll, on_delete=models.CASCADE, related_name="lines")
-    person = models.ForeignKey("registry.Person", on_delete=models.PROTECT, related_name="payroll_lines")
+    # A payroll writes a million lines at once and PostgreSQL checks every database foreign key row by row,
+    # so only the links that carry meaning are database constraints: the payroll and the enrolment.
+    # ``person`` (always ``enrolment.person``) and ``town`` (the person's town when the line was made, for
+    # reporting) are snapshots: foreign keys for the ORM (joins, PROTECT on delete), without a database
+    # constraint. Lookups by payroll and by town use ``payroll_line_town`` (payroll, town, id), so neither
+    # has an index of its own; ``person`` keeps its index (the person page lists a person's payments).
+    payroll = models.ForeignKey(Payroll, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    person = models.ForeignKey(
+        "registry.Person", on_delete=models.PROTECT, related_name="payroll_lines", db_constraint=False
+    )
     enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="payroll_lines")
-    town = models.ForeignKey("registry.Region", on_delete=models.PROTECT, related_name="+")
+    town = models.ForeignKey(
+        "registry.Region", on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     kind = models.CharField("类型", max_length=16, choices=Kind.choices, default=Kind.REGULAR)
     for_month = models.DateField("所属月份")
     amount_fen = models.BigIntegerField("金额（分）")
@@ -281,8 +291,10 @@ class PayrollLine(models.Model):
     failure_reason = models.CharField("失败原因", max_length=200, blank=True)
     bank_name = models.CharField("开户银行", max_length=50, blank=True)
     bank_account = EncryptedTextField("银行账号", blank=True, default="")
+    # null on all but the few re-issue lines: looked up through ``payroll_line_one_reissue`` (reissue_of, …),
+    # a partial index holding only those lines, instead of an index over every line's null
     reissue_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reissues"
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reissues", db_index=False
     )
 
     class Meta:
@@ -296,13 +308,18 @@ class PayrollLine(models.Model):
                 name="payroll_line_unique",
             ),
             models.UniqueConstraint(
-                fields=["payroll", "reissue_of"],
+                fields=["reissue_of", "payroll"],
                 condition=Q(reissue_of__isnull=False),
                 name="payroll_line_one_reissue",
             ),
             models.CheckConstraint(condition=Q(amount_fen__gte=0), name="payroll_line_amount_not_negative"),
         ]
-        indexes = [models.Index(fields=["payroll", "town"], name="payroll_line_town")]
+        indexes = [
+            # a payroll's lines by town, in id order (the line list, the bank file; a town clerk's own town)
+            models.Index(fields=["payroll", "town", "id"], name="payroll_line_town"),
+            # the few failed lines, which the next payroll re-issues: found without reading every line
+            models.Index(fields=["payroll"], condition=Q(status="failed"), name="payroll_line_failed"),
+        ]
 
     def __str__(self):
         return f"{self.person_id} {self.for_month:%Y-%m} {self.amount}"

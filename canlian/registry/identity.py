@@ -20,8 +20,9 @@ _WEIGHT_SUM = sum(WEIGHTS)
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 _FULL_WIDTH[0x3000] = 0x20  # ideographic space
 _SPACES = re.compile(r"[\s\u00a0\u200b\u3000\-]+")
-CERT_RE = re.compile(r"^(\d{17}[\dX])([1-7])([1-4])(B\d*)?$")
-_ID_RE = re.compile(r"\d{17}[\dX]")
+# [0-9], not \d: \d also matches other scripts' digits (٣, ३ …), which are not ID digits
+CERT_RE = re.compile(r"^([0-9]{17}[0-9X])([1-7])([1-4])(B[0-9]*)?$")
+_ID_RE = re.compile(r"[0-9]{17}[0-9X]")
 _EXCEL_NUMBER_RE = re.compile(r"\d(\.\d+)?E\+\d+|\d{15,18}\.0+")
 
 CATEGORY_LABELS = {1: "视力", 2: "听力", 3: "言语", 4: "肢体", 5: "智力", 6: "精神", 7: "多重"}
@@ -56,7 +57,7 @@ def check_char(first17: str) -> str:
 
 def upgrade_15(value: str) -> str:
     """15-digit legacy ID → 18 digits: insert ``19`` after the address code and append the check char."""
-    if len(value) != 15 or not value.isdigit():
+    if len(value) != 15 or not (value.isdigit() and value.isascii()):
         raise IdentityError("15位身份证号应全部为数字")
     first17 = value[:6] + "19" + value[6:]
     return first17 + check_char(first17)
@@ -82,7 +83,7 @@ def validate_id(value: object) -> str:
     if not text:
         raise IdentityError("身份证号不能为空")
     if len(text) == 15:
-        if not text.isdigit():
+        if not (text.isdigit() and text.isascii()):
             raise IdentityError("15位身份证号应全部为数字")
         text = upgrade_15(text)
     if len(text) != 18:

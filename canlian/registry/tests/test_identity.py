@@ -166,3 +166,20 @@ def test_normalise_is_idempotent(text):
     once = identity.normalize(text)
     assert identity.normalize(once) == once
     assert " " not in once and "x" not in once
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789X٠١٢٣४५६७८९", min_size=15, max_size=20))
+def test_other_scripts_digits_are_refused_with_a_message(text):
+    """Arabic-Indic and Devanagari digits are digits to Python (``isdigit``, ``\\d``) but not ID digits:
+    an IdentityError with a message, never another exception."""
+    try:
+        identity.validate_id(text)
+    except identity.IdentityError as exc:
+        assert exc.message
+    else:
+        assert text.isascii()
+    try:
+        identity.parse_certificate(text + "12")
+    except identity.IdentityError as exc:
+        assert exc.message

@@ -65,13 +65,24 @@ def _birth_range(band: str, today: date) -> tuple[date, date]:
     return years_ago(hi + 1) + timedelta(days=1), years_ago(lo)
 
 
+_ID_QUERY = re.compile(r"[0-9]{15}|[0-9]{17}[0-9X]")
+
+
+def is_identity_query(q: str) -> bool:
+    """A search by an ID or certificate number (which the page never puts in a URL)."""
+    norm = identity.normalize(q.strip())
+    return bool(norm) and (
+        _ID_QUERY.fullmatch(norm) is not None or identity.CERT_RE.fullmatch(norm) is not None
+    )
+
+
 def search_condition(q: str) -> Q | None:
     """ID number, certificate number, pinyin / initials, or Chinese name."""
     q = q.strip()
     if not q:
         return None
     norm = identity.normalize(q)
-    if re.fullmatch(r"\d{15}|\d{17}[\dX]", norm):
+    if _ID_QUERY.fullmatch(norm):
         try:
             return Q(id_number_index=id_index(identity.validate_id(norm)))
         except identity.IdentityError:

@@ -7,6 +7,7 @@ a person outside the user's scope is a 404 (``access.person_get``). Writes are P
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -60,8 +61,10 @@ def _add_domain_error(form, exc: DomainError, *, default: str | None = None) -> 
 # ---- list ------------------------------------------------------------------------------------------------
 
 
-def _filters(request, user) -> selectors.PersonFilters:
-    get = request.GET
+FILTER_KEYS = ("q", "town", "community", "category", "grade", "status", "age")
+
+
+def _filters(get, user) -> selectors.PersonFilters:
     status = get.get("status", "")
     band = get.get("age", "")
     return selectors.PersonFilters(
@@ -83,17 +86,30 @@ def _query_string(request, *, drop=("after",)) -> str:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def person_list(request):
+    """The search form posts. A search by ID or certificate number is answered in the response to that
+    POST, so the number never lands in a URL (browser history, proxy logs, the Referer of the next click);
+    every other search is redirected to a plain GET that can be bookmarked and paged."""
     user = request.user
     _require_person_reader(user)
     today = timezone.localdate()
-    filters = _filters(request, user)
-    after = _int(request.GET.get("after"))
+    params, identity_search = request.GET, False
+    if request.method == "POST":
+        params = request.POST
+        if not selectors.is_identity_query(params.get("q", "")):
+            kept = {key: value for key in FILTER_KEYS if (value := params.get(key, "").strip())}
+            return redirect(reverse("registry:person_list") + (f"?{urlencode(kept)}" if kept else ""))
+        identity_search = True
+    filters = _filters(params, user)
+    after = None if identity_search else _int(request.GET.get("after"))
     page = selectors.person_page(user, filters, today=today, after=after)
     for person in page.items:
         person.age = person.age_on(today)
-    query = _query_string(request)
+    if identity_search:  # links on the page (first page, export) carry the other filters, never the number
+        query = urlencode({key: value for key in FILTER_KEYS[1:] if (value := params.get(key, "").strip())})
+    else:
+        query = _query_string(request)
     town_fixed = access.town_scope(user)
     context = {
         "town_fixed": town_fixed,
@@ -101,6 +117,7 @@ def person_list(request):
         "filters": filters,
         "after": after,
         "query": query,
+        "identity_search": identity_search,
     }
     if after and _is_htmx(request):
         return render(request, "registry/_person_rows.html", context)

@@ -586,3 +586,39 @@ def test_service_refusal_is_shown_and_nothing_is_saved(make_person, users, towns
         "dibao"
     ]
     assert AuditLog.objects.filter(action="person.update").count() == 0
+
+
+# ---- the search form posts; ID and certificate numbers stay out of URLs -----------------------------------
+
+
+def test_posted_id_search_is_answered_without_the_number_in_any_url(make_person, users):
+    person = make_person(name="张伟")
+    make_person(name="张伟")
+    client = client_for(users["district"])
+    response = client.post(LIST, {"q": person.id_number, "status": "active"})
+    html = response.content.decode()
+    assert response.status_code == 200  # answered here, not redirected to ?q=<number>
+    assert listed_ids(html) == [person.pk]
+    # the number is only in the search box the user typed it into: in no link, form action or list row
+    assert html.count(person.id_number) == 1
+    assert f'value="{person.id_number}"' in html
+    assert not [url for url in re.findall(r'(?:href|action|hx-get)="([^"]*)"', html) if person.id_number in url]
+    assert 'id="person-export"' not in html
+    cert = client.post(LIST, {"q": person.current_certificate.number})
+    assert cert.status_code == 200 and listed_ids(cert.content.decode()) == [person.pk]
+
+
+def test_posted_name_search_redirects_to_a_plain_get(make_person, users, towns):
+    zhang = make_person(name="张伟", town="甪直镇")
+    client = client_for(users["district"])
+    response = client.post(LIST, {"q": "zw", "town": str(towns["甪直镇"].pk), "grade": ""})
+    assert response.status_code == 302
+    assert response["Location"] == f"{LIST}?q=zw&town={towns['甪直镇'].pk}"
+    assert listed_ids(client.get(response["Location"]).content.decode()) == [zhang.pk]
+
+
+def test_posted_id_search_is_scoped_to_the_users_town(make_person, users):
+    other = make_person(name="张伟", town="木渎镇")
+    response = client_for(users["town_luzhi"]).post(LIST, {"q": other.id_number})
+    assert response.status_code == 200
+    assert listed_ids(response.content.decode()) == []

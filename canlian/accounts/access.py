@@ -25,18 +25,23 @@ def town_scope(user: User):
     return user.jurisdiction if user.role == Role.TOWN_STAFF else None
 
 
+def _town_scoped(qs: QuerySet, user: User, *, readers: set, town: str) -> QuerySet:
+    """``qs`` for an active user whose role is in ``readers``, narrowed for town staff to the rows whose
+    ``town`` lookup (e.g. ``person__town_id``) is their own town; nothing for anyone else."""
+    if not _active(user) or user.role not in readers:
+        return qs.none()
+    if user.role == Role.TOWN_STAFF:
+        return qs.filter(**{town: user.jurisdiction_id})
+    return qs
+
+
 # ---- persons -------------------------------------------------------------------------------------------
 
 
 def persons_visible(user: User) -> QuerySet:
     from canlian.registry.models import Person
 
-    if not _active(user) or user.role not in PERSON_READERS:
-        return Person.objects.none()
-    qs = Person.objects.all()
-    if user.role == Role.TOWN_STAFF:
-        qs = qs.filter(town_id=user.jurisdiction_id)
-    return qs
+    return _town_scoped(Person.objects.all(), user, readers=PERSON_READERS, town="town_id")
 
 
 def persons_editable(user: User) -> QuerySet:
@@ -156,23 +161,13 @@ def can_manage_parameters(user: User) -> bool:
 def applications_visible(user: User) -> QuerySet:
     from canlian.benefits.models import Application
 
-    if not _active(user) or user.role not in BENEFIT_READERS:
-        return Application.objects.none()
-    qs = Application.objects.all()
-    if user.role == Role.TOWN_STAFF:
-        qs = qs.filter(person__town_id=user.jurisdiction_id)
-    return qs
+    return _town_scoped(Application.objects.all(), user, readers=BENEFIT_READERS, town="person__town_id")
 
 
 def enrolments_visible(user: User) -> QuerySet:
     from canlian.benefits.models import Enrolment
 
-    if not _active(user) or user.role not in BENEFIT_READERS:
-        return Enrolment.objects.none()
-    qs = Enrolment.objects.all()
-    if user.role == Role.TOWN_STAFF:
-        qs = qs.filter(person__town_id=user.jurisdiction_id)
-    return qs
+    return _town_scoped(Enrolment.objects.all(), user, readers=BENEFIT_READERS, town="person__town_id")
 
 
 def payrolls_visible(user: User) -> QuerySet:
@@ -187,12 +182,7 @@ def payrolls_visible(user: User) -> QuerySet:
 def payroll_lines_visible(user: User) -> QuerySet:
     from canlian.benefits.models import PayrollLine
 
-    if not _active(user) or user.role not in BENEFIT_READERS:
-        return PayrollLine.objects.none()
-    qs = PayrollLine.objects.all()
-    if user.role == Role.TOWN_STAFF:
-        qs = qs.filter(town_id=user.jurisdiction_id)
-    return qs
+    return _town_scoped(PayrollLine.objects.all(), user, readers=BENEFIT_READERS, town="town_id")
 
 
 def can_run_payroll(user: User) -> bool:
@@ -221,12 +211,7 @@ def findings_visible(user: User) -> QuerySet:
     """Town staff: their own town's findings; district staff and leaders (read-only): all; others: none."""
     from canlian.verification.models import Finding
 
-    if not can_read_verification(user):
-        return Finding.objects.none()
-    qs = Finding.objects.all()
-    if user.role == Role.TOWN_STAFF:
-        qs = qs.filter(town_id=user.jurisdiction_id)
-    return qs
+    return _town_scoped(Finding.objects.all(), user, readers=VERIFICATION_READERS, town="town_id")
 
 
 def findings_handleable(user: User) -> QuerySet:
@@ -262,12 +247,7 @@ def outside_rows_visible(user: User) -> QuerySet:
 def matches_visible(user: User) -> QuerySet:
     from canlian.verification.models import Match
 
-    if not can_read_verification(user):
-        return Match.objects.none()
-    qs = Match.objects.all()
-    if user.role == Role.TOWN_STAFF:
-        qs = qs.filter(person__town_id=user.jurisdiction_id)
-    return qs
+    return _town_scoped(Match.objects.all(), user, readers=VERIFICATION_READERS, town="person__town_id")
 
 
 def matches_decidable(user: User) -> QuerySet:

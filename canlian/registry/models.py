@@ -119,7 +119,11 @@ class Person(models.Model):
         null=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        db_index=False,  # never searched by; a deleted user (rare) can afford a scan
+        # provenance, not structure: no index (never searched by) and no database constraint (an import of
+        # 100,000 persons would check the same user row 100,000 times at commit); users are deactivated,
+        # not deleted, and Django still applies SET_NULL if one is
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:

@@ -79,6 +79,42 @@ def audit_record_many(*, acting_user, action: str, entries: Iterable[dict]) -> i
     return insert_rows(AuditLog, rows, now=timezone.now())
 
 
+class AuditCopy:
+    """Audit rows of one action for a set-based write, formatted ahead for PostgreSQL's COPY (by a worker
+    process, say; see ``common.bulk.CopyRows``) and written by the process that holds the transaction, which
+    adds each row's object id. The rows are those ``audit_record_many`` would write."""
+
+    def __init__(self, *, acting_user, action: str, now):
+        from .bulk import CopyRows
+
+        self._rows = CopyRows(AuditLog, lead=("object_id",), now=now)
+        fields = _user_fields(acting_user)
+        self._base = {
+            "user_id": fields["user"].pk if fields["user"] is not None else None,
+            "username": fields["username"],
+            "role": fields["role"],
+            "action": action,
+            "result": AuditLog.Result.SUCCESS,
+            "ip": client_ip.get(),
+        }
+
+    def tail(self, *, object_type: str, object_repr: str, changes, detail: str = "") -> str:
+        row = {
+            **self._base,
+            "object_type": object_type,
+            "object_repr": str(object_repr)[:200],
+            "changes": changes or {},
+            "detail": detail,
+        }
+        return self._rows.tail(row)
+
+    def write(self, rows: list[tuple[object, str]]) -> int:
+        """``rows``: (object id, ``tail``) pairs."""
+        from .bulk import copy_text
+
+        return self._rows.write([f"{copy_text(str(object_id))}\t{tail}\n" for object_id, tail in rows])
+
+
 def _short_repr(obj) -> str:
     mask = getattr(obj, "audit_repr", None)
     return mask() if callable(mask) else str(obj)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -127,3 +128,68 @@ def reserve_pks(model: type[models.Model], count: int) -> list[int] | None:
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, count]
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+# ---- rows formatted ahead for COPY (PostgreSQL) -----------------------------------------------------------
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, date):  # datetime too: ISO 8601, with its offset when aware
+        return value.isoformat()
+    return str(value)
+
+
+class CopyRows:
+    """The rows of one model formatted for ``COPY … FROM STDIN`` by whoever has the values (a validation
+    worker process, say), and written by the process that holds the transaction, which adds the leading
+    columns only it knows (``lead``: primary or foreign keys assigned while writing).
+
+    Each value goes through the same conversion as in ``insert_rows`` (encryption, JSON, defaults, ``now``
+    for auto dates), so the rows are the same as ``insert_rows`` would write. PostgreSQL only."""
+
+    def __init__(self, model: type[models.Model], *, lead: tuple[str, ...], now):
+        by_attname = {f.attname: f for f in model._meta.concrete_fields}
+        rest = [f for f in model._meta.concrete_fields if not f.primary_key and f.attname not in lead]
+        self.table = model._meta.db_table
+        self.columns = [by_attname[name].column for name in lead] + [f.column for f in rest]
+        self.spec = []
+        for f in rest:
+            convert = _converter(f)
+            auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+            default = now if auto else f.get_default()
+            if convert is not None and default is not None:
+                default = convert(default)
+            self.spec.append((f.attname, copy_text(default), convert))
+
+    def tail(self, row: dict[str, Any]) -> str:
+        """The row's columns after the leading ones, tab-separated (no line end)."""
+        out = []
+        for name, default, convert in self.spec:
+            value = row.get(name, _MISSING)
+            if value is _MISSING:
+                out.append(default)
+            else:
+                out.append(copy_text(value if convert is None or value is None else convert(value)))
+        return "\t".join(out)
+
+    def write(self, lines: list[str]) -> int:
+        """COPY ``lines`` (each the leading values, a tab, a ``tail`` and a line end) in the caller's
+        transaction."""
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(c) for c in self.columns)
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {quote(self.table)} ({columns}) FROM STDIN") as copy:
+                for start in range(0, len(lines), BATCH_SIZE):
+                    copy.write("".join(lines[start : start + BATCH_SIZE]))
+        return len(lines)

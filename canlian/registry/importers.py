@@ -43,8 +43,8 @@ from django.utils import timezone
 
 from canlian.accounts import access
 from canlian.common import spreadsheet
-from canlian.common.audit import audit_record, audit_record_many
-from canlian.common.bulk import JSONText, insert_rows, reserve_pks
+from canlian.common.audit import AuditCopy, audit_record, audit_record_many
+from canlian.common.bulk import CopyRows, JSONText, copy_text, insert_rows, reserve_pks
 from canlian.common.crypto import encrypt
 from canlian.common.exceptions import DomainError, PermissionDenied
 from canlian.common.jobs import Progress, noop_progress
@@ -150,6 +150,7 @@ class RowResult:
     cert_index: str = ""  # blind index of the certificate number (valid rows)
     sealed: dict[str, str] | None = None  # SEALED_FIELDS → encrypted value (valid rows)
     created_audit: tuple[str, JSONText] | None = None  # audit (object_repr, changes) if created
+    copy_tails: tuple[str, str, str] | None = None  # PostgreSQL: person, certificate, audit COPY lines
     pinyin: tuple[str, str] = ("", "")
     new_cert: bool = False  # the certificate number is to be inserted (new person or changed number)
 
@@ -242,6 +243,31 @@ class _Context:
     today: date
     allow_new_communities: bool
     has_economic: bool
+    created_by_id: int | None = None
+    copy: _CopyFormats | None = None  # PostgreSQL: the created rows formatted for COPY by the workers
+
+
+@dataclass(frozen=True)
+class _CopyFormats:
+    """How the rows of a created person are formatted for COPY (PostgreSQL), in the worker processes: the
+    writing process then only adds the ids it assigns and streams the lines (about 2 s less on the writing
+    process's path at 100,000 rows than converting and formatting them there)."""
+
+    now: Any
+    person: CopyRows  # leading: id, community_id (a community may be created while writing)
+    certificate: CopyRows  # leading: person_id
+    audit: AuditCopy  # leading: object_id
+
+    @classmethod
+    def for_import(cls, *, acting_user, now) -> _CopyFormats | None:
+        if connection.vendor != "postgresql":
+            return None
+        return cls(
+            now=now,
+            person=CopyRows(Person, lead=("id", "community_id"), now=now),
+            certificate=CopyRows(Certificate, lead=("person_id",), now=now),
+            audit=AuditCopy(acting_user=acting_user, action="person.import_create", now=now),
+        )
 
 
 SEALED_FIELDS = ("id_number", "certificate_number", "phone", "guardian_phone")
@@ -260,21 +286,60 @@ def _prepare(rows: list[tuple[int, list]], ctx: _Context) -> list[tuple]:
         if not ctx.has_economic:
             record.economic_status = ""  # no such column: leave the status as it is
         if errors:
-            out.append((record, errors, "", "", ("", ""), None, None))
+            out.append((record, errors, "", "", ("", ""), None, None, None))
+            continue
+        id_index = services.id_index(record.id_number)
+        cert_index = services.certificate_index(record.certificate_number)
+        pinyin = services.name_pinyin(record.name)
+        copy = ctx.copy
+        if copy is not None:  # PostgreSQL: the lines of a created person (encrypted as they are formatted)
+            object_repr, changes = _created_audit(record)
+            tails = (
+                copy.person.tail(_person_values(record, id_index, pinyin, ctx.created_by_id)),
+                copy.certificate.tail(_certificate_values(record, cert_index)),
+                copy.audit.tail(object_type="registry.person", object_repr=object_repr, changes=changes),
+            )
+            out.append((record, errors, id_index, cert_index, pinyin, None, None, tails))
             continue
         sealed = {key: encrypt(getattr(record, key)) for key in SEALED_FIELDS if getattr(record, key)}
-        out.append(
-            (
-                record,
-                errors,
-                services.id_index(record.id_number),
-                services.certificate_index(record.certificate_number),
-                services.name_pinyin(record.name),
-                sealed,
-                _created_audit(record),
-            )
-        )
+        out.append((record, errors, id_index, cert_index, pinyin, sealed, _created_audit(record), None))
     return out
+
+
+def _person_values(record: PersonRecord, id_index: str, pinyin: tuple[str, str], created_by_id) -> dict:
+    """A created person's columns (attname → value), all but ``id`` and ``community_id``."""
+    return {
+        "name": record.name,
+        "name_pinyin": pinyin[0],
+        "name_initials": pinyin[1],
+        "id_number": record.id_number,
+        "id_number_index": id_index,
+        "sex": record.sex,
+        "birth_date": record.birth_date,
+        "phone": record.phone,
+        "town_id": record.town_id,
+        "address": record.address,
+        "household_type": record.household_type,
+        "employment_status": record.employment_status,
+        "guardian_name": record.guardian_name,
+        "guardian_relation": record.guardian_relation,
+        "guardian_phone": record.guardian_phone,
+        "created_by_id": created_by_id,
+    }
+
+
+def _certificate_values(record: PersonRecord, cert_index: str) -> dict:
+    """A created person's current certificate (attname → value), all but ``person_id``."""
+    return {
+        "number": record.certificate_number,
+        "number_index": cert_index,
+        "category": record.category,
+        "grade": record.grade,
+        "issue_date": record.issue_date,
+        "valid_until": services.valid_until_for(record.issue_date),
+        "reissue_count": record.reissue,
+        "is_current": True,
+    }
 
 
 def _created_audit(record: PersonRecord) -> tuple[str, JSONText]:
@@ -354,9 +419,16 @@ class _Classifier:
 
     def __call__(self, items: list[tuple[int, list]], prepared: list[tuple]) -> list[RowResult]:
         scope, rows = self.scope, []
-        for (row_number, cells), (record, errors, id_index, cert_index, pinyin, sealed, created_audit) in zip(
-            items, prepared, strict=True
-        ):
+        for (row_number, cells), (
+            record,
+            errors,
+            id_index,
+            cert_index,
+            pinyin,
+            sealed,
+            created_audit,
+            copy_tails,
+        ) in zip(items, prepared, strict=True):
             if record.id_number == TEMPLATE_EXAMPLE["id_number"] and record.name == TEMPLATE_EXAMPLE["name"]:
                 errors.clear()
                 errors["id_number"] = "这是导入模板中的示例行，请删除后再导入"
@@ -379,6 +451,7 @@ class _Classifier:
                     pinyin=pinyin,
                     sealed=sealed,
                     created_audit=created_audit,
+                    copy_tails=copy_tails,
                 )
             )
         _classify(rows, today=self.today, scope=scope, region_names=self.region_names, lock=self.lock)
@@ -411,6 +484,9 @@ def _begin(
         today=today,
         allow_new_communities=allow_new_communities,
         has_economic="economic_status" in table.columns,
+        created_by_id=acting_user.pk,
+        # only an import that writes (``lock``) has the workers format the rows for COPY
+        copy=_CopyFormats.for_import(acting_user=acting_user, now=timezone.now()) if lock else None,
     )
     staged = Staged(table, filename, today, allow_new_communities, region_names)
     classify = _Classifier(
@@ -515,7 +591,9 @@ def persons_import(
         lock=True,
     )
     rows, total = staged.table.rows, len(staged.table.rows)
-    writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
+    writer = _Writer(
+        acting_user=acting_user, today=staged.today, region_names=staged.region_names, copy=ctx.copy
+    )
     slice_rows = write_slice_rows()
     progress(0, total, PHASE_IMPORT)
     try:
@@ -713,9 +791,12 @@ def _recheck(creates: list[RowResult], updates: list[RowResult]) -> None:
 class _Writer:
     """Writes classified rows slice by slice inside the caller's transaction."""
 
-    def __init__(self, *, acting_user, today: date, region_names: dict[int, str]):
+    def __init__(
+        self, *, acting_user, today: date, region_names: dict[int, str], copy: _CopyFormats | None = None
+    ):
         self.acting_user, self.today, self.region_names = acting_user, today, region_names
-        self.now = timezone.now()
+        self.copy = copy
+        self.now = copy.now if copy is not None else timezone.now()
         self.community_ids: dict[tuple[int, str], int] = {}
         self.communities_created = self.created = self.updated = 0
 
@@ -724,7 +805,9 @@ class _Writer:
         updates = [r for r in rows if r.outcome == UPDATED]
         self._communities([*creates, *updates])
         if creates:
-            _write_creates(creates, acting_user=self.acting_user, today=self.today, now=self.now)
+            _write_creates(
+                creates, acting_user=self.acting_user, today=self.today, now=self.now, copy=self.copy
+            )
         if updates:
             _write_updates(updates, acting_user=self.acting_user, today=self.today, now=self.now)
         self.created += len(creates)
@@ -775,10 +858,16 @@ def _certificate(person_id: int, r: RowResult) -> Certificate:
     )
 
 
-def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> None:
+def _write_creates(
+    rows: list[RowResult], *, acting_user, today: date, now, copy: _CopyFormats | None = None
+) -> None:
     """Insert the persons, their certificates, economic periods and audit rows. The sensitive values come
     encrypted from ``_prepare`` (``EncryptedTextField`` passes ciphertext through), the audit entries
-    serialised; plain values are encrypted here as on ``save()``."""
+    serialised; plain values are encrypted here as on ``save()``. On PostgreSQL the workers formatted the
+    rows for COPY already (``_CopyFormats``): only the ids are added here."""
+    if copy is not None and all(r.copy_tails is not None for r in rows):
+        _copy_creates(rows, copy=copy, today=today, now=now)
+        return
     batch = rows  # one COPY per table (insert_rows streams it slice by slice)
     persons = []
     for r in batch:
@@ -857,6 +946,27 @@ def _write_creates(rows: list[RowResult], *, acting_user, today: date, now) -> N
             }
         )
     audit_record_many(acting_user=acting_user, action="person.import_create", entries=entries)
+
+
+def _copy_creates(rows: list[RowResult], *, copy: _CopyFormats, today: date, now) -> None:
+    pks = reserve_pks(Person, len(rows))
+    copy.person.write(
+        [
+            f"{pk}\t{copy_text(r.record.community_id)}\t{r.copy_tails[0]}\n"
+            for r, pk in zip(rows, pks, strict=True)
+        ]
+    )
+    copy.certificate.write([f"{pk}\t{r.copy_tails[1]}\n" for r, pk in zip(rows, pks, strict=True)])
+    insert_rows(
+        EconomicStatusPeriod,
+        [
+            {"person_id": pk, "status": r.record.economic_status, "valid_from": today, "source": "导入"}
+            for r, pk in zip(rows, pks, strict=True)
+            if r.record.economic_status and r.record.economic_status != EconomicStatus.NONE
+        ],
+        now=now,
+    )
+    copy.audit.write([(pk, r.copy_tails[2]) for r, pk in zip(rows, pks, strict=True)])
 
 
 def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> None:

@@ -956,3 +956,71 @@ def test_sqlite_page_cache_is_restored_after_an_import(tmp_path, users, pid):
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA cache_size")
         assert cursor.fetchone() == (before,)
+
+
+def test_created_rows_are_the_same_whether_the_workers_format_them_for_copy_or_not(
+    tmp_path, users, pid, monkeypatch
+):
+    """On PostgreSQL the workers format created rows for COPY (``_CopyFormats``); without that (SQLite, or
+    switched off here) ``insert_rows`` writes them. Both must write the same persons, certificates, periods
+    and audit rows, including text that COPY would take for escapes (a backslash, a tab)."""
+    headers = [*HEADERS, "住址", "监护人姓名"]
+    tricky = "苏州\\吴中\t木渎 1号"
+
+    def rows(first):
+        return [
+            [*row(pid(first), name="王芳", economic="低保", category="肢体", grade="二级"), tricky, "王·大"],
+            [*row(pid(first + 1), name="欧阳建国", household="农村", phone="", employment="就业"), "", ""],
+        ]
+
+    user = users["district"]
+    importers.persons_import(write_xlsx(tmp_path / "a.xlsx", rows(1), headers), acting_user=user)
+    monkeypatch.setattr(importers._CopyFormats, "for_import", classmethod(lambda cls, **kw: None))
+    importers.persons_import(write_xlsx(tmp_path / "b.xlsx", rows(11), headers), acting_user=user)
+
+    def written(n):
+        person = Person.objects.get(id_number_index=importers.services.id_index(pid(n)))
+        cert = person.certificates.get()
+        periods = list(person.economic_periods.values_list("status", "valid_from", "valid_to", "source"))
+        audit = AuditLog.objects.get(action="person.import_create", object_id=str(person.pk))
+        return {
+            "person": {
+                f.attname: getattr(person, f.attname)
+                for f in Person._meta.concrete_fields
+                if f.attname not in ("id", "id_number", "id_number_index", "created_at", "updated_at")
+            },
+            "certificate": (
+                cert.category,
+                cert.grade,
+                cert.issue_date,
+                cert.valid_until,
+                cert.status,
+                cert.reissue_count,
+                cert.is_current,
+                cert.components,
+                cert.number[18:],
+            ),
+            "periods": periods,
+            "audit": (
+                audit.username,
+                audit.role,
+                audit.object_type,
+                audit.result,
+                audit.ip,
+                audit.user_id,
+                audit.object_repr[:4],
+                {k: v for k, v in audit.changes.items() if k not in ("id_number",)},
+            ),
+        }
+
+    for a, b in ((1, 11), (2, 12)):
+        copied, inserted = written(a), written(b)
+        for part in ("certificate", "periods"):
+            assert copied[part] == inserted[part], part
+        assert copied["person"] == inserted["person"]
+        assert copied["audit"][:6] == inserted["audit"][:6]
+        assert {k: v for k, v in copied["audit"][7].items() if k != "certificate_number"} == {
+            k: v for k, v in inserted["audit"][7].items() if k != "certificate_number"
+        }
+    first = Person.objects.get(id_number_index=importers.services.id_index(pid(1)))
+    assert first.address == tricky and first.guardian_name == "王·大" and first.id_number == pid(1)

@@ -602,7 +602,9 @@ def test_posted_id_search_is_answered_without_the_number_in_any_url(make_person,
     # the number is only in the search box the user typed it into: in no link, form action or list row
     assert html.count(person.id_number) == 1
     assert f'value="{person.id_number}"' in html
-    assert not [url for url in re.findall(r'(?:href|action|hx-get)="([^"]*)"', html) if person.id_number in url]
+    assert not [
+        url for url in re.findall(r'(?:href|action|hx-get)="([^"]*)"', html) if person.id_number in url
+    ]
     assert 'id="person-export"' not in html
     cert = client.post(LIST, {"q": person.current_certificate.number})
     assert cert.status_code == 200 and listed_ids(cert.content.decode()) == [person.pk]

@@ -48,6 +48,19 @@ def audit_record(
     )
 
 
+def _bulk_base(acting_user, action: str) -> dict[str, Any]:
+    """The columns every row of one bulk audit write shares (attnames)."""
+    fields = _user_fields(acting_user)
+    return {
+        "user_id": fields["user"].pk if fields["user"] is not None else None,
+        "username": fields["username"],
+        "role": fields["role"],
+        "action": action,
+        "result": AuditLog.Result.SUCCESS,
+        "ip": client_ip.get(),
+    }
+
+
 def audit_record_many(*, acting_user, action: str, entries: Iterable[dict]) -> int:
     """Bulk audit rows for set-based writes. Each entry: object_type, object_id, object_repr, changes
     (and optionally detail). Written with ``common.bulk.insert_rows`` (COPY on PostgreSQL): an import of
@@ -56,15 +69,7 @@ def audit_record_many(*, acting_user, action: str, entries: Iterable[dict]) -> i
 
     from .bulk import insert_rows
 
-    fields = _user_fields(acting_user)
-    base = {
-        "user_id": fields["user"].pk if fields["user"] is not None else None,
-        "username": fields["username"],
-        "role": fields["role"],
-        "action": action,
-        "result": AuditLog.Result.SUCCESS,
-        "ip": client_ip.get(),
-    }
+    base = _bulk_base(acting_user, action)
     rows = (
         {
             **base,
@@ -88,15 +93,7 @@ class AuditCopy:
         from .bulk import CopyRows
 
         self._rows = CopyRows(AuditLog, lead=("object_id",), now=now)
-        fields = _user_fields(acting_user)
-        self._base = {
-            "user_id": fields["user"].pk if fields["user"] is not None else None,
-            "username": fields["username"],
-            "role": fields["role"],
-            "action": action,
-            "result": AuditLog.Result.SUCCESS,
-            "ip": client_ip.get(),
-        }
+        self._base = _bulk_base(acting_user, action)
 
     def tail(self, *, object_type: str, object_repr: str, changes, detail: str = "") -> str:
         row = {

@@ -62,12 +62,9 @@ def _converter(f: models.Field) -> Callable[[Any], Any] | None:
     return partial(f.get_db_prep_save, connection=connection)
 
 
-def insert_rows(
-    model: type[models.Model], rows: Iterable[dict[str, Any]], *, now, with_pk: bool = False
-) -> int:
-    """INSERT ``rows`` into ``model``'s table inside the caller's transaction; return how many. With
-    ``with_pk`` every row carries its primary key (from ``reserve_pks``)."""
-    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
+def _spec(fields: list[models.Field], now) -> list[tuple[str, Any, Callable[[Any], Any] | None]]:
+    """(attname, converted default, converter) per field; ``auto_now``/``auto_now_add`` fields default to
+    ``now``."""
     spec = []
     for f in fields:
         convert = _converter(f)
@@ -76,6 +73,16 @@ def insert_rows(
         if convert is not None and default is not None:
             default = convert(default)
         spec.append((f.attname, default, convert))
+    return spec
+
+
+def insert_rows(
+    model: type[models.Model], rows: Iterable[dict[str, Any]], *, now, with_pk: bool = False
+) -> int:
+    """INSERT ``rows`` into ``model``'s table inside the caller's transaction; return how many. With
+    ``with_pk`` every row carries its primary key (from ``reserve_pks``)."""
+    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
+    spec = _spec(fields, now)
     rows = rows if isinstance(rows, list) else list(rows)
     if not rows:
         return 0
@@ -163,14 +170,7 @@ class CopyRows:
         rest = [f for f in model._meta.concrete_fields if not f.primary_key and f.attname not in lead]
         self.table = model._meta.db_table
         self.columns = [by_attname[name].column for name in lead] + [f.column for f in rest]
-        self.spec = []
-        for f in rest:
-            convert = _converter(f)
-            auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-            default = now if auto else f.get_default()
-            if convert is not None and default is not None:
-                default = convert(default)
-            self.spec.append((f.attname, copy_text(default), convert))
+        self.spec = [(name, copy_text(default), convert) for name, default, convert in _spec(rest, now)]
 
     def tail(self, row: dict[str, Any]) -> str:
         """The row's columns after the leading ones, tab-separated (no line end)."""

@@ -14,8 +14,9 @@ The same code serves the web page (through ``registry.tasks``) and the command l
   fingerprint of the preview the user confirmed and writes nothing if the result would now differ.
 * ``persons_commit`` writes an earlier ``persons_stage`` result in one transaction, after re-checking that
   nothing it relies on changed since.
-* Writes are set-based (``executemany`` / ``bulk_update``), with one audit row per person created or
-  updated (``audit_record_many``) and one for the import (``import.commit``).
+* Writes are set-based (``common.bulk``: ``executemany`` on SQLite, ``COPY`` on PostgreSQL, where the workers
+  format the created rows; ``bulk_update`` for updates), with one audit row per person created or updated
+  and one for the import (``import.commit``).
 * ``report_write`` writes the original rows with a 处理结果 and a 错误说明 column, the cells in error
   flagged and annotated, and sheets listing every error and every change.
 
@@ -868,79 +869,45 @@ def _write_creates(
     if copy is not None and all(r.copy_tails is not None for r in rows):
         _copy_creates(rows, copy=copy, today=today, now=now)
         return
-    batch = rows  # one COPY per table (insert_rows streams it slice by slice)
-    persons = []
-    for r in batch:
-        rec, pinyin, sealed = r.record, r.pinyin, r.sealed or {}
-        persons.append(
-            {
-                "name": rec.name,
-                "name_pinyin": pinyin[0],
-                "name_initials": pinyin[1],
-                "id_number": sealed.get("id_number", rec.id_number),
-                "id_number_index": r.id_index,
-                "sex": rec.sex,
-                "birth_date": rec.birth_date,
-                "phone": sealed.get("phone", rec.phone),
-                "town_id": rec.town_id,
-                "community_id": rec.community_id,
-                "address": rec.address,
-                "household_type": rec.household_type,
-                "employment_status": rec.employment_status,
-                "guardian_name": rec.guardian_name,
-                "guardian_relation": rec.guardian_relation,
-                "guardian_phone": sealed.get("guardian_phone", rec.guardian_phone),
-                "created_by_id": acting_user.pk,
-            }
-        )
+    # sealed: the values a worker encrypted (``EncryptedTextField`` passes ciphertext through)
+    persons = [
+        {
+            **_person_values(r.record, r.id_index, r.pinyin, acting_user.pk),
+            "community_id": r.record.community_id,
+            **(r.sealed or {}),
+        }
+        for r in rows
+    ]
     reserved = reserve_pks(Person, len(persons))
     if reserved is not None:  # PostgreSQL: the ids are known before the COPY
         for person, pk in zip(persons, reserved, strict=True):
             person["id"] = pk
         insert_rows(Person, persons, now=now, with_pk=True)
-        pks = {r.id_index: pk for r, pk in zip(batch, reserved, strict=True)}
+        pks = [*reserved]
     else:
         insert_rows(Person, persons, now=now)
-        pks = _index_lookup(Person, "id_number_index", [r.id_index for r in batch])
+        found = _index_lookup(Person, "id_number_index", [r.id_index for r in rows])
+        pks = [found[r.id_index] for r in rows]
     insert_rows(
         Certificate,
         [
             {
-                "person_id": pks[r.id_index],
+                **_certificate_values(r.record, r.cert_index),
                 "number": (r.sealed or {}).get("certificate_number", r.record.certificate_number),
-                "number_index": r.cert_index,
-                "category": r.record.category,
-                "grade": r.record.grade,
-                "issue_date": r.record.issue_date,
-                "valid_until": services.valid_until_for(r.record.issue_date),
-                "reissue_count": r.record.reissue,
-                "is_current": True,
+                "person_id": pk,
             }
-            for r in batch
+            for r, pk in zip(rows, pks, strict=True)
         ],
         now=now,
     )
-    insert_rows(
-        EconomicStatusPeriod,
-        [
-            {
-                "person_id": pks[r.id_index],
-                "status": r.record.economic_status,
-                "valid_from": today,
-                "source": "导入",
-            }
-            for r in batch
-            if r.record.economic_status and r.record.economic_status != EconomicStatus.NONE
-        ],
-        now=now,
-    )
+    insert_rows(EconomicStatusPeriod, _economic_periods(rows, pks, today), now=now)
     entries = []
-    for r in batch:
+    for r, pk in zip(rows, pks, strict=True):
         object_repr, changes = r.created_audit or _created_audit(r.record)
         entries.append(
             {
                 "object_type": "registry.person",
-                "object_id": pks[r.id_index],
+                "object_id": pk,
                 "object_repr": object_repr,
                 "changes": changes,
             }
@@ -957,16 +924,17 @@ def _copy_creates(rows: list[RowResult], *, copy: _CopyFormats, today: date, now
         ]
     )
     copy.certificate.write([f"{pk}\t{r.copy_tails[1]}\n" for r, pk in zip(rows, pks, strict=True)])
-    insert_rows(
-        EconomicStatusPeriod,
-        [
-            {"person_id": pk, "status": r.record.economic_status, "valid_from": today, "source": "导入"}
-            for r, pk in zip(rows, pks, strict=True)
-            if r.record.economic_status and r.record.economic_status != EconomicStatus.NONE
-        ],
-        now=now,
-    )
+    insert_rows(EconomicStatusPeriod, _economic_periods(rows, pks, today), now=now)
     copy.audit.write([(pk, r.copy_tails[2]) for r, pk in zip(rows, pks, strict=True)])
+
+
+def _economic_periods(rows: list[RowResult], pks: list[int], today: date) -> list[dict]:
+    """The economic-status period of each created person that has one (other than 无), from today."""
+    return [
+        {"person_id": pk, "status": r.record.economic_status, "valid_from": today, "source": "导入"}
+        for r, pk in zip(rows, pks, strict=True)
+        if r.record.economic_status and r.record.economic_status != EconomicStatus.NONE
+    ]
 
 
 def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> None:

@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from canlian.accounts import access
+from canlian.benefits.cli import parse_month
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
@@ -285,15 +286,14 @@ def _filters(request) -> selectors.FindingFilters:
         run=_int(request.GET.get("run")),
         exact_only=request.GET.get("exact") == "1",
         programme=request.GET.get("programme", "").strip()[:32],
-        payroll_month=_month(request.GET.get("payroll_month")),
+        payroll_month=_month(request.GET.get("payroll_month", "")),
     )
 
 
-def _month(value) -> date | None:
+def _month(text: str) -> date | None:
     """``YYYY-MM`` → the first of that month; anything else → None (the filter is then not applied)."""
     try:
-        year, month = (int(part) for part in str(value or "").split("-"))
-        return date(year, month, 1)
+        return parse_month(text)
     except ValueError:
         return None
 

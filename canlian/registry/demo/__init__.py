@@ -7,10 +7,10 @@ current year, so nothing lies in the future and nothing depends on the day of th
 Persons are written set-based: plain records are generated in Python (``population.py``, one
 ``random.Random(seed)``) and inserted in batches of 5,000 by ``writer.RowWriter`` (``COPY`` on PostgreSQL, one ``executemany`` on SQLite): no
 query per row. Encrypted columns are encrypted by the model field itself; blind indexes come from
-``services.id_index`` / ``certificate_index``; pinyin from ``services.name_pinyin`` (cached per name). The
+``services.id_index`` / ``certificate_index``; pinyin from ``services.name_pinyin`` (cached per word). The
 whole load is one transaction with one audit row (``demo.load``) attributed to the system user; ``--reset``
-finds earlier demo persons through the id ranges those audit rows record. 1,000,000 persons take about five
-minutes on PostgreSQL on a 2-core machine (docs/benchmarks.md).
+finds earlier demo persons through the id ranges those audit rows record. 1,000,000 persons take about 100 s
+on PostgreSQL on a 2-core machine (docs/benchmarks.md, person search).
 """
 
 from __future__ import annotations

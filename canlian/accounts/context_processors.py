@@ -1,3 +1,5 @@
+from canlian.common.navigation import menu_for
+
 from . import access
 from .models import Role
 
@@ -25,6 +27,7 @@ def navigation(request):
         else _module(match.url_name if match else "")
     )
     return {
+        "nav_menu": menu_for(user, match),
         "nav": {
             "persons": active and user.role in access.PERSON_READERS,
             "import": access.can_import(user),
@@ -37,5 +40,5 @@ def navigation(request):
             "parameters": access.can_manage_parameters(user),
             "verification": access.can_read_verification(user),
             "module": module,
-        }
+        },
     }

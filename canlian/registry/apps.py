@@ -5,3 +5,40 @@ class RegistryConfig(AppConfig):
     name = "canlian.registry"
     label = "registry"
     verbose_name = "残疾人档案"
+
+    def ready(self):
+        from canlian.accounts import access
+        from canlian.common.navigation import NavEntry, nav_register
+
+        nav_register(
+            NavEntry(
+                "registry",
+                "残疾人档案",
+                "bi-people",
+                "registry:person_list",
+                lambda u: u.role in access.PERSON_READERS,
+                namespace="registry",
+                prefixes=("person",),
+                order=10,
+            ),
+            NavEntry(
+                "registry",
+                "批量导入",
+                "bi-upload",
+                "registry:import_start",
+                access.can_import,
+                namespace="registry",
+                prefixes=("import",),
+                order=20,
+            ),
+            NavEntry(
+                "system",
+                "行政区划",
+                "bi-geo-alt",
+                "registry:region_list",
+                lambda u: bool(u.role) and not access.can_read_audit(u),
+                namespace="registry",
+                prefixes=("region",),
+                order=30,
+            ),
+        )

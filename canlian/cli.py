@@ -18,6 +18,23 @@ def _setup(*, migrate: bool = True) -> None:
     django.setup()
     if migrate:
         ensure_database()
+    verify_keys_or_exit()
+
+
+def verify_keys_or_exit() -> None:
+    """Refuse to run with keys that do not match the database (exit 2 with the Chinese message)."""
+    from django.db.utils import DatabaseError
+
+    from canlian.common.crypto import KeyMismatch, keys_verify
+
+    try:
+        keys_verify()
+    except KeyMismatch as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except DatabaseError:
+        # not migrated yet (PostgreSQL with auto-migrate off): `migrate` must still be able to run
+        pass
 
 
 def ensure_database() -> None:
@@ -58,6 +75,13 @@ def cmd_serve(args) -> int:
     from canlian.serve import serve
 
     return serve(host=args.host, port=args.port, demo=not args.no_demo, worker=not args.no_worker)
+
+
+def cmd_worker(args) -> int:
+    from django.core.management import call_command
+
+    call_command("db_worker", interval=args.interval)
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -154,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-worker", action="store_true", help="不启动后台任务进程 / no task worker")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="只启动后台任务进程 / run the task worker only")
+    p.add_argument("--interval", type=float, default=0.5, help="轮询间隔（秒） / poll interval in seconds")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("demo", help="生成演示数据 / load deterministic demo data")
     p.add_argument("--persons", type=int, default=15000, help="残疾人数 / number of persons (default 15000)")

@@ -6,6 +6,52 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+
+
+class WorkerSupervisor:
+    """Runs the task worker (``canlian worker``, which checks the keys first) and starts it again when it
+    exits, waiting longer after each quick failure (1 s doubling to 60 s) so a worker that cannot start does
+    not spin. ``stop()`` ends it for good."""
+
+    def __init__(self, command: list[str], env: dict[str, str], *, max_delay: float = 60.0):
+        self.command, self.env, self.max_delay = command, env, max_delay
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            self.proc = subprocess.Popen(self.command, env=self.env)
+            code = self.proc.wait()
+            if self._stopping.is_set():
+                return
+            ran = time.monotonic() - started
+            delay = 1.0 if ran > 60 else min(delay * 2, self.max_delay)
+            self.restarts += 1
+            print(
+                f"后台任务进程已退出（代码 {code}），{delay:.0f} 秒后重新启动 / worker exited ({code}), restarting",
+                file=sys.stderr,
+            )
+            self._stopping.wait(delay)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self._thread.join(timeout=15)
 
 
 def serve(*, host: str, port: int, demo: bool, worker: bool) -> int:
@@ -16,15 +62,16 @@ def serve(*, host: str, port: int, demo: bool, worker: bool) -> int:
 
         print("首次启动：正在生成演示数据（约需两三分钟）… / first start: loading demo data…")
         demo_all(persons=int(os.environ.get("CANLIAN_DEMO_PERSONS", "15000")), seed=2023)
-    worker_proc = None
+    supervisor = None
     if worker:
-        worker_proc = subprocess.Popen(
-            [sys.executable, "-m", "django", "db_worker", "--interval", "0.5"],
+        supervisor = WorkerSupervisor(
+            [sys.executable, "-m", "canlian.cli", "worker", "--interval", "0.5"],
             env={
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.dev"),
             },
         )
+        supervisor.start()
     from canlian.registry.demo import print_demo_logins
 
     print_demo_logins()
@@ -38,10 +85,6 @@ def serve(*, host: str, port: int, demo: bool, worker: bool) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if worker_proc is not None:
-            worker_proc.send_signal(signal.SIGTERM)
-            try:
-                worker_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker_proc.kill()
+        if supervisor is not None:
+            supervisor.stop()
     return 0

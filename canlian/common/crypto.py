@@ -28,6 +28,10 @@ class KeyFileWarning(UserWarning):
     pass
 
 
+class KeyMismatch(ImproperlyConfigured):
+    """The keys given are not the keys the data in this database was written with."""
+
+
 @lru_cache(maxsize=1)
 def _keys() -> tuple[bytes, bytes]:
     enc, idx = settings.CANLIAN_ENCRYPTION_KEY, settings.CANLIAN_INDEX_KEY
@@ -95,3 +99,63 @@ class EncryptedTextField(models.TextField):
         if isinstance(value, str) and value.startswith(PREFIX):
             return value
         return encrypt(str(value))
+
+
+# ---- the key check value: refuse to run with keys that do not match the data --------------------------
+
+KEY_CHECK_PLAINTEXT = "canlian-key-check-v1"
+KEY_CHECK_PURPOSE = "key_check"
+KEY_MISMATCH_MESSAGE = (
+    "密钥与数据库不匹配：当前的加密密钥或盲索引密钥不是写入这个数据库时使用的密钥，继续运行会导致无法解密、"
+    "重复登记身份证号。请恢复原来的密钥（环境变量 CANLIAN_ENCRYPTION_KEY、CANLIAN_INDEX_KEY，或内置数据库的 "
+    "{key_file}；如果它是新生成的，请删除它后放回备份的密钥文件），然后重试。/ "
+    "The encryption or index key does not match the data in this database: restore the original keys."
+)
+
+# Apps that store encrypted values register a probe: ``probe()`` returns False when a stored value cannot
+# be read back with the current keys (decryption fails or the blind index differs), None when it has no
+# data to test. Used once, for a database that predates the key check row.
+_KEY_PROBES: list = []
+
+
+def key_probe_register(probe) -> None:
+    if probe not in _KEY_PROBES:
+        _KEY_PROBES.append(probe)
+
+
+def _mismatch() -> KeyMismatch:
+    return KeyMismatch(KEY_MISMATCH_MESSAGE.format(key_file=settings.DATA_DIR / "keys.json"))
+
+
+def keys_verify() -> str:
+    """Compare the keys with the database's key check value; ``KeyMismatch`` (Chinese message) when they differ.
+
+    Returns ``"ok"`` when the check value matched, ``"created"`` when the database had none (a new database,
+    or one that predates the check: then the registered probes must read existing data first)."""
+    from cryptography.exceptions import InvalidTag
+
+    from .models import KeyCheck
+
+    row = KeyCheck.objects.filter(pk=1).first()
+    if row is not None:
+        try:
+            plain = decrypt(row.ciphertext)
+        except (InvalidTag, ValueError):
+            raise _mismatch() from None
+        if plain != KEY_CHECK_PLAINTEXT or blind_index(plain, purpose=KEY_CHECK_PURPOSE) != row.index_value:
+            raise _mismatch()
+        return "ok"
+    for probe in _KEY_PROBES:
+        try:
+            if probe() is False:
+                raise _mismatch()
+        except (InvalidTag, ValueError):
+            raise _mismatch() from None
+    KeyCheck.objects.get_or_create(
+        pk=1,
+        defaults={
+            "ciphertext": encrypt(KEY_CHECK_PLAINTEXT),
+            "index_value": blind_index(KEY_CHECK_PLAINTEXT, purpose=KEY_CHECK_PURPOSE),
+        },
+    )
+    return "created"

@@ -115,3 +115,23 @@ class Job(models.Model):
         if not self.total:
             return 0
         return min(100, int(self.done * 100 / self.total))
+
+
+class KeyCheck(models.Model):
+    """One row: a known value encrypted and blind-indexed with the keys the data was written with.
+
+    Every command and the web application compare it with the keys they were given and refuse to start on a
+    mismatch (``crypto.keys_verify``): wrong keys would make every reveal and export fail and let an import
+    register the same ID numbers a second time under a different blind index."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    ciphertext = models.TextField("校验密文")
+    index_value = models.CharField("校验索引", max_length=40)
+    created_at = models.DateTimeField("建立时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "密钥校验值"
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="key_check_single_row")]
+
+    def __str__(self):
+        return f"密钥校验值（{self.created_at:%Y-%m-%d}）"

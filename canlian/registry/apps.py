@@ -7,6 +7,12 @@ class RegistryConfig(AppConfig):
     verbose_name = "残疾人档案"
 
     def ready(self):
+        from canlian.common.crypto import key_probe_register
+
+        from .services import key_probe
+
+        key_probe_register(key_probe)
+
         from canlian.accounts import access
         from canlian.common.navigation import NavEntry, nav_register
 

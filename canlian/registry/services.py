@@ -46,6 +46,16 @@ def certificate_index(number: str) -> str:
     return blind_index(number, purpose="certificate_number")
 
 
+def key_probe() -> bool | None:
+    """For ``crypto.keys_verify`` on a database without a key check row: can the first person's ID number be
+    decrypted, and does its blind index come out the same? None when there is nobody to test."""
+    row = Person.objects.order_by("pk").values_list("id_number", "id_number_index").first()
+    if row is None:
+        return None
+    id_number, index = row  # reading decrypts: a wrong encryption key raises InvalidTag
+    return id_index(id_number) == index
+
+
 _PINYIN = Pinyin()
 _WORD_PINYIN: dict[str, tuple[str, ...]] = {}
 _WORD_PINYIN_LIMIT = 100_000

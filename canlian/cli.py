@@ -125,6 +125,24 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_keys_rotate(args) -> int:
+    from canlian.common.keyrotation import KeyRotationError, keys_rotate
+
+    try:
+        result = keys_rotate(
+            acting_user=cli_user(args.user),
+            new_keys_file=Path(args.new_keys_file) if args.new_keys_file else None,
+        )
+    except KeyRotationError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    print(
+        f"已轮换密钥：重新加密 {result.values} 个值，重建 {result.indexes} 个盲索引"
+        f"（{len(result.tables)} 张表）；新密钥在 {result.keys_file}，请立即备份"
+    )
+    return 0
+
+
 def cmd_worker(args) -> int:
     from django.core.management import call_command
 
@@ -238,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-keys", action="store_true", help="备份含密钥时提供口令 / the archive has keys")
     p.add_argument("--passphrase-env", help="从该环境变量读取口令 / passphrase from env var")
     p.set_defaults(func=cmd_restore, setup={"migrate": False, "verify_keys": False})
+
+    p = sub.add_parser("keys", help="密钥管理 / keys")
+    ksub = p.add_subparsers(dest="keys_command")
+    kp = ksub.add_parser("rotate", help="更换密钥：重新加密并重建盲索引 / rotate the keys")
+    kp.add_argument(
+        "--new-keys-file", help="新密钥写入此文件（密钥来自环境变量时必填） / where to write new keys"
+    )
+    kp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    kp.set_defaults(func=cmd_keys_rotate)
 
     p = sub.add_parser("worker", help="只启动后台任务进程 / run the task worker only")
     p.add_argument("--interval", type=float, default=0.5, help="轮询间隔（秒） / poll interval in seconds")
@@ -354,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if getattr(args, "command", None) in ("import", "export", "payroll", "verify"):
+        if getattr(args, "command", None) in ("import", "export", "payroll", "verify", "keys"):
             parser.parse_args([args.command, "--help"])
         parser.print_help()
         return 2

@@ -30,6 +30,7 @@ ACTION_LABELS = {
     "region.create": "新增村(社区)",
     "user.create": "新建用户",
     "audit.export": "导出审计日志",
+    "keys.rotate": "更换加密密钥",
     "application.create": "新建申请",
     "application.attach": "上传申请材料",
     "application.transition": "申请流转",

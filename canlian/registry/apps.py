@@ -13,6 +13,18 @@ class RegistryConfig(AppConfig):
 
         key_probe_register(key_probe)
 
+        from canlian.common.keyrotation import blind_index_register
+
+        blind_index_register(
+            "registry.Person", index_field="id_number_index", source_field="id_number", purpose="id_number"
+        )
+        blind_index_register(
+            "registry.Certificate",
+            index_field="number_index",
+            source_field="number",
+            purpose="certificate_number",
+        )
+
         from canlian.accounts import access
         from canlian.common.navigation import NavEntry, nav_register
 

@@ -13,6 +13,15 @@ class RegistryConfig(AppConfig):
 
         key_probe_register(key_probe)
 
+        from django.core.checks import Tags, register
+
+        from canlian.accounts.forms import login_refusal_register
+
+        from .demo import demo_accounts_check, demo_login_refusal
+
+        login_refusal_register(demo_login_refusal)
+        register(demo_accounts_check, Tags.security, deploy=True)
+
         from canlian.common.keyrotation import blind_index_register
 
         blind_index_register(

@@ -53,5 +53,5 @@ def test_demo_account_signs_in_where_demo_is_allowed(demo_admin, settings):
 def test_other_accounts_are_not_affected(make_user, settings):
     settings.CANLIAN_DEMO_ALLOWED = False
     make_user("wangfang", "district_staff", password="Canlian#2023pw")
-    client, response = _login("wangfang", "Canlian#2023pw")
+    _client, response = _login("wangfang", "Canlian#2023pw")
     assert response.status_code == 302

@@ -161,66 +161,129 @@ def _check_extent(sheet: str, rows: int, columns: int, limits: Limits, *, declar
 # ---- OLE (Compound File Binary): xls, and the container Excel writes for a password-protected xlsx -------
 
 _FREE_OR_END = 0xFFFFFFFA  # sector numbers at or above this are markers (end of chain, free, FAT, DIFAT)
+_FILEPASS = 0x002F  # BIFF record: the workbook is encrypted
+_BOF = 0x0809
+
+
+class _Ole:
+    """Just enough of the Compound File Binary format to list the directory and read the start of a
+    stream (from the FAT or the mini stream). Every chain is bounded by the file's sector count."""
+
+    def __init__(self, fh):
+        fh.seek(0, 2)
+        file_size = fh.tell()
+        fh.seek(0)
+        header = fh.read(512)
+        if len(header) < 512 or not header.startswith(OLE_MAGIC):
+            raise ValueError("not an OLE file")
+        shift = struct.unpack_from("<H", header, 0x1E)[0]
+        if shift not in (9, 12):
+            raise ValueError("bad sector size")
+        self.fh, self.size = fh, 1 << shift
+        self.max_sectors = file_size // self.size + 1
+        per_sector = self.size // 4
+        n_fat, first_dir = struct.unpack_from("<II", header, 0x2C)
+        self.mini_cutoff, first_minifat, n_minifat, first_difat, n_difat = struct.unpack_from(
+            "<IIIII", header, 0x38
+        )
+        difat = list(struct.unpack_from("<109I", header, 0x4C))
+        for number in self._walk(first_difat, limit=n_difat, difat=True):
+            difat.extend(struct.unpack(f"<{per_sector}I", self._sector(number))[:-1])
+        self.fat: list[int] = []
+        for number in [s for s in difat if s < _FREE_OR_END][: min(n_fat, self.max_sectors)]:
+            self.fat.extend(struct.unpack(f"<{per_sector}I", self._sector(number)))
+        self.entries: dict[str, tuple[int, int, int]] = {}  # name → (type, start, size)
+        directory = self._chain_bytes(first_dir, self.max_sectors * self.size)
+        for offset in range(0, len(directory) - 127, 128):
+            length = struct.unpack_from("<H", directory, offset + 64)[0]
+            kind = directory[offset + 66]
+            if kind in (1, 2, 5) and 2 <= length <= 64:
+                name = directory[offset : offset + length - 2].decode("utf-16-le", "replace")
+                start, size = struct.unpack_from("<IQ", directory, offset + 116)
+                self.entries.setdefault(name, (kind, start, size & 0xFFFFFFFF if shift == 9 else size))
+        self.first_minifat, self.n_minifat = first_minifat, n_minifat
+
+    def _sector(self, number: int) -> bytes:
+        self.fh.seek((number + 1) * self.size)
+        data = self.fh.read(self.size)
+        if len(data) < self.size:
+            raise ValueError("sector beyond the end of the file")
+        return data
+
+    def _walk(self, first: int, *, limit: int | None = None, difat: bool = False):
+        seen: set[int] = set()
+        number = first
+        bound = min(limit, self.max_sectors) if limit is not None else self.max_sectors
+        while number < _FREE_OR_END and number not in seen and len(seen) < bound:
+            seen.add(number)
+            yield number
+            if difat:
+                number = struct.unpack(f"<{self.size // 4}I", self._sector(number))[-1]
+            else:
+                number = self.fat[number] if number < len(self.fat) else _FREE_OR_END
+
+    def _chain_bytes(self, first: int, limit: int) -> bytes:
+        out = bytearray()
+        for number in self._walk(first):
+            out += self._sector(number)
+            if len(out) >= limit:
+                break
+        return bytes(out[:limit])
+
+    def stream_head(self, name: str, limit: int) -> bytes:
+        _kind, start, size = self.entries[name]
+        if size >= self.mini_cutoff:
+            return self._chain_bytes(start, min(size, limit))
+        # a small stream lives in the mini stream (64-byte sectors inside the root entry's chain)
+        mini_stream = self._chain_bytes(self.entries["Root Entry"][1], 64 * self.max_sectors)
+        minifat_raw = self._chain_bytes(self.first_minifat, self.size * min(self.n_minifat, self.max_sectors))
+        minifat = struct.unpack(f"<{len(minifat_raw) // 4}I", minifat_raw)
+        out = bytearray()
+        seen: set[int] = set()
+        number = start
+        while number < _FREE_OR_END and number not in seen and len(out) < min(size, limit):
+            seen.add(number)
+            out += mini_stream[number * 64 : number * 64 + 64]
+            number = minifat[number] if number < len(minifat) else _FREE_OR_END
+        return bytes(out[: min(size, limit)])
 
 
 def ole_stream_names(fh) -> set[str] | None:
     """The names in an OLE file's directory (streams and storages), or None when it is not a readable
-    OLE file. Reads the header, the FAT and the directory sectors only."""
-    fh.seek(0, 2)
-    file_size = fh.tell()
-    fh.seek(0)
-    header = fh.read(512)
-    if len(header) < 512 or not header.startswith(OLE_MAGIC):
-        return None
-    shift = struct.unpack_from("<H", header, 0x1E)[0]
-    if shift not in (9, 12):
-        return None
-    size = 1 << shift
-    per_sector = size // 4
-    max_sectors = file_size // size + 1
-    n_fat, first_dir = struct.unpack_from("<II", header, 0x2C)
-    first_difat, n_difat = struct.unpack_from("<II", header, 0x44)
-
-    def sector(number: int) -> bytes:
-        fh.seek((number + 1) * size)
-        data = fh.read(size)
-        if len(data) < size:
-            raise ValueError("sector beyond the end of the file")
-        return data
-
+    OLE file."""
     try:
-        difat = list(struct.unpack_from("<109I", header, 0x4C))
-        seen: set[int] = set()
-        number = first_difat
-        while number < _FREE_OR_END and number not in seen and len(seen) < min(n_difat, max_sectors):
-            seen.add(number)
-            entries = struct.unpack(f"<{per_sector}I", sector(number))
-            difat.extend(entries[:-1])
-            number = entries[-1]
-        fat: list[int] = []
-        for number in [s for s in difat if s < _FREE_OR_END][: min(n_fat, max_sectors)]:
-            fat.extend(struct.unpack(f"<{per_sector}I", sector(number)))
-        names: set[str] = set()
-        seen = set()
-        number = first_dir
-        while number < _FREE_OR_END and number not in seen and len(seen) < max_sectors:
-            seen.add(number)
-            data = sector(number)
-            for offset in range(0, size, 128):
-                length = struct.unpack_from("<H", data, offset + 64)[0]
-                if data[offset + 66] in (1, 2, 5) and 2 <= length <= 64:
-                    names.add(data[offset : offset + length - 2].decode("utf-16-le", "replace"))
-            number = fat[number] if number < len(fat) else _FREE_OR_END
+        return set(_Ole(fh).entries)
     except (ValueError, struct.error):
         return None
-    return names
+
+
+def _biff_encrypted(head: bytes) -> bool:
+    """A FILEPASS record among the first records of the workbook globals (it follows BOF)."""
+    offset = 0
+    for _ in range(32):
+        if offset + 4 > len(head):
+            return False
+        rtype, length = struct.unpack_from("<HH", head, offset)
+        if rtype == _FILEPASS:
+            return True
+        if offset == 0 and rtype != _BOF:
+            return False
+        offset += 4 + length
+    return False
 
 
 def is_encrypted_ole(source) -> bool:
-    """An Office file encrypted with a password (an OLE container with ``EncryptionInfo``)."""
+    """An Office file encrypted with a password: an OLE container with ``EncryptionInfo`` (what Excel
+    writes for a password-protected xlsx), or an xls whose workbook stream starts with a FILEPASS record."""
     with _open(source) as fh:
-        names = ole_stream_names(fh)
-    return bool(names and names & {"EncryptionInfo", "EncryptedPackage"})
+        try:
+            ole = _Ole(fh)
+            if {"EncryptionInfo", "EncryptedPackage"} & set(ole.entries):
+                return True
+            name = next((n for n in ("Workbook", "Book", "WORKBOOK", "BOOK") if n in ole.entries), None)
+            return bool(name) and _biff_encrypted(ole.stream_head(name, 4096))
+        except (ValueError, struct.error, KeyError):
+            return False
 
 
 # ---- zip (xlsx, xlsm, xlsb, ods) -----------------------------------------------------------------------
@@ -542,6 +605,10 @@ def parse_sheets(data: bytes, kind: str, limits: Limits) -> list[tuple[str, list
     except PasswordError:
         raise PasswordProtected(PASSWORD_MESSAGE) from None
     except (CalamineError, ValueError, OSError) as exc:
+        raise SpreadsheetError(f"{BROKEN_MESSAGE}（{type(exc).__name__}）") from None
+    except BaseException as exc:  # a Rust panic on a malformed file (pyo3's PanicException is no Exception)
+        if type(exc).__name__ != "PanicException":
+            raise
         raise SpreadsheetError(f"{BROKEN_MESSAGE}（{type(exc).__name__}）") from None
     return sheets
 

@@ -115,8 +115,12 @@ def payroll_cli(
                 print(f"已导出 {count} 笔到 {path}")
                 payroll.refresh_from_db()
             elif action == "results":
+                from canlian.common.exceptions import PermissionDenied
+
                 from .importers import parse_bank_results
 
+                if not access.can_run_payroll(acting_user):  # before the file is read
+                    raise PermissionDenied("只有区残联业务科室可以导入回盘结果")
                 outcome = results_apply(
                     acting_user=acting_user, payroll=payroll, results=parse_bank_results(path)
                 )

@@ -27,7 +27,8 @@ from canlian.benefits.cli import parse_month
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
-from canlian.common.spreadsheet import SpreadsheetError, detect_format
+from canlian.common.safe_read import size_error, upload_limits
+from canlian.common.spreadsheet import SpreadsheetError, upload_check
 from canlian.common.uploads import upload_save
 
 from . import selectors, services, tasks
@@ -118,9 +119,14 @@ def list_upload(request):
         return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
     data = form.cleaned_data
     upload = data["file"]
+    too_big = size_error(upload.size, upload_limits())
+    if too_big:  # refused before a byte of it is written to disk
+        form.add_error("file", too_big)
+        mark_invalid(form)
+        return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
     stored = upload_save(upload)
-    try:  # a file that is no spreadsheet at all (PDF, Word, broken zip) is refused at once
-        detect_format(stored, filename=upload.name)
+    try:  # no spreadsheet at all (PDF, Word, broken zip), over a limit or with a password: refused at once
+        upload_check(stored, filename=upload.name)
     except SpreadsheetError as exc:
         shutil.rmtree(stored.parent, ignore_errors=True)
         form.add_error("file", exc.message)

@@ -161,6 +161,18 @@ CANLIAN_ALLOW_KEY_FILE = True
 # Jaro-Winkler similarity that counts as "a similar name".
 CANLIAN_MATCHING = {"min_score": 0.80, "near_name": 0.88}
 
+# Uploaded spreadsheets (common/safe_read.py): refused with a Chinese message naming the limit and the value
+# found, before they are parsed; the parse runs in a child process with the memory and time limits below.
+CANLIAN_UPLOAD_MAX_BYTES = 50 * 1024 * 1024  # the file as uploaded
+CANLIAN_UPLOAD_MAX_ROWS = 200_000  # per sheet
+CANLIAN_UPLOAD_MAX_COLUMNS = 1_000  # per sheet (Excel allows 16,384)
+CANLIAN_UPLOAD_MAX_CELLS = 20_000_000  # rows × columns of a sheet's extent: what the reader allocates
+CANLIAN_UPLOAD_MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024  # xlsx/ods: all parts inflated
+CANLIAN_UPLOAD_MAX_COMPRESSION_RATIO = 100  # xlsx/ods: inflated ÷ compressed, per part of 1 MB or more
+CANLIAN_UPLOAD_MAX_ZIP_MEMBERS = 10_000
+CANLIAN_UPLOAD_READ_MEMORY_BYTES = 2 * 1024 * 1024 * 1024  # address space of the reading process (RLIMIT_AS)
+CANLIAN_UPLOAD_READ_SECONDS = 120  # wall clock and CPU of the reading process
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -9,7 +9,7 @@ person, so the person's history shows them):
 * ``circumstance_end`` ends an open period on a date.
 * ``employment_status_change`` dates the employment status; ``Person.employment_status`` stays the current
   value. A person without employment periods has had the current value throughout; the first change
-  records the earlier value from the day the file was created.
+  records the earlier value as held until the day before.
 
 Moving out (``moved_out``) keeps ``Person.status`` in step (迁出 while the move is open, 在册 once ended).
 
@@ -232,10 +232,12 @@ def employment_status_change(
     valid_from: date,
     source: str = "",
     audit: bool = True,
+    previous: str | None = None,
 ) -> EmploymentPeriod | None:
     """The employment status from ``valid_from``: the open period ends the day before, a new one opens
     (none for 未填写), and ``Person.employment_status`` becomes ``status`` when ``valid_from`` is today
-    or earlier. ``audit=False`` for a caller that audits the change itself (``person_update``)."""
+    or earlier. ``audit=False`` for a caller that audits the change itself (``person_update``, which passes
+    the status before its own update as ``previous``)."""
     if audit:
         person = _locked_person(acting_user, person)
     if status not in EmploymentStatus.values:
@@ -249,21 +251,19 @@ def employment_status_change(
         raise DomainError(
             f"该人员已有自 {max(later).isoformat()} 起的就业状况记录，请按时间顺序登记", field="valid_from"
         )
-    old_status = person.employment_status
-    if not periods and old_status:
-        # the first dated change: the value so far held from the day the file was created
-        since = min(timezone.localtime(person.created_at).date(), valid_from - timedelta(days=1))
-        if since < valid_from:
-            periods.append(
-                EmploymentPeriod.objects.create(
-                    person=person,
-                    status=old_status,
-                    valid_from=since,
-                    valid_to=valid_from - timedelta(days=1),
-                    source="建档时的就业状况",
-                    created_by=acting_user,
-                )
+    old_status = person.employment_status if previous is None else previous
+    if not periods and old_status and valid_from > person.birth_date:
+        # the first dated change: until then the person had the status recorded before it
+        periods.append(
+            EmploymentPeriod.objects.create(
+                person=person,
+                status=old_status,
+                valid_from=person.birth_date,
+                valid_to=valid_from - timedelta(days=1),
+                source="此前登记的就业状况",
+                created_by=acting_user,
             )
+        )
     same_day = [p for p in periods if p.valid_from == valid_from]
     for p in same_day:  # a correction on the same day replaces that day's period
         p.delete()

@@ -57,6 +57,7 @@ from .models import (
     CircumstanceKind,
     EconomicStatus,
     EconomicStatusPeriod,
+    EmploymentPeriod,
     EmploymentStatus,
     HouseholdType,
     Person,
@@ -997,6 +998,46 @@ def _write_facts(rows: list[RowResult], pks: list[int], *, acting_user, now) -> 
         )
 
 
+def _write_employment(changes: list[tuple[int, str, str]], *, acting_user, today: date, now) -> None:
+    """Employment status changed by the import, dated as ``circumstances.employment_status_change`` does,
+    set-based: the open period ends yesterday (a person with none gets the earlier status as a period up to
+    yesterday), and the new status opens today."""
+    ids = [pk for pk, _old, _new in changes]
+    EmploymentPeriod.objects.filter(person_id__in=ids, valid_from=today).delete()  # a same-day correction
+    dated = set(EmploymentPeriod.objects.filter(person_id__in=ids).values_list("person_id", flat=True))
+    EmploymentPeriod.objects.filter(person_id__in=ids, valid_to__isnull=True).update(
+        valid_to=today - timedelta(days=1)
+    )
+    births = dict(
+        Person.objects.filter(pk__in=[pk for pk in ids if pk not in dated]).values_list("pk", "birth_date")
+    )
+    user_id, rows = acting_user.pk, []
+    for pk, old, new in changes:
+        if pk in births and old and births[pk] < today:
+            rows.append(
+                {
+                    "person_id": pk,
+                    "status": old,
+                    "valid_from": births[pk],
+                    "valid_to": today - timedelta(days=1),
+                    "source": "此前登记的就业状况",
+                    "created_by_id": user_id,
+                }
+            )
+        if new:
+            rows.append(
+                {
+                    "person_id": pk,
+                    "status": new,
+                    "valid_from": today,
+                    "valid_to": None,
+                    "source": "导入",
+                    "created_by_id": user_id,
+                }
+            )
+    insert_rows(EmploymentPeriod, rows, now=now)
+
+
 def _economic_periods(rows: list[RowResult], pks: list[int], today: date) -> list[dict]:
     """The economic-status period of each created person that has one (other than 无), from today."""
     return [
@@ -1009,7 +1050,7 @@ def _economic_periods(rows: list[RowResult], pks: list[int], today: date) -> lis
 def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> None:
     for batch in _chunks(rows, BATCH_SIZE):
         persons, fields, audits = [], {"updated_at"}, []
-        new_certs, cert_dates, econ_changes = [], [], []
+        new_certs, cert_dates, econ_changes, employment_changes = [], [], [], []
         for r in batch:
             person, changes = r.person, dict(r.changes)
             if "community_id" in changes:  # a community created on commit has its id only now
@@ -1033,6 +1074,8 @@ def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> N
                 cert_dates.append(cert)
             if "economic_status" in changes:
                 econ_changes.append(r)
+            if "employment_status" in changes:
+                employment_changes.append((person.pk, *changes["employment_status"]))
         Person.objects.bulk_update(persons, sorted(fields), batch_size=500)
         if new_certs:
             Certificate.objects.filter(
@@ -1061,6 +1104,8 @@ def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> N
                 batch_size=BATCH_SIZE,
             )
         _write_facts(batch, [r.person.pk for r in batch], acting_user=acting_user, now=now)
+        if employment_changes:
+            _write_employment(employment_changes, acting_user=acting_user, today=today, now=now)
         audit_record_many(
             acting_user=acting_user,
             action="person.import_update",

@@ -270,6 +270,13 @@ def person_update(*, acting_user, person: Person, record: PersonRecord) -> dict[
         economic_status_change(
             acting_user=None, person=person, status=record.economic_status, valid_from=today, audit=False
         )
+    if "employment_status" in changes:
+        from .circumstances import employment_status_change
+
+        old, new = changes["employment_status"]
+        employment_status_change(
+            acting_user=acting_user, person=person, status=new, valid_from=today, audit=False, previous=old
+        )
     audit_record(acting_user=acting_user, action="person.update", obj=person, changes=masked_changes(changes))
     return changes
 

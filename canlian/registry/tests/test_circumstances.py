@@ -348,3 +348,38 @@ def test_employment_form_on_the_page(users, make_person):
     assert response.status_code == 302
     person.refresh_from_db()
     assert person.employment_status == "employed"
+
+
+# ---- demo data -------------------------------------------------------------------------------------------
+
+
+def test_demo_persons_carry_realistic_facts_and_a_reset_removes_them(users):
+    import polars as pl
+
+    from canlian.benefits import selectors
+    from canlian.registry.demo import demo_load, demo_persons_delete
+
+    result = demo_load(persons=3000, seed=2023, acting_user=users["admin"])
+    assert result.circumstances == PersonCircumstance.objects.count() > 0
+    # every person marked 迁出 has the date of the move, and only they have one
+    moved = set(Person.objects.filter(status=Person.Status.MOVED_OUT).values_list("pk", flat=True))
+    assert moved and moved == set(
+        PersonCircumstance.objects.filter(kind="moved_out").values_list("person_id", flat=True)
+    )
+    month = timezone.localdate().replace(day=1)
+    facts = selectors.month_facts(month)
+    paid = (
+        selectors.population_eligibility(month)
+        .join(facts, on="person_id")
+        .filter(pl.col("living_allowance_eligible"))
+    )
+    outside = paid.filter(~pl.col("dibao"))
+    no_income = outside.filter(pl.col("no_fixed_income")).height / paid.height
+    multiple = (
+        outside.filter(~pl.col("no_fixed_income") & pl.col("multiple_in_household")).height / paid.height
+    )
+    assert 0.5 < no_income < 0.7 and 0.04 < multiple < 0.12, (no_income, multiple)
+
+    deleted = demo_persons_delete(acting_user=users["admin"])
+    assert deleted.circumstances == result.circumstances
+    assert not PersonCircumstance.objects.exists() and not Person.objects.exists()

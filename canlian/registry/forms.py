@@ -239,6 +239,13 @@ class StatusForm(forms.Form):
         error_messages={"invalid": "请填写有效日期，如 2023-05-06"},
         widget=_date_input(),
     )
+    moved_out_on = forms.DateField(
+        label="迁出日期",
+        required=False,
+        help_text="状态为“迁出”时填写，不填为今天；迁出当月照发，次月起停发",
+        error_messages={"invalid": "请填写有效日期，如 2023-05-06"},
+        widget=_date_input(),
+    )
 
 
 _DATE_ERRORS = {"invalid": "请填写有效日期，如 2024-03-01"}

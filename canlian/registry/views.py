@@ -264,6 +264,7 @@ def person_status(request, pk):
                 person=person,
                 status=form.cleaned_data["status"],
                 death_date=form.cleaned_data["death_date"],
+                moved_out_on=form.cleaned_data["moved_out_on"],
             )
         except ValidationFailed as exc:
             add_errors(form, exc.errors)

@@ -383,3 +383,35 @@ def test_demo_persons_carry_realistic_facts_and_a_reset_removes_them(users):
     deleted = demo_persons_delete(acting_user=users["admin"])
     assert deleted.circumstances == result.circumstances
     assert not PersonCircumstance.objects.exists() and not Person.objects.exists()
+
+
+def test_status_moved_out_records_the_move_date_and_back_ends_it(users, make_person):
+    from canlian.registry.services import person_set_status
+
+    person = make_person()
+    with pytest.raises(ValidationFailed) as exc:
+        person_set_status(
+            acting_user=users["district"], person=person, status="moved_out", moved_out_on=date(2099, 1, 1)
+        )
+    assert exc.value.errors == {"moved_out_on": "迁出日期应在出生日期与今天之间"}
+    assert not PersonCircumstance.objects.exists()
+    person_set_status(
+        acting_user=users["district"], person=person, status="moved_out", moved_out_on=date(2025, 5, 31)
+    )
+    move = PersonCircumstance.objects.get()
+    assert (move.kind, move.valid_from, move.valid_to, move.source) == (
+        "moved_out",
+        date(2025, 5, 31),
+        None,
+        "变更人员状态",
+    )
+    audit = AuditLog.objects.filter(action="person.status").latest("id")
+    assert audit.changes["moved_out"] == [None, "2025-05-31"]
+    person_set_status(acting_user=users["district"], person=person, status="active")
+    move.refresh_from_db()
+    assert move.valid_to == timezone.localdate() - timedelta(days=1)
+    # moving out today and back today is a correction: nothing is left
+    person_set_status(acting_user=users["district"], person=person, status="moved_out")
+    assert PersonCircumstance.objects.filter(valid_to__isnull=True).get().valid_from == timezone.localdate()
+    person_set_status(acting_user=users["district"], person=person, status="active")
+    assert PersonCircumstance.objects.count() == 1

@@ -102,6 +102,13 @@ def _sync_moved_out_status(person: Person, today: date) -> dict:
     return {"status": [old, person.status]}
 
 
+def _touch(person: Person) -> None:
+    """A change of the person's facts is a change of the person: an import staged before it sees that its
+    preview is stale (``importers._recheck`` compares ``updated_at``)."""
+    person.updated_at = timezone.now()
+    Person.objects.filter(pk=person.pk).update(updated_at=person.updated_at)
+
+
 def _locked_person(acting_user, person: Person) -> Person:
     person = Person.objects.select_for_update().get(pk=person.pk)
     if not access.can_edit_person(acting_user, person):
@@ -180,6 +187,7 @@ def circumstance_add(
     }
     if kind == CircumstanceKind.MOVED_OUT:
         changes |= _sync_moved_out_status(person, today)
+    _touch(person)
     audit_record(acting_user=acting_user, action="person.circumstance_add", obj=person, changes=changes)
     return period
 
@@ -209,6 +217,7 @@ def circumstance_end(
     }
     if period.kind == CircumstanceKind.MOVED_OUT:
         changes |= _sync_moved_out_status(person, timezone.localdate())
+    _touch(person)
     audit_record(acting_user=acting_user, action="person.circumstance_end", obj=person, changes=changes)
     return period
 
@@ -351,6 +360,8 @@ FLAG_VALUES = {
     "✗": False,
     "有": True,
     "无": False,
+    "true": True,
+    "false": False,
 }
 
 

@@ -187,3 +187,45 @@ def test_template_carries_the_new_columns(tmp_path, users):
     # the example row of the template imports as nothing
     staged = persons_stage(out, acting_user=users["district"], today=TODAY)
     assert staged.counts["rejected"] == 1
+
+
+def test_a_fact_recorded_between_preview_and_commit_stops_the_commit(tmp_path, users, pid):
+    from canlian.registry.circumstances import circumstance_add
+    from canlian.registry.importers import ImportConflict, persons_commit
+
+    run(write_xlsx(tmp_path / "a.xlsx", [frow(pid(1), name="赵无收")], FACT_HEADERS), users["district"])
+    staged = persons_stage(
+        write_xlsx(tmp_path / "b.xlsx", [frow(pid(1), name="赵无收", nfi="是")], FACT_HEADERS),
+        acting_user=users["district"],
+        today=TODAY,
+    )
+    assert staged.counts["updated"] == 1
+    person = Person.objects.get()
+    circumstance_add(
+        acting_user=users["district"], person=person, kind="no_fixed_income", valid_from=date(2025, 1, 1)
+    )
+    before = periods()
+    with pytest.raises(ImportConflict, match="第2行对应的档案在校验后已被修改"):
+        persons_commit(staged, acting_user=users["district"])
+    assert periods() == before
+
+
+def test_excel_booleans_and_numbers_as_flags(tmp_path, users, pid):
+    import xlsxwriter
+
+    path = tmp_path / "bools.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, FACT_HEADERS)
+    ws.write_row(1, 0, row(pid(1), name="赵一"))
+    ws.write_boolean(1, len(HEADERS), True)  # 无固定收入
+    ws.write_number(1, len(HEADERS) + 2, 1)  # 工伤保险生活护理费
+    ws.write_number(1, len(HEADERS) + 4, 150)  # 老年护理补贴
+    wb.close()
+    staged = run(path, users["district"])
+    assert staged.counts["created"] == 1, list(staged.errors())
+    assert [(k, a) for _n, k, _f, _t, a, _s in periods()] == [
+        ("elderly_care", Decimal("150.00")),
+        ("injury_care", None),
+        ("no_fixed_income", None),
+    ]

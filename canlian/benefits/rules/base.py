@@ -138,7 +138,12 @@ def in_district(ctx: Context) -> Condition:
         .then(pl.format("已迁出（{} 迁出），次月起停发", moved_on.dt.strftime("%Y-%m-%d")))
         .otherwise(pl.lit("户籍已迁出本区"))
     )
-    return Condition("in_district", ~pl.col("moved_out"), "户籍在本区", why_not)
+    yes = (
+        pl.when(moved_on.is_not_null())
+        .then(pl.format("本月迁出（{} 迁出），当月照发", moved_on.dt.strftime("%Y-%m-%d")))
+        .otherwise(pl.lit("户籍在本区"))
+    )
+    return Condition("in_district", ~pl.col("moved_out"), yes, why_not)
 
 
 def certificate_valid(ctx: Context) -> Condition:

@@ -36,7 +36,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "orphan_allowance_since": pl.Date,
     "elderly_care_since": pl.Date,
     "care_need_since": pl.Date,
-    "moved_out_since": pl.Date,
+    "moved_out_since": pl.Date,  # also set in the month of the move (still paid)
     "employed_since": pl.Date,
 }
 DEFAULTS = {
@@ -127,20 +127,19 @@ def circumstance_flags(circumstances: pl.DataFrame | pl.LazyFrame, start, end) -
     lf = circumstances.lazy().with_columns([pl.col(c).cast(t) for c, t in CIRCUMSTANCE_SCHEMA.items()])
     kind, since = pl.col("kind"), pl.col("valid_from")
     reaches = pl.col("valid_to").is_null() | (pl.col("valid_to") >= start)
-    begins = pl.when(kind == "moved_out").then(since < start).otherwise(since <= end)
     aggs = []
     for k in FLAG_KINDS:
         aggs += [(kind == k).any().alias(k), since.filter(kind == k).min().alias(f"{k}_since")]
     moved, care, elderly = kind == "moved_out", kind == "care_need", kind == "elderly_care"
     aggs += [
-        moved.any().alias(_MOVED_DATED),
-        since.filter(moved).max().alias("moved_out_since"),
+        (moved & (since < start)).any().alias(_MOVED_DATED),
+        since.filter(moved).max().alias("moved_out_since"),  # a move this month too: paid, reason says so
         pl.when(care.any()).then(pl.lit(True)).otherwise(pl.lit(None, dtype=pl.Boolean)).alias("care_need"),
         since.filter(care).min().alias("care_need_since"),
         pl.col("amount_fen").filter(elderly).max().fill_null(0).alias("elderly_care_fen"),
         since.filter(elderly).min().alias("elderly_care_since"),
     ]
-    return lf.filter(begins & reaches).group_by("person_id").agg(aggs)
+    return lf.filter((since <= end) & reaches).group_by("person_id").agg(aggs)
 
 
 def employment_flags(employment: pl.DataFrame | pl.LazyFrame, start, end) -> pl.LazyFrame:

@@ -134,6 +134,8 @@ def test_import_then_eligibility_pays_each_group_per_the_parameters(users, tmp_p
         )
         assert (result["eligible"], result["amount"]) == ((True, expected) if paid else (False, "0.00"))
     assert "✘ 已迁出（2025-05-31 迁出），次月起停发" in _eligibility(capsys, number, "2025-06")["reasons"]
+    assert "✔ 本月迁出（2025-05-31 迁出），当月照发" in _eligibility(capsys, number, "2025-05")["reasons"]
+    assert "✔ 户籍在本区" in _eligibility(capsys, number, "2025-04")["reasons"]
     # before the fact started, no fixed income did not count
     assert _eligibility(capsys, number, "2024-02")["eligible"] is False
 
@@ -163,8 +165,11 @@ def test_moved_out_on_the_first_and_on_the_last_day_of_a_month(users, make_perso
     for month, expected in ((date(2025, 7, 1), False), (date(2025, 8, 1), True)):
         facts = selectors.facts_for_month(frames, month).sort("person_id")
         assert facts["moved_out"].to_list() == [expected, expected]
-    july = selectors.facts_for_month(frames, date(2025, 8, 1)).sort("person_id")
-    assert july["moved_out_since"].to_list() == [date(2025, 7, 1), date(2025, 7, 31)]
+    for month in (date(2025, 7, 1), date(2025, 8, 1)):  # the move date, in the month of the move too
+        facts = selectors.facts_for_month(frames, month).sort("person_id")
+        assert facts["moved_out_since"].to_list() == [date(2025, 7, 1), date(2025, 7, 31)]
+    june = selectors.facts_for_month(frames, date(2025, 6, 1))
+    assert june["moved_out"].to_list() == [False, False] and june["moved_out_since"].to_list() == [None, None]
 
 
 def test_a_period_counts_for_every_month_it_overlaps(users, make_person):

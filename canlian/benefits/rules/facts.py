@@ -119,27 +119,37 @@ _MOVED_DATED, _MOVE_RECORDED, _EMPLOYED_DATED = "_moved_out_dated", "_move_recor
 
 
 def circumstance_flags(circumstances: pl.DataFrame | pl.LazyFrame, start, end) -> pl.LazyFrame:
-    """Per person with a period that counts in the month [start, end]: the flags, ``elderly_care_fen``,
+    """Per person with any period: the flags of the month [start, end], ``elderly_care_fen``,
     ``care_need`` (True or null: an assessed need, else presumed) and the ``<fact>_since`` dates.
 
     A period counts when it overlaps the month, like the economic status; a move out counts from the month
     after the move date (paid for the month of the move, stopped from the next)."""
     lf = circumstances.lazy().with_columns([pl.col(c).cast(t) for c, t in CIRCUMSTANCE_SCHEMA.items()])
     kind, since = pl.col("kind"), pl.col("valid_from")
-    reaches = pl.col("valid_to").is_null() | (pl.col("valid_to") >= start)
-    aggs = []
+    counts = (since <= end) & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= start))
+    # one column per fact first, then plain aggregations (a filter inside the aggregation runs per group:
+    # several times slower at a million periods); every person with any period gets a row, so that
+    # ``_MOVE_RECORDED`` (a move recorded at all, in any month) comes out of the same pass
+    columns, aggs = [(kind == "moved_out").alias(_MOVE_RECORDED)], [pl.col(_MOVE_RECORDED).any()]
+    for k in (*FLAG_KINDS, "care_need", "elderly_care", "moved_out"):
+        columns.append(pl.when(counts & (kind == k)).then(since).alias(f"{k}_since"))
     for k in FLAG_KINDS:
-        aggs += [(kind == k).any().alias(k), since.filter(kind == k).min().alias(f"{k}_since")]
-    moved, care, elderly = kind == "moved_out", kind == "care_need", kind == "elderly_care"
-    aggs += [
-        (moved & (since < start)).any().alias(_MOVED_DATED),
-        since.filter(moved).max().alias("moved_out_since"),  # a move this month too: paid, reason says so
-        pl.when(care.any()).then(pl.lit(True)).otherwise(pl.lit(None, dtype=pl.Boolean)).alias("care_need"),
-        since.filter(care).min().alias("care_need_since"),
-        pl.col("amount_fen").filter(elderly).max().fill_null(0).alias("elderly_care_fen"),
-        since.filter(elderly).min().alias("elderly_care_since"),
+        columns.append((counts & (kind == k)).alias(k))
+        aggs += [pl.col(k).any(), pl.col(f"{k}_since").min()]
+    columns += [
+        (counts & (kind == "moved_out") & (since < start)).alias(_MOVED_DATED),
+        pl.when(counts & (kind == "care_need")).then(pl.lit(True)).alias("care_need"),
+        pl.when(counts & (kind == "elderly_care")).then(pl.col("amount_fen")).alias("elderly_care_fen"),
     ]
-    return lf.filter((since <= end) & reaches).group_by("person_id").agg(aggs)
+    aggs += [
+        pl.col(_MOVED_DATED).any(),
+        pl.col("moved_out_since").max(),  # a move this month too: paid, and the reason says so
+        pl.col("care_need").max(),  # True, or null when no assessed need
+        pl.col("care_need_since").min(),
+        pl.col("elderly_care_fen").max().fill_null(0),
+        pl.col("elderly_care_since").min(),
+    ]
+    return lf.select(pl.col("person_id"), *columns).group_by("person_id").agg(aggs)
 
 
 def employment_flags(employment: pl.DataFrame | pl.LazyFrame, start, end) -> pl.LazyFrame:
@@ -176,19 +186,13 @@ def with_circumstances(
     if not _empty(circumstances):
         names = base.collect_schema().names()
         flags = circumstance_flags(circumstances, start, end)
-        own = [c for c in flags.collect_schema().names() if c not in ("person_id", _MOVED_DATED)]
-        recorded = (
-            circumstances.lazy()
-            .filter(pl.col("kind") == "moved_out")
-            .select(pl.col("person_id").cast(pl.Int64))
-            .unique()
-            .with_columns(pl.lit(True).alias(_MOVE_RECORDED))
-        )
+        own = [
+            c for c in flags.collect_schema().names() if c not in ("person_id", _MOVED_DATED, _MOVE_RECORDED)
+        ]
         status_moved = pl.col("moved_out") if "moved_out" in names else pl.lit(False)
         base = (
             base.drop([c for c in own if c in names])
             .join(flags, on="person_id", how="left")
-            .join(recorded, on="person_id", how="left")
             .with_columns(
                 pl.when(pl.col(_MOVE_RECORDED).fill_null(False))
                 .then(pl.col(_MOVED_DATED).fill_null(False))

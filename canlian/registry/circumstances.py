@@ -333,9 +333,14 @@ FACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "elderly_care": ("老年护理补贴(元/月)", "老年护理补贴", "老年护理补贴金额", "老年护理补贴(元)"),
     "moved_out": ("迁出日期", "迁出时间", "户籍迁出日期"),
 }
+# optional "<column>起始日期" columns: the date a fact starts (default: the import date)
 FACT_FROM_COLUMNS: dict[str, tuple[str, ...]] = {
     f"{key}_from": tuple(
-        f"{name}{suffix}" for name in names[:1] for suffix in ("起始日期", "开始日期", "起始时间")
+        dict.fromkeys(
+            f"{name.removesuffix('(元/月)').removesuffix('(元)')}{suffix}"
+            for name in names
+            for suffix in ("起始日期", "开始日期", "起始时间")
+        )
     )
     for key, names in FACT_COLUMNS.items()
     if key != "moved_out"

@@ -229,3 +229,25 @@ def test_excel_booleans_and_numbers_as_flags(tmp_path, users, pid):
         ("injury_care", None),
         ("no_fixed_income", None),
     ]
+
+
+def test_header_aliases_and_start_columns(tmp_path, users, pid):
+    headers = [
+        *HEADERS,
+        "是否一户多残",
+        "一户多残起始日期",
+        "老年护理补贴",
+        "老年护理补贴起始日期",
+        "迁出时间",
+    ]
+    path = write_xlsx(
+        tmp_path / "aliases.xlsx",
+        [[*row(pid(1), name="赵一"), "√", "2024-02-29", "120", date(2024, 3, 31), "2025/6/1"]],
+        headers,
+    )
+    assert run(path, users["district"]).counts["created"] == 1
+    assert periods() == [
+        ("赵一", "elderly_care", date(2024, 3, 31), None, Decimal("120.00"), "导入"),
+        ("赵一", "moved_out", date(2025, 6, 1), None, None, "导入"),
+        ("赵一", "multiple_in_household", date(2024, 2, 29), None, None, "导入"),
+    ]

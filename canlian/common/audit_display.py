@@ -21,6 +21,9 @@ ACTION_LABELS = {
     "person.update": "修改档案",
     "person.status": "变更人员状态",
     "person.economic_status": "变更家庭经济状况",
+    "person.circumstance_add": "登记家庭与个人情况",
+    "person.circumstance_end": "结束家庭与个人情况",
+    "person.employment_status": "变更就业状况",
     "person.reveal_id": "查看完整身份证号",
     "person.export": "导出残疾人名单",
     "person.import_create": "批量导入新建",
@@ -76,6 +79,17 @@ _PLAIN_LABELS = {
     "rows": "行数",
     "filters": "筛选条件",
     "jurisdiction": "管辖范围",
+    # the person's circumstances (registry.circumstances), by the services and by the import
+    "circumstance": "情况",
+    "valid_to": "截止日期",
+    "amount": "金额（元）",
+    "source": "来源",
+    "no_fixed_income": "无固定收入",
+    "multiple_in_household": "一户多残或依老养残",
+    "injury_care": "工伤保险生活护理费",
+    "orphan_allowance": "孤儿或事实无人抚养",
+    "elderly_care": "老年护理补贴(元/月)",
+    "moved_out": "迁出日期",
 }
 _EMPTY = "（空）"
 

@@ -270,6 +270,13 @@ def person_update(*, acting_user, person: Person, record: PersonRecord) -> dict[
         economic_status_change(
             acting_user=None, person=person, status=record.economic_status, valid_from=today, audit=False
         )
+    if "employment_status" in changes:
+        from .circumstances import employment_status_change
+
+        old, new = changes["employment_status"]
+        employment_status_change(
+            acting_user=acting_user, person=person, status=new, valid_from=today, audit=False, previous=old
+        )
     audit_record(acting_user=acting_user, action="person.update", obj=person, changes=masked_changes(changes))
     return changes
 
@@ -308,19 +315,60 @@ def economic_status_change(
 
 
 @transaction.atomic
-def person_set_status(*, acting_user, person: Person, status: str, death_date: date | None = None) -> Person:
+def person_set_status(
+    *,
+    acting_user,
+    person: Person,
+    status: str,
+    death_date: date | None = None,
+    moved_out_on: date | None = None,
+) -> Person:
+    """Set the status. 迁出 is dated (``registry.circumstances``): moving out records the move on
+    ``moved_out_on`` (default today) unless a move is already open; back to 在册 ends the open move the day
+    before (or removes a move recorded for today: a correction)."""
+    from .models import CircumstanceKind, PersonCircumstance
+
     person = Person.objects.select_for_update().get(pk=person.pk)
     if not access.can_edit_person(acting_user, person):
         raise PermissionDenied("您无权修改该残疾人信息")
     if status not in Person.Status.values:
         raise DomainError("无效的人员状态")
+    today = timezone.localdate()
     if status == Person.Status.DECEASED:
         if death_date is None:
             raise ValidationFailed({"death_date": "请填写死亡日期"})
-        if death_date > timezone.localdate() or death_date < person.birth_date:
+        if death_date > today or death_date < person.birth_date:
             raise ValidationFailed({"death_date": "死亡日期应在出生日期与今天之间"})
     else:
         death_date = None
+    moves = PersonCircumstance.objects.select_for_update().filter(
+        person=person, kind=CircumstanceKind.MOVED_OUT, valid_to__isnull=True
+    )
+    move_changes: dict[str, tuple] = {}
+    if status == Person.Status.MOVED_OUT and not moves.exists():
+        moved_on = moved_out_on or today
+        if moved_on > today or moved_on < person.birth_date:
+            raise ValidationFailed({"moved_out_on": "迁出日期应在出生日期与今天之间"})
+        if PersonCircumstance.objects.filter(
+            person=person, kind=CircumstanceKind.MOVED_OUT, valid_to__gte=moved_on
+        ).exists():
+            raise ValidationFailed({"moved_out_on": "该日期与已登记的迁出记录重叠"})
+        PersonCircumstance.objects.create(
+            person=person,
+            kind=CircumstanceKind.MOVED_OUT,
+            valid_from=moved_on,
+            source="变更人员状态",
+            created_by=acting_user,
+        )
+        move_changes["moved_out"] = (None, moved_on)
+    elif status == Person.Status.ACTIVE:
+        for move in moves:
+            if move.valid_from >= today:
+                move.delete()
+            else:
+                move.valid_to = today - timedelta(days=1)
+                move.save(update_fields=["valid_to"])
+                move_changes["valid_to"] = (None, move.valid_to)
     old = (person.status, person.death_date)
     person.status, person.death_date = status, death_date
     person.save(update_fields=["status", "death_date", "updated_at"])
@@ -328,7 +376,9 @@ def person_set_status(*, acting_user, person: Person, status: str, death_date: d
         acting_user=acting_user,
         action="person.status",
         obj=person,
-        changes=masked_changes({"status": (old[0], status), "death_date": (old[1], death_date)}),
+        changes=masked_changes(
+            {"status": (old[0], status), "death_date": (old[1], death_date), **move_changes}
+        ),
     )
     return person
 

@@ -149,6 +149,7 @@ class PersonRecord:
     sex: str = ""
     birth_date: date | None = None
     provided: set[str] = field(default_factory=set)
+    facts: dict = field(default_factory=dict)  # import: kind → circumstances.FactCell (blank = no change)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from canlian.common.models import AuditLog
 from canlian.registry.models import Person
@@ -253,7 +254,12 @@ def test_status_change(role, users, person):
     logs = AuditLog.objects.filter(action="person.status")
     if response.status_code == 302:
         assert Person.objects.get(pk=person.pk).status == "moved_out"
-        assert logs.get().changes == {"status": ["active", "moved_out"], "death_date": [None, None]}
+        today = timezone.localdate().isoformat()  # the move is dated (registry.circumstances)
+        assert logs.get().changes == {
+            "status": ["active", "moved_out"],
+            "death_date": [None, None],
+            "moved_out": [None, today],
+        }
     else:
         assert snapshot(person) == before
         assert logs.count() == 0

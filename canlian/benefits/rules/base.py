@@ -121,8 +121,29 @@ def alive(ctx: Context) -> Condition:
     )
 
 
+def since_text(column: str, *, word: str = "起") -> pl.Expr:
+    """``（2024-03-01 起）`` from a ``<fact>_since`` date column; empty when the date is unknown."""
+    when = pl.col(column)
+    return (
+        pl.when(when.is_not_null())
+        .then(pl.format("（{} {}）", when.dt.strftime("%Y-%m-%d"), pl.lit(word)))
+        .otherwise(pl.lit(""))
+    )
+
+
 def in_district(ctx: Context) -> Condition:
-    return Condition("in_district", ~pl.col("moved_out"), "户籍在本区", "户籍已迁出本区")
+    moved_on = pl.col("moved_out_since")
+    why_not = (
+        pl.when(moved_on.is_not_null())
+        .then(pl.format("已迁出（{} 迁出），次月起停发", moved_on.dt.strftime("%Y-%m-%d")))
+        .otherwise(pl.lit("户籍已迁出本区"))
+    )
+    yes = (
+        pl.when(moved_on.is_not_null())
+        .then(pl.format("本月迁出（{} 迁出），当月照发", moved_on.dt.strftime("%Y-%m-%d")))
+        .otherwise(pl.lit("户籍在本区"))
+    )
+    return Condition("in_district", ~pl.col("moved_out"), yes, why_not)
 
 
 def certificate_valid(ctx: Context) -> Condition:
@@ -158,7 +179,7 @@ def no_injury_care(ctx: Context) -> Condition:
         "no_injury_care",
         ~pl.col("injury_care"),
         "未领取工伤保险生活护理费",
-        "已领取工伤保险生活护理费，不享受两项补贴",
+        pl.format("已领取工伤保险生活护理费{}，不享受两项补贴", since_text("injury_care_since")),
     )
 
 

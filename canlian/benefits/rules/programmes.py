@@ -18,6 +18,7 @@ from .base import (
     no_injury_care,
     not_tekun,
     register,
+    since_text,
     times_rate_fen,
 )
 
@@ -70,13 +71,13 @@ class LivingAllowance(Programme):
                 "rate_no_income_severe",
                 no_income_severe,
                 bp["rate_no_income_severe"],
-                pl.lit("低保外无固定收入的重度残疾人"),
+                pl.format("低保外无固定收入{}的重度残疾人", since_text("no_fixed_income_since")),
             ),
             (
                 "rate_multiple_in_household",
                 pl.col("multiple_in_household"),
                 bp["rate_multiple_in_household"],
-                pl.lit("一户多残或依老养残"),
+                pl.format("一户多残或依老养残{}", since_text("multiple_in_household_since")),
             ),
         ]
 
@@ -113,7 +114,10 @@ class LivingAllowance(Programme):
                 "no_orphan_allowance",
                 ~pl.col("orphan_allowance"),
                 "未领取孤儿（事实无人抚养儿童）基本生活费",
-                "已领取孤儿（事实无人抚养儿童）基本生活费，不享受生活补贴",
+                pl.format(
+                    "已领取孤儿（事实无人抚养儿童）基本生活费{}，不享受生活补贴",
+                    since_text("orphan_allowance_since"),
+                ),
             ),
             Condition(
                 "hardship_case",
@@ -149,7 +153,7 @@ class CareAllowance(Programme):
         qualifies = severe_case | extended_case
         reason = (
             pl.when(severe_case)
-            .then(pl.lit("一、二级重度残疾人，需长期照护"))
+            .then(pl.format("一、二级重度残疾人，需长期照护{}", since_text("care_need_since")))
             .otherwise(pl.lit("三、四级智力或精神残疾人（扩面）"))
         )
         why_not = (
@@ -172,7 +176,10 @@ class CareAllowance(Programme):
                 pl.when(elderly > 0)
                 .then(
                     pl.format(
-                        "本补贴 {} 元高于老年护理补贴 {} 元，择高发放本补贴", _yuan(amount), _yuan(elderly)
+                        "本补贴 {} 元高于老年护理补贴 {} 元{}，择高发放本补贴",
+                        _yuan(amount),
+                        _yuan(elderly),
+                        since_text("elderly_care_since"),
                     )
                 )
                 .otherwise(
@@ -183,8 +190,9 @@ class CareAllowance(Programme):
                     )
                 ),
                 pl.format(
-                    "老年护理补贴 {} 元不低于本补贴 {} 元，择高领取老年护理补贴",
+                    "老年护理补贴 {} 元{}不低于本补贴 {} 元，择高领取老年护理补贴",
                     _yuan(elderly),
+                    since_text("elderly_care_since"),
                     _yuan(amount),
                 ),
             ),

@@ -31,7 +31,7 @@ from canlian.common.jobs import Progress, noop_progress
 from canlian.common.models import AuditLog
 
 from .. import services
-from ..models import Certificate, EconomicStatusPeriod, Person, Region
+from ..models import Certificate, EconomicStatusPeriod, EmploymentPeriod, Person, PersonCircumstance, Region
 from .population import (
     TOWN_COMMUNITIES,
     DemoPerson,
@@ -190,6 +190,7 @@ class DemoResult:
     persons: int = 0
     certificates: int = 0
     economic_periods: int = 0
+    circumstances: int = 0
     seconds: float = 0.0
     first_id: int | None = None
     last_id: int | None = None
@@ -211,6 +212,8 @@ def demo_persons_delete(*, acting_user, chunk: int = BATCH_SIZE) -> DemoResult:
             part = ids[start : start + chunk]
             result.certificates += Certificate.objects.filter(person_id__in=part).delete()[0]
             result.economic_periods += EconomicStatusPeriod.objects.filter(person_id__in=part).delete()[0]
+            result.circumstances += PersonCircumstance.objects.filter(person_id__in=part).delete()[0]
+            EmploymentPeriod.objects.filter(person_id__in=part).delete()
             result.persons += (
                 Person.objects.filter(pk__in=part).only("pk").delete()[1].get(Person._meta.label, 0)
             )
@@ -228,6 +231,7 @@ def demo_persons_delete(*, acting_user, chunk: int = BATCH_SIZE) -> DemoResult:
                 "persons": result.persons,
                 "certificates": result.certificates,
                 "economic_periods": result.economic_periods,
+                "circumstances": result.circumstances,
             },
         )
     return result
@@ -273,6 +277,16 @@ CERTIFICATE_COLUMNS = (
     "created_at",
 )
 PERIOD_COLUMNS = ("person_id", "status", "valid_from", "valid_to", "source", "created_at")
+CIRCUMSTANCE_COLUMNS = (
+    "person_id",
+    "kind",
+    "amount",
+    "valid_from",
+    "valid_to",
+    "source",
+    "created_by_id",
+    "created_at",
+)
 
 
 def _person_row(p: DemoPerson, *, towns, communities, pinyin_cache, acting_user_id, now) -> tuple:
@@ -324,6 +338,7 @@ def demo_load(
     person_writer = RowWriter(Person, PERSON_COLUMNS)
     cert_writer = RowWriter(Certificate, CERTIFICATE_COLUMNS)
     period_writer = RowWriter(EconomicStatusPeriod, PERIOD_COLUMNS)
+    circumstance_writer = RowWriter(PersonCircumstance, CIRCUMSTANCE_COLUMNS)
     result = DemoResult()
     pinyin_cache: dict[str, tuple[str, str]] = {}
     counts = {"deceased": 0, "moved_out": 0, "certificates_cancelled": 0, "certificates_frozen": 0}
@@ -345,7 +360,7 @@ def demo_load(
             for p in batch
         ]
         ids = person_writer.write(rows, with_ids=True)
-        certs, periods = [], []
+        certs, periods, facts = [], [], []
         for pk, p in zip(ids, batch, strict=True):
             for c in p.certificates:
                 certs.append(
@@ -372,16 +387,23 @@ def demo_load(
                     counts["certificates_frozen"] += 1
             for period in p.periods:
                 periods.append((pk, period.status, period.valid_from, period.valid_to, "演示数据", now))
+            for fact in p.circumstances:
+                amount = None if fact.amount is None else str(fact.amount)
+                facts.append(
+                    (pk, fact.kind, amount, fact.valid_from, fact.valid_to, "演示数据", acting_user.pk, now)
+                )
             if p.status != Person.Status.ACTIVE:
                 counts[p.status] += 1
         cert_writer.write(certs)
         period_writer.write(periods)
+        circumstance_writer.write(facts)
         if ids:
             result.first_id = ids[0] if result.first_id is None else result.first_id
             result.last_id = ids[-1]
         result.persons += len(ids)
         result.certificates += len(certs)
         result.economic_periods += len(periods)
+        result.circumstances += len(facts)
         done += size
         progress(done, persons, "生成演示数据")
     result.counts = counts
@@ -394,6 +416,7 @@ def demo_load(
             "persons": result.persons,
             "certificates": result.certificates,
             "economic_periods": result.economic_periods,
+            "circumstances": result.circumstances,
             "seed": seed,
             "first_id": result.first_id,
             "last_id": result.last_id,

@@ -5,7 +5,10 @@
 the 17th digit, names from common local surnames and era-typical given names, the category mix of
 DOMAIN.md §7 with more grade 3–4 than 1–2, ages skewed old, towns and villages, certificates with
 history (reissues, renewals), expired / frozen / cancelled ones, deaths and moves, economic-status
-periods over time, employment by age, guardians for minors.
+periods over time, employment by age, guardians for minors, and the dated circumstances the benefit rules
+read (无固定收入 for about half of the severe persons outside 低保, a few 一户多残 households, 工伤 care pay,
+orphans, elderly care allowances, the date of each move out), drawn from a second generator so that adding
+them left every earlier draw of a seed unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from itertools import accumulate
 
 from django.utils import timezone
@@ -163,6 +167,14 @@ class DemoPeriod:
 
 
 @dataclass(slots=True)
+class DemoCircumstance:
+    kind: str
+    valid_from: date
+    valid_to: date | None = None
+    amount: Decimal | None = None
+
+
+@dataclass(slots=True)
 class DemoPerson:
     name: str
     id_number: str
@@ -181,6 +193,7 @@ class DemoPerson:
     guardian_phone: str
     certificates: list[DemoCertificate] = field(default_factory=list)
     periods: list[DemoPeriod] = field(default_factory=list)
+    circumstances: list[DemoCircumstance] = field(default_factory=list)
 
 
 class PopulationGenerator:
@@ -188,6 +201,7 @@ class PopulationGenerator:
 
     def __init__(self, *, seed: int, ref: date, town_codes: list[str] | None = None):
         self.rng = random.Random(seed)
+        self.facts_rng = random.Random(f"{seed}:circumstances")
         self.ref = ref
         codes = [c for c in TOWN_WEIGHTS if town_codes is None or c in town_codes]
         if not codes:
@@ -279,7 +293,9 @@ class PopulationGenerator:
             guardian_name, guardian_relation = self._guardian(name, age, birth.year)
             guardian_phone = self._phone()
         phone = self._phone() if age >= 14 and rng.random() < 0.88 else ""
+        circumstances = self._circumstances(birth, age, profile.code, grade, periods, status, death_date)
         return DemoPerson(
+            circumstances=circumstances,
             name=name,
             id_number=id_number,
             sex=identity.sex(id_number),
@@ -420,6 +436,56 @@ class PopulationGenerator:
         if death_date is None and rng.random() < 0.5:
             periods[-1].valid_to = None  # still open today
         return periods
+
+    def _circumstances(
+        self,
+        birth: date,
+        age: int,
+        category: int,
+        grade: int,
+        periods: list[DemoPeriod],
+        status: str,
+        death_date: date | None,
+    ) -> list[DemoCircumstance]:
+        """Tuned so that of the living-allowance recipients about 60% are there for no fixed income and
+        about 8% for 一户多残 (Kunshan, May 2025: 1,310 and 178 of 2,116)."""
+        rng, ref = self.facts_rng, self.ref
+        out: list[DemoCircumstance] = []
+        end = death_date
+
+        def since(earliest: date) -> date:
+            lo = max(earliest, _years_before(ref, 6))
+            hi = ref - timedelta(days=45)
+            span = (hi - lo).days
+            return lo + timedelta(days=rng.randint(0, span)) if span > 0 else hi
+
+        def add(kind: str, earliest: date, amount: Decimal | None = None) -> None:
+            start = since(earliest)
+            if end is None or start <= end:
+                out.append(DemoCircumstance(kind, start, end, amount))
+
+        adult = _years_before(birth, -18) if age >= 18 else None
+        supported = any(p.valid_to is None and p.status in ("dibao", "tekun") for p in periods)
+        r = rng.random()
+        if adult and not supported and grade <= 2 and category in (1, 4, 5, 6) and r < 0.85:
+            add("no_fixed_income", adult)
+        if adult and not supported and rng.random() < 0.04:
+            add("multiple_in_household", adult)
+        if adult and 18 <= age < 65 and category == 4 and rng.random() < 0.012:
+            add("injury_care", adult)
+        if age < 18 and rng.random() < 0.04:
+            add("orphan_allowance", birth)
+        if age >= 80 and rng.random() < 0.35:
+            add(
+                "elderly_care",
+                _years_before(birth, -80),
+                Decimal(rng.choice(("100.00", "150.00", "200.00", "300.00"))),
+            )
+        if status == Person.Status.MOVED_OUT:
+            lo = _years_before(ref, 3)
+            moved = lo + timedelta(days=rng.randint(0, (ref - timedelta(days=1) - lo).days))
+            out.append(DemoCircumstance("moved_out", moved))
+        return out
 
     def _employment(self, age: int, grade: int) -> str:
         r = self.rng.random()

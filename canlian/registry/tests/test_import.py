@@ -891,7 +891,15 @@ def test_template_download(client, users):
     wb = CalamineWorkbook.from_filelike(io.BytesIO(b"".join(response.streaming_content)))
     assert wb.sheet_names == ["残疾人名单", "说明"]
     rows = wb.get_sheet_by_name("残疾人名单").to_python()
-    assert rows[0] == HEADERS
+    assert rows[0][:12] == HEADERS
+    assert rows[0][12:] == [
+        "无固定收入",
+        "一户多残或依老养残",
+        "工伤保险生活护理费",
+        "孤儿或事实无人抚养",
+        "老年护理补贴(元/月)",
+        "迁出日期",
+    ]
     assert rows[1][:3] == ["张三", "11010519491231002X", "11010519491231002X42"]
     notes = wb.get_sheet_by_name("说明").to_python()
     assert notes[0] == ["列名", "是否必填", "填写说明"]

@@ -137,7 +137,11 @@ def certificate_valid(ctx: Context) -> Condition:
       ``common.certificate_back_pay_months`` months before it (the payroll pays them as arrears)."""
     status = pl.col("cert_status")
     changed = pl.col("cert_status_changed_on")
-    issued, until, prev = pl.col("cert_issue_date"), pl.col("cert_valid_until"), pl.col("prev_cert_valid_until")
+    issued, until, prev = (
+        pl.col("cert_issue_date"),
+        pl.col("cert_valid_until"),
+        pl.col("prev_cert_valid_until"),
+    )
     stopped = status.is_in(["cancelled", "frozen"]) & (changed.is_null() | (changed <= ctx.start))
     reassessing = (status == "reassessing") & (issued <= ctx.end)
     covered = (issued <= ctx.end) & (until >= ctx.start)
@@ -145,7 +149,9 @@ def certificate_valid(ctx: Context) -> Condition:
     not_yet = prev.is_not_null() & (issued > ctx.end)
     earlier_covers = not_yet & (prev >= ctx.start)
     # issued in month I: months I-N … I-1 are paid back (``issued <= last day of M+N`` ⇔ I ≤ M+N)
-    back_pay = not_yet & (prev < ctx.start) & (issued <= _add_months(ctx.start, back_months + 1) - timedelta(1))
+    back_pay = (
+        not_yet & (prev < ctx.start) & (issued <= _add_months(ctx.start, back_months + 1) - timedelta(1))
+    )
     holds = pl.col("category").is_not_null() & ~stopped & (covered | reassessing | earlier_covers | back_pay)
     why_not = (
         pl.when(pl.col("category").is_null())
@@ -248,7 +254,9 @@ def explain_person(facts_row: pl.DataFrame, month: date, params: ParameterSet) -
         rows = {}
         for name in PROGRAMMES:
             try:
-                rows[name] = evaluate(facts_row, month, params, programmes=[name], explain=True).row(0, named=True)
+                rows[name] = evaluate(facts_row, month, params, programmes=[name], explain=True).row(
+                    0, named=True
+                )
             except NoValueYet as exc:
                 rows[name] = exc
     out = {}

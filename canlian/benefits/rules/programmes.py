@@ -173,7 +173,9 @@ class LivingAllowance(Programme):
             Condition(
                 "hardship_case",
                 rate > 0,
-                pl.format("{}：按{}低保标准 {} 元的 {} 发放", label, _standard_label(kind), _yuan(standard), pct),
+                pl.format(
+                    "{}：按{}低保标准 {} 元的 {} 发放", label, _standard_label(kind), _yuan(standard), pct
+                ),
                 "不属于低保家庭，也不属于低保外无固定收入重度残疾人、一户多残或依老养残、"
                 "未就业的三、四级智力或精神残疾人",
             ),
@@ -236,9 +238,7 @@ class CareAllowance(Programme):
                         "本补贴 {} 元高于老年护理补贴 {} 元，择高发放本补贴", _yuan(amount), _yuan(elderly)
                     )
                 )
-                .otherwise(
-                    pl.format("按{}标准 {} 元/月发放", _standard_label(kind), _yuan(amount))
-                ),
+                .otherwise(pl.format("按{}标准 {} 元/月发放", _standard_label(kind), _yuan(amount))),
                 pl.format(
                     "老年护理补贴 {} 元不低于本补贴 {} 元，择高领取老年护理补贴",
                     _yuan(elderly),

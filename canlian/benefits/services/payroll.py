@@ -307,7 +307,12 @@ def payroll_generate(
                     "total": [None, str(payroll.total)],
                     "months": [None, plan.months_evaluated],
                     **(
-                        {"months_without_standard": [None, [f"{m:%Y-%m}" for m in plan.months_without_standard]]}
+                        {
+                            "months_without_standard": [
+                                None,
+                                [f"{m:%Y-%m}" for m in plan.months_without_standard],
+                            ]
+                        }
                         if plan.months_without_standard
                         else {}
                     ),

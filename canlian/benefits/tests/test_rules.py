@@ -123,7 +123,9 @@ def test_suzhou_standard_has_only_sourced_values():
 def test_a_month_before_the_first_sourced_standard_is_not_judged():
     """April 2025 (before the earliest sourced standard): the cash allowances are not determined, with the
     reason; the programmes that need no standard are judged as usual."""
-    facts = facts_for({"month": "2025-04", "facts": {"category": 5, "grade": 1, "has_intellectual_or_mental": True}})
+    facts = facts_for(
+        {"month": "2025-04", "facts": {"category": 5, "grade": 1, "has_intellectual_or_mental": True}}
+    )
     result = explain_person(facts, date(2025, 4, 1), shipped())
     for name in ("living_allowance", "care_allowance"):
         assert result[name]["determined"] is False
@@ -135,7 +137,9 @@ def test_a_month_before_the_first_sourced_standard_is_not_judged():
         evaluate(facts, date(2025, 4, 1), shipped())
     # May 2025, the first sourced month, is judged
     may = explain_person(facts, date(2025, 5, 1), shipped())
-    assert may["care_allowance"]["determined"] is True and may["care_allowance"]["amount"] == Decimal("160.00")
+    assert may["care_allowance"]["determined"] is True and may["care_allowance"]["amount"] == Decimal(
+        "160.00"
+    )
 
 
 def test_new_value_never_edits_history():

@@ -14,6 +14,10 @@ from canlian.benefits.models import Enrolment, PayrollLine, Programme
 from canlian.benefits.services.payroll import payroll_generate
 from canlian.registry.models import Certificate, EconomicStatusPeriod, Person
 
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
+
 
 @pytest.fixture
 def population(make_person):

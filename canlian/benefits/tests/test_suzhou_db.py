@@ -303,3 +303,27 @@ def test_posting_length_in_working_days_is_a_dated_setting(staff, make_person, l
 )
 def test_posting_end(start, days, working, end):
     assert PostingRule(days, working).end(start) == end
+
+
+# ---- the person's benefits page ----------------------------------------------------------------------------
+
+
+@pytest.mark.urls("canlian.benefits.tests.test_views_pages")
+def test_person_page_shows_not_determined_before_the_first_standard(staff, make_person):
+    from django.urls import reverse
+
+    from .test_views_pages import client_for
+
+    person = _dibao(make_person(name="王芳", category=4, grade=2))
+    client = client_for(staff["town_luzhi"])
+    url = reverse("benefits:person_benefits", args=[person.pk])
+    april = client.get(url + "?month=2025-04")
+    assert april.status_code == 200
+    rows = {r.programme.code: r for r in april.context["rows"]}
+    assert rows["living_allowance"].eligible is None
+    assert "2025-04 没有已知的标准，无法测算" in rows["living_allowance"].reasons[0].text
+    assert 'data-eligible="unknown"' in april.content.decode()
+    july = client.get(url + "?month=2025-07")
+    rows = {r.programme.code: r for r in july.context["rows"]}
+    assert (rows["living_allowance"].eligible, str(rows["living_allowance"].amount)) == (True, "422.80")
+    assert (rows["care_allowance"].eligible, str(rows["care_allowance"].amount)) == (True, "160.00")

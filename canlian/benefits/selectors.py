@@ -97,8 +97,28 @@ def _fen(amount) -> int | None:
 def registry_frames(*, persons=None) -> RegistryFrames:
     """``persons``: a queryset, already scoped (default: everyone)."""
     if connection.vendor == "postgresql":
-        return _registry_frames_copy(persons)
-    return _registry_frames_orm(persons)
+        frames = _registry_frames_copy(persons)
+    else:
+        frames = _registry_frames_orm(persons)
+    frames.certificates = _with_previous_certificate(frames.certificates, persons)
+    return frames
+
+
+PREVIOUS_SCHEMA = {"person_id": pl.Int64, "prev_cert_valid_until": pl.Date}
+
+
+def _with_previous_certificate(certificates: pl.DataFrame, persons) -> pl.DataFrame:
+    """``prev_cert_valid_until``: the latest end of the person's earlier (not current, not cancelled)
+    certificates, for the renewal rules of ``rules.base.certificate_valid``. One query (few rows)."""
+    earlier = Certificate.objects.filter(is_current=False).exclude(status=Certificate.Status.CANCELLED)
+    if persons is not None:
+        earlier = earlier.filter(person__in=persons.order_by().values("pk"))
+    previous = (
+        frame_of(earlier.order_by().values_list("person_id", "valid_until"), PREVIOUS_SCHEMA)
+        .group_by("person_id")
+        .agg(pl.col("prev_cert_valid_until").max())
+    )
+    return certificates.join(previous, on="person_id", how="left")
 
 
 def _registry_frames_orm(persons) -> RegistryFrames:

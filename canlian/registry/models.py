@@ -202,6 +202,7 @@ class Certificate(models.Model):
         EXPIRED = "expired", "过期"
         FROZEN = "frozen", "冻结"
         CANCELLED = "cancelled", "注销"
+        REASSESSING = "reassessing", "等级复评中"  # the old grade is paid until the new certificate
 
     person = models.ForeignKey(
         Person, verbose_name="持证人", on_delete=models.PROTECT, related_name="certificates"

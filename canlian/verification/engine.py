@@ -282,10 +282,15 @@ def monthly_amounts(enrolments: pl.DataFrame, month: date) -> pl.DataFrame:
                 pl.lit(date(9999, 12, 31)).alias("cert_valid_until"),
                 pl.lit(None, dtype=pl.Date).alias("cert_status_changed_on"),
                 pl.lit(False).alias("tekun"),
+                pl.lit(False).alias("injury_care"),  # what would be paid without the stopping fact
             )
+            from canlian.benefits.parameters import NoValueYet
             from canlian.benefits.rules import evaluate
 
-            result = evaluate(facts, month, current_parameters(), programmes=list(rules.CASH_PROGRAMMES))
+            try:
+                result = evaluate(facts, month, current_parameters(), programmes=list(rules.CASH_PROGRAMMES))
+            except NoValueYet:  # no known standard for the month: the money at stake is not known (0)
+                continue
             parts.append(
                 result.unpivot(
                     index="person_id",
@@ -294,11 +299,12 @@ def monthly_amounts(enrolments: pl.DataFrame, month: date) -> pl.DataFrame:
                     value_name="rule",
                 ).with_columns(pl.col("programme").str.replace("_amount_fen", "", literal=True))
             )
-        by_rule = (
-            missing.select("enrolment_id", "person_id", "programme")
-            .join(pl.concat(parts), on=["person_id", "programme"], how="left")
-            .select("enrolment_id", pl.col("rule").cast(pl.Int64))
-        )
+        if parts:
+            by_rule = (
+                missing.select("enrolment_id", "person_id", "programme")
+                .join(pl.concat(parts), on=["person_id", "programme"], how="left")
+                .select("enrolment_id", pl.col("rule").cast(pl.Int64))
+            )
     last_payroll = pl.DataFrame(
         list(
             Payroll.objects.values("programme__code")

@@ -16,8 +16,9 @@ SCHEMA: dict[str, pl.DataType] = {
     "has_intellectual_or_mental": pl.Boolean,  # category 5/6 or a multiple disability containing them
     "cert_issue_date": pl.Date,
     "cert_valid_until": pl.Date,
-    "cert_status": pl.Utf8,  # valid | expired | frozen | cancelled
+    "cert_status": pl.Utf8,  # valid | expired | frozen | cancelled | reassessing
     "cert_status_changed_on": pl.Date,
+    "prev_cert_valid_until": pl.Date,  # the end of the person's earlier certificate, when the current one renews it
     "dibao": pl.Boolean,  # for the month
     "near_dibao": pl.Boolean,
     "tekun": pl.Boolean,

@@ -15,7 +15,7 @@ each month keeps only what is still owed (``_accounted``); ``docs/benchmarks.md`
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -30,6 +30,7 @@ from canlian.common.jobs import Progress, noop_progress
 from canlian.registry.models import Person
 
 from ..models import Enrolment, EnrolmentChange, Payroll, PayrollLine, Programme
+from ..parameters import NoValueYet
 from ..rules import evaluate
 from ..selectors import current_parameters, facts_for_month, frame_of, registry_frames
 
@@ -58,6 +59,9 @@ def months_between(start: date, end: date) -> list[date]:
 class PlannedLines:
     lines: pl.DataFrame  # enrolment_id, person_id, town_id, kind, for_month, amount_fen, reissue_of_id
     months_evaluated: int
+    # months looked back over that have no known standard (before the earliest sourced value): nothing can be
+    # computed for them, so no arrears are planned; they are named in the audit row
+    months_without_standard: list[date] = field(default_factory=list)
 
 
 def payable_mask(enrolments: pl.DataFrame, changes: pl.DataFrame, month: date) -> pl.DataFrame:
@@ -124,9 +128,18 @@ def payroll_plan(*, programme: Programme, month: date, progress: Progress = noop
     )
     towns = frames.persons.select("person_id", "town_id")
     params = current_parameters()
-    parts = []
+    parts, without_standard = [], []
     for i, m in enumerate(months, start=1):
-        result = evaluate(facts_for_month(frames, m), m, params, programmes=[programme.code])
+        try:
+            result = evaluate(facts_for_month(frames, m), m, params, programmes=[programme.code])
+        except NoValueYet as exc:
+            if m == month:
+                raise DomainError(
+                    f"{month:%Y-%m} 没有已知的“{programme.name}”标准，不能生成发放批次：{exc}。"
+                    "请先在参数页面录入有依据的标准"
+                ) from None
+            without_standard.append(m)
+            continue
         # due this month less what was already paid for it: only what is still owed is kept, so a month
         # that was paid in full adds nothing (no frame of every enrolment × every month looked at)
         owed = (
@@ -191,7 +204,7 @@ def payroll_plan(*, programme: Programme, month: date, progress: Progress = noop
         ["town_id", "person_id", "for_month", "kind"]
     )
     progress(len(months) + 1, len(months) + 2, "计算完成")
-    return PlannedLines(lines, len(months))
+    return PlannedLines(lines, len(months) - len(without_standard), without_standard)
 
 
 class Accounted:
@@ -293,6 +306,16 @@ def payroll_generate(
                     "lines": [None, count],
                     "total": [None, str(payroll.total)],
                     "months": [None, plan.months_evaluated],
+                    **(
+                        {
+                            "months_without_standard": [
+                                None,
+                                [f"{m:%Y-%m}" for m in plan.months_without_standard],
+                            ]
+                        }
+                        if plan.months_without_standard
+                        else {}
+                    ),
                 },
             )
     except IntegrityError:

@@ -34,8 +34,8 @@ HEADERS = [
     "老年护理补贴(元/月)",
     "迁出日期",
 ]
-SINCE = "2024-03-01"
-MOVED = date(2025, 5, 31)
+SINCE = "2025-06-01"
+MOVED = date(2025, 7, 31)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_import_then_eligibility_pays_each_group_per_the_parameters(users, tmp_p
     params = selectors.current_parameters()
     this_month = timezone.localdate().replace(day=1)
     month = f"{this_month:%Y-%m}"
-    standard = params.at("common.dibao_standard_urban", this_month)
+    standard = params.at("common.dibao_standard", this_month)
 
     # then the no-fixed-income severe person gets the full standard, with the date in the reason
     nfi = _eligibility(capsys, people["赵无收"][0], month)
@@ -123,32 +123,33 @@ def test_import_then_eligibility_pays_each_group_per_the_parameters(users, tmp_p
     imported = timezone.localdate().isoformat()
     assert f"✘ 已领取工伤保险生活护理费（{imported} 起），不享受两项补贴" in injury["reasons"]
 
-    # the person who moved out on 2025-05-31: paid for May (and every month before), stopped from June
+    # the person who moved out on 2025-07-31: paid for July (and every month before), stopped from August;
+    # the standard changes on 2025-07-01 (1,155 → 1,208)
     number = people["周迁出"][0]
-    may, june = date(2025, 5, 1), date(2025, 6, 1)
-    for month_day, paid in ((date(2024, 3, 1), True), (date(2025, 4, 1), True), (may, True), (june, False)):
+    for month_day, paid in ((date(2025, 6, 1), True), (date(2025, 7, 1), True), (date(2025, 8, 1), False)):
         result = _eligibility(capsys, number, f"{month_day:%Y-%m}")
         expected = _yuan_of(
-            params.at("common.dibao_standard_urban", month_day),
+            params.at("common.dibao_standard", month_day),
             params.at("living_allowance.rate_no_income_severe", month_day),
         )
         assert (result["eligible"], result["amount"]) == ((True, expected) if paid else (False, "0.00"))
-    assert "✘ 已迁出（2025-05-31 迁出），次月起停发" in _eligibility(capsys, number, "2025-06")["reasons"]
-    assert "✔ 本月迁出（2025-05-31 迁出），当月照发" in _eligibility(capsys, number, "2025-05")["reasons"]
-    assert "✔ 户籍在本区" in _eligibility(capsys, number, "2025-04")["reasons"]
+    assert "✘ 已迁出（2025-07-31 迁出），次月起停发" in _eligibility(capsys, number, "2025-08")["reasons"]
+    assert "✔ 本月迁出（2025-07-31 迁出），当月照发" in _eligibility(capsys, number, "2025-07")["reasons"]
+    assert "✔ 户籍在本区" in _eligibility(capsys, number, "2025-06")["reasons"]
     # before the fact started, no fixed income did not count
-    assert _eligibility(capsys, number, "2024-02")["eligible"] is False
+    assert _eligibility(capsys, number, "2025-05")["eligible"] is False
 
 
 def test_import_then_eligibility_in_fen_for_the_shipped_values(users, tmp_path, capsys, people):
-    """The shipped values of today: 1,175.00 from 2023-07; rates 100% / 60% / 30% (example values)."""
+    """Suzhou's sourced values: 1,208.00 from 2025-07-01 (1,155.00 before); rates 100% / 60% / 35% / 25%."""
     _import(tmp_path, capsys, people)
     month = f"{timezone.localdate():%Y-%m}"
-    assert _eligibility(capsys, people["赵无收"][0], month)["amount"] == "1175.00"
-    assert _eligibility(capsys, people["钱多残"][0], month)["amount"] == "705.00"
+    assert _eligibility(capsys, people["赵无收"][0], month)["amount"] == "1208.00"
+    assert _eligibility(capsys, people["钱多残"][0], month)["amount"] == "724.80"
     assert _eligibility(capsys, people["李工伤"][0], month)["amount"] == "0.00"
-    assert _eligibility(capsys, people["周迁出"][0], "2025-05")["amount"] == "1175.00"
-    assert _eligibility(capsys, people["周迁出"][0], "2025-06")["amount"] == "0.00"
+    assert _eligibility(capsys, people["周迁出"][0], "2025-06")["amount"] == "1155.00"
+    assert _eligibility(capsys, people["周迁出"][0], "2025-07")["amount"] == "1208.00"
+    assert _eligibility(capsys, people["周迁出"][0], "2025-08")["amount"] == "0.00"
 
 
 def test_moved_out_on_the_first_and_on_the_last_day_of_a_month(users, make_person):
@@ -234,11 +235,11 @@ def test_a_registered_facts_provider_supplies_facts_benefits_does_not_know(users
 
     hooks.facts_provider_register("test.rehab", rehab)
     try:
-        result = selectors.population_eligibility(date(2025, 3, 1)).sort("person_id")
-        facts = selectors.month_facts(date(2025, 3, 1)).sort("person_id")
+        result = selectors.population_eligibility(date(2025, 8, 1)).sort("person_id")
+        facts = selectors.month_facts(date(2025, 8, 1)).sort("person_id")
     finally:
         hooks.facts_provider_unregister("test.rehab")
-    assert calls[0] == (date(2025, 3, 1), sorted([child.pk, adult.pk]))
+    assert calls[0] == (date(2025, 8, 1), sorted([child.pk, adult.pk]))
     by_id = {r["person_id"]: r for r in facts.iter_rows(named=True)}
     assert (by_id[child.pk]["rehab_need"], by_id[child.pk]["care_need"]) == (True, False)
     assert (by_id[adult.pk]["rehab_need"], by_id[adult.pk]["care_need"]) == (False, None)

@@ -1,9 +1,15 @@
 from datetime import date
 
+import pytest
+
 from canlian.benefits.models import Enrolment, Payroll, PayrollLine, Programme
 from canlian.cli import main
 from canlian.common.spreadsheet import read_table, write_xlsx
 from canlian.registry.models import EconomicStatusPeriod
+
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
 
 
 def test_payroll_cli_round_trip(users, make_user, make_person, tmp_path, capsys):

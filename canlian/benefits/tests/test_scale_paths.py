@@ -20,6 +20,10 @@ from canlian.registry.models import (
     PersonCircumstance,
 )
 
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
+
 
 @pytest.fixture
 def population(make_person):

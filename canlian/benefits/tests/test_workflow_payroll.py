@@ -18,6 +18,10 @@ from canlian.common.exceptions import DomainError, PermissionDenied, ValidationF
 from canlian.common.models import AuditLog
 from canlian.registry.models import EconomicStatusPeriod
 
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
+
 S = Application.Status
 
 

@@ -378,7 +378,9 @@ def test_demo_persons_carry_realistic_facts_and_a_reset_removes_them(users):
     multiple = (
         outside.filter(~pl.col("no_fixed_income") & pl.col("multiple_in_household")).height / paid.height
     )
-    assert 0.5 < no_income < 0.7 and 0.04 < multiple < 0.12, (no_income, multiple)
+    # Kunshan: 1,310 of 2,116 (62%) no fixed income, 178 (8%) 一户多残; the new 60% group of unemployed grade 3–4
+    # intellectual/mental persons (paid since the rules took Suzhou's standards) widens the paid set a little
+    assert 0.45 < no_income < 0.7 and 0.04 < multiple < 0.12, (no_income, multiple)
 
     deleted = demo_persons_delete(acting_user=users["admin"])
     assert deleted.circumstances == result.circumstances

@@ -17,6 +17,12 @@ from canlian.common.spreadsheet import write_xlsx
 S = Application.Status
 
 
+@pytest.fixture(autouse=True)
+def _standards_2023(example_standards_2023):
+    """The verification tests work in 2023 months: the example standards of the root conftest."""
+    return example_standards_2023
+
+
 @pytest.fixture
 def staff(users, make_user):
     return {

@@ -382,6 +382,8 @@ def test_a_town_clerk_sees_only_their_towns_counts_on_every_payroll_page(staff, 
 
     lines = luzhi.get(reverse("benefits:payroll_lines", args=[payroll.pk]))
     assert (lines.context["filtered_count"], str(lines.context["filtered_total"])) == (2, "657.00")
+    programme = luzhi.get(reverse("benefits:programme_detail", args=["living_allowance"])).context
+    assert [(p.visible_count, str(p.visible_total)) for p in programme["payrolls"]] == [(2, "657.00")]
     failed = luzhi.get(reverse("benefits:payroll_lines", args=[payroll.pk]) + "?status=failed")
     assert (failed.context["filtered_count"], failed.context["filtered_total"]) == (0, Decimal("0.00"))
     # The district sees both towns (the failed line is 木渎镇's)

@@ -269,6 +269,18 @@ class ReportScope:
         return "全部比对"
 
     @property
+    def file_name(self) -> str:
+        if self.run is not None:
+            return f"数据比对报告_{self.run.month:%Y%m}_{self.run.pk}.xlsx"
+        if self.month:
+            return f"数据比对报告_{self.month:%Y%m}.xlsx"
+        if self.date_from or self.date_to:
+            start = f"{self.date_from:%Y%m%d}" if self.date_from else ""
+            end = f"{self.date_to:%Y%m%d}" if self.date_to else ""
+            return f"数据比对报告_{start}-{end}.xlsx"
+        return "数据比对报告.xlsx"
+
+    @property
     def query(self) -> str:
         """The scope as query parameters (the findings list and the export take the same)."""
         if self.run is not None:

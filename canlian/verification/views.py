@@ -652,16 +652,7 @@ def report_export(request):
         return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
     buf = io.BytesIO()
     report_xlsx(acting_user=user, scope=scope, out=buf)
-    if scope is None or not (scope.run or scope.month):
-        name = "数据比对报告.xlsx"
-        if scope and (scope.date_from or scope.date_to):
-            start = f"{scope.date_from:%Y%m%d}" if scope.date_from else ""
-            end = f"{scope.date_to:%Y%m%d}" if scope.date_to else ""
-            name = f"数据比对报告_{start}-{end}.xlsx"
-    elif scope.run:
-        name = f"数据比对报告_{scope.run.month:%Y%m}_{scope.run.pk}.xlsx"
-    else:
-        name = f"数据比对报告_{scope.month:%Y%m}.xlsx"
+    name = scope.file_name if scope else "数据比对报告.xlsx"
     response = HttpResponse(buf.getvalue(), content_type=XLSX)
     from urllib.parse import quote
 

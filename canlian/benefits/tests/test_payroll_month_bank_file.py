@@ -281,6 +281,12 @@ def test_amounts_are_numbers_with_two_decimals_and_a_total_row_ends_the_file(sta
     total = [c.value for c in rows[-1]]
     assert total[:2] == ["合计", "共 4 笔"] and total[2:5] == [None, None, None] and total[6:] == [None] * 3
     assert AuditLog.objects.get(action="payroll.export").changes["total"] == [None, "12346335.92"]
+    # A large batch is written in constant memory (row by row): the same cells
+    Payroll.objects.filter(pk=payroll.pk).update(line_count=5001)
+    large = io.BytesIO()
+    payroll_bank_file(acting_user=staff["district"], payroll=payroll, out=large, unmasked=True)
+    again = list(sheet_of(large.getvalue()).iter_rows(min_row=2))
+    assert [(c[5].value, c[5].number_format) for c in again] == [(c.value, "0.00") for c in amounts]
 
 
 def returned_file(bank_file: bytes, results: list[str]) -> bytes:

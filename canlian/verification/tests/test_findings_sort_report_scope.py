@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime
+from urllib.parse import quote
 
 import pytest
 from django.db.models import Sum
@@ -245,6 +246,10 @@ def test_the_report_of_a_date_range_counts_runs_started_on_its_first_and_last_da
     assert (last_day.total["count"], last_day.run_count) == (2, 1)
     first_of_september = client.get(url + "?from=2023-09-01").context["report"]
     assert (first_of_september.total["count"], first_of_september.run_count) == (1, 1)
+    export = client.get(reverse("verification:report_export") + "?from=2023-08-03&to=2023-08-31")
+    assert quote("数据比对报告_20230803-20230831.xlsx") in export["Content-Disposition"]
+    _, sheets = read_sheets(export.content)
+    assert sheets[0].rows[-1][-3] == 15.0  # the total count
     before = client.get(url + "?to=2023-08-02").context["report"]
     assert (before.total["count"], before.run_count) == (0, 0)
     linked = client.get(

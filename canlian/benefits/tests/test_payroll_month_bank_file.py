@@ -413,3 +413,27 @@ def test_the_findings_warning_on_payroll_pages_counts_the_clerks_town(
         assert [w.count for w in listing["payroll_warnings"] if w.source == "test.towns"] == [count] * len(
             listing["programmes"]
         )
+
+
+def test_the_cli_masked_export_leaves_the_batch_approved(staff, two_towns, living, tmp_path, capsys):
+    from canlian.cli import main
+
+    payroll = approved_june(staff, living)
+    masked = tmp_path / "masked.xlsx"
+    assert main(["payroll", "export", "living_allowance", "2023-06", str(masked), "--user", "district1"]) == 0
+    assert "困难残疾人生活补贴 2023-06：已审批，4 笔，合计 1314.00 元" in capsys.readouterr().out
+    assert Payroll.objects.get(pk=payroll.pk).status == "approved"
+    full = tmp_path / "bank.xlsx"
+    args = [
+        "payroll",
+        "export",
+        "living_allowance",
+        "2023-06",
+        str(full),
+        "--unmasked",
+        "--user",
+        "district1",
+    ]
+    assert main(args) == 0
+    assert "困难残疾人生活补贴 2023-06：已出盘，4 笔，合计 1314.00 元" in capsys.readouterr().out
+    assert [c.value for c in list(sheet_of(full.read_bytes()).iter_rows())[-1]][:2] == ["合计", "共 4 笔"]

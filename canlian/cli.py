@@ -332,7 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
             pp.add_argument("path", metavar="FILE", help="文件路径 / file path")
         if action == "export":
             pp.add_argument(
-                "--unmasked", action="store_true", help="完整账号（需权限） / full account numbers"
+                "--unmasked",
+                action="store_true",
+                help="完整账号（需权限），供银行代发，批次变为已出盘；不加则为脱敏文件，仅供查阅"
+                " / full account numbers: the bank's copy, marks the batch exported (masked copies do not)",
             )
         pp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
         pp.set_defaults(func=cmd_payroll)

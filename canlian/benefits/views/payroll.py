@@ -148,6 +148,11 @@ def payroll_generate(request):
     if existing:
         messages.info(request, f"{programme.name} {month:%Y-%m} 的发放批次已存在")
         return redirect("benefits:payroll_detail", pk=existing.pk)
+    try:  # the service checks again when the task runs; refused here, no job is queued for nothing
+        payroll_services.payroll_month_check(programme=programme, month=month)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("benefits:payroll_list")
     from ..tasks import payroll_generate_task
 
     job = job_create(

@@ -11,14 +11,18 @@ import sys
 from pathlib import Path
 
 
-def _setup(*, migrate: bool = True) -> None:
+def _setup(*, migrate: bool = True, verify_keys: bool = True) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    # files this process creates (database, key file, uploads, reports, backups) are for its user only:
+    # 0600 files, 0700 folders
+    os.umask(0o077)
     import django
 
     django.setup()
     if migrate:
         ensure_database()
-    verify_keys_or_exit()
+    if verify_keys:
+        verify_keys_or_exit()
 
 
 def verify_keys_or_exit() -> None:
@@ -45,7 +49,7 @@ def ensure_database() -> None:
     from django.db.migrations.executor import MigrationExecutor
 
     if connection.vendor == "sqlite":
-        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
         Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     elif os.environ.get("CANLIAN_AUTO_MIGRATE", "1") != "1":
         return
@@ -75,6 +79,68 @@ def cmd_serve(args) -> int:
     from canlian.serve import serve
 
     return serve(host=args.host, port=args.port, demo=not args.no_demo, worker=not args.no_worker)
+
+
+def _passphrase(env_name: str | None, *, confirm: bool) -> str | None:
+    if env_name:
+        value = os.environ.get(env_name)
+        if not value:
+            raise SystemExit(f"环境变量 {env_name} 未设置 / {env_name} is not set")
+        return value
+    import getpass
+
+    first = getpass.getpass("密钥备份口令 / passphrase for the keys: ")
+    if confirm and getpass.getpass("再输入一次 / again: ") != first:
+        raise SystemExit("两次输入的口令不一致 / passphrases differ")
+    return first
+
+
+def cmd_backup(args) -> int:
+    from canlian.common.backup import BackupError, backup_create
+
+    passphrase = _passphrase(args.passphrase_env, confirm=True) if args.with_keys else None
+    try:
+        result = backup_create(out=Path(args.file), passphrase=passphrase)
+    except BackupError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    rows = sum(result.tables.values())
+    keys = "，含加密的密钥" if result.with_keys else "，不含密钥（密钥请另行备份）"
+    print(f"已备份到 {result.path}：{len(result.tables)} 张表 {rows} 行，{result.files} 个文件{keys}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from canlian.common.backup import BackupError, backup_restore
+
+    passphrase = _passphrase(args.passphrase_env, confirm=False) if args.with_keys else None
+    try:
+        manifest = backup_restore(path=Path(args.file), passphrase=passphrase)
+    except BackupError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    verify_keys_or_exit()
+    rows = sum(manifest["tables"].values())
+    print(f"已从 {args.file}（{manifest['created_at']}）恢复：{len(manifest['tables'])} 张表 {rows} 行")
+    return 0
+
+
+def cmd_keys_rotate(args) -> int:
+    from canlian.common.keyrotation import KeyRotationError, keys_rotate
+
+    try:
+        result = keys_rotate(
+            acting_user=cli_user(args.user),
+            new_keys_file=Path(args.new_keys_file) if args.new_keys_file else None,
+        )
+    except KeyRotationError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    print(
+        f"已轮换密钥：重新加密 {result.values} 个值，重建 {result.indexes} 个盲索引"
+        f"（{len(result.tables)} 张表）；新密钥在 {result.keys_file}，请立即备份"
+    )
+    return 0
 
 
 def cmd_worker(args) -> int:
@@ -178,6 +244,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-worker", action="store_true", help="不启动后台任务进程 / no task worker")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("backup", help="备份数据库、上传文件（和加密的密钥） / back up database and files")
+    p.add_argument("file", help="备份文件（.tar.gz），不会覆盖已有文件 / archive to write")
+    p.add_argument("--with-keys", action="store_true", help="同时备份密钥，用口令加密 / include the keys")
+    p.add_argument("--passphrase-env", help="从该环境变量读取口令（否则交互输入） / passphrase from env var")
+    p.set_defaults(func=cmd_backup, setup={"migrate": False})
+
+    p = sub.add_parser("restore", help="恢复到空的安装 / restore into an empty installation")
+    p.add_argument("file", help="备份文件 / archive to read")
+    p.add_argument("--with-keys", action="store_true", help="备份含密钥时提供口令 / the archive has keys")
+    p.add_argument("--passphrase-env", help="从该环境变量读取口令 / passphrase from env var")
+    p.set_defaults(func=cmd_restore, setup={"migrate": False, "verify_keys": False})
+
+    p = sub.add_parser("keys", help="密钥管理 / keys")
+    ksub = p.add_subparsers(dest="keys_command")
+    kp = ksub.add_parser("rotate", help="更换密钥：重新加密并重建盲索引 / rotate the keys")
+    kp.add_argument(
+        "--new-keys-file", help="新密钥写入此文件（密钥来自环境变量时必填） / where to write new keys"
+    )
+    kp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    kp.set_defaults(func=cmd_keys_rotate)
 
     p = sub.add_parser("worker", help="只启动后台任务进程 / run the task worker only")
     p.add_argument("--interval", type=float, default=0.5, help="轮询间隔（秒） / poll interval in seconds")
@@ -294,11 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if getattr(args, "command", None) in ("import", "export", "payroll", "verify"):
+        if getattr(args, "command", None) in ("import", "export", "payroll", "verify", "keys"):
             parser.parse_args([args.command, "--help"])
         parser.print_help()
         return 2
-    _setup()
+    _setup(**getattr(args, "setup", {}))
     return int(args.func(args) or 0)
 
 

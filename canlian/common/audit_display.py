@@ -74,6 +74,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "finding.confirm_bulk": ActionSpec("批量确认疑点"),
     # system
     "audit.export": ActionSpec("导出审计日志"),
+    "keys.rotate": ActionSpec("更换加密密钥"),
     "access.denied": ActionSpec("访问被拒绝（无权限或记录不存在）"),
     "demo.load": ActionSpec("载入演示数据"),
     "demo.reset": ActionSpec("清除演示数据"),
@@ -93,6 +94,7 @@ OBJECT_TYPE_LABELS = {
     "accounts.user": "用户",
     "common.auditlog": "审计记录",
     "common.job": "后台任务",
+    "common.keycheck": "加密密钥",
     "benefits": "待遇业务",
     "benefits.application": "待遇申请",
     "benefits.enrolment": "待遇享受",
@@ -214,6 +216,9 @@ CHANGE_LABELS = {
     "unchanged": "无变化",
     "communities_created": "新增村(社区)数",
     "mapping": "列对应关系",
+    "values": "重新加密的值数",
+    "indexes": "重建的盲索引数",
+    "tables": "各数据表处理行数",
     "month": "月份",
     "lists": "名单份数",
     "match": "候选匹配",
@@ -310,7 +315,17 @@ def _label(field, key: str) -> str:
     if field is not None and _has_chinese(str(field.verbose_name)):
         label = str(field.verbose_name)
         return label.replace("（分）", "").replace("(分)", "") if key.endswith("_fen") else label
-    return CHANGE_LABELS.get(key, key)
+    if key in CHANGE_LABELS:
+        return CHANGE_LABELS[key]
+    return _table_label(key) or key
+
+
+def _table_label(name: str) -> str:
+    """A database table's model name (``registry_person`` → 残疾人), for changes counted by table."""
+    for model in apps.get_models():
+        if model._meta.db_table == name:
+            return str(model._meta.verbose_name)
+    return ""
 
 
 def _has_chinese(text: str) -> bool:

@@ -675,9 +675,7 @@ def _classify(rows: list[RowResult], *, today: date, scope, region_names: dict[i
             continue
         r.person = person
         if scope is not None and person.town_id != scope.pk:
-            r.errors["town"] = (
-                f"该身份证号已在“{region_names.get(person.town_id, '')}”登记，您无权修改（如需迁入，请联系区残联）"
-            )
+            r.errors["town"] = "该身份证号已在其他镇(街道)登记，您无权修改（如需迁入，请联系区残联）"
             continue
         changes = services.person_changes(person, record, on=today)
         if record.community_name and record.community_id is None:

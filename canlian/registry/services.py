@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pypinyin import Style, lazy_pinyin
 from pypinyin.core import Pinyin
@@ -155,6 +156,27 @@ def _ensure_community(*, acting_user, record: PersonRecord) -> None:
         ).pk
 
 
+def _duplicate_refused(func):
+    """A form submitted twice (or two clerks registering the same person at once) passes the existence check
+    in both requests; the unique index then refuses the second insert. Say so in Chinese instead of a 500."""
+
+    @functools.wraps(func)
+    def wrapper(*args, record: PersonRecord, **kwargs):
+        try:
+            return func(*args, record=record, **kwargs)
+        except IntegrityError as exc:
+            if Person.objects.filter(id_number_index=id_index(record.id_number)).exists():
+                raise ValidationFailed(
+                    {"id_number": "该身份证号刚刚已登记（可能是重复提交），请勿重复建档"}
+                ) from exc
+            raise ValidationFailed(
+                {"certificate_number": "该残疾人证号刚刚已登记（可能是重复提交）"}
+            ) from exc
+
+    return wrapper
+
+
+@_duplicate_refused
 @transaction.atomic
 def person_create(*, acting_user, record: PersonRecord) -> Person:
     _check_scope(acting_user, record.town_id)

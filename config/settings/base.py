@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "canlian.common.middleware.RequestContextMiddleware",
+    "canlian.common.middleware.NoStoreMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

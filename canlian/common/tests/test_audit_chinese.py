@@ -268,3 +268,19 @@ def test_fen_is_shown_as_yuan_with_the_fen_dropped_from_the_label():
         "疑点类型": (None, "已死亡仍在享受或发放"),
         "疑点": (None, "#7"),
     }
+
+
+@pytest.mark.django_db
+def test_counts_by_table_name_their_tables_in_chinese():
+    row = AuditLog(
+        action="keys.rotate",
+        object_type="common.keycheck",
+        changes={"values": 3, "indexes": 2, "tables": {"registry_person": 2}},
+    )
+    shown = describe([row])[0]
+    assert (shown.action_label, shown.object_type_label) == ("更换加密密钥", "加密密钥")
+    assert {c.label: c.new for c in shown.change_list} == {
+        "重新加密的值数": "3",
+        "重建的盲索引数": "2",
+        "各数据表处理行数": "残疾人：2",
+    }

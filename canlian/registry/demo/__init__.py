@@ -82,6 +82,45 @@ DEMO_USERS: tuple[DemoLogin, ...] = (
     DemoLogin("demo_leader", Role.LEADER, None, "演示-领导", "Xishan#Orange2023"),
     DemoLogin("demo_auditor", Role.AUDITOR, None, "演示-审计员", "Guangfu#Plum2023"),
 )
+DEMO_USERNAMES = frozenset(d.username for d in DEMO_USERS)
+
+
+def demo_login_refusal(user) -> str | None:
+    """Demo accounts (printed passwords) never sign in where demo data is not allowed (production)."""
+    from django.conf import settings
+
+    if not settings.CANLIAN_DEMO_ALLOWED and user.username in DEMO_USERNAMES:
+        return "演示账号不能在正式环境中登录，请使用管理员为您建立的账号。"
+    return None
+
+
+def demo_accounts_check(app_configs=None, **kwargs):
+    """``check --deploy``: an error while any demo account is active (its password is printed in the docs and
+    on every first start)."""
+    from django.core.checks import Error
+    from django.db.utils import DatabaseError
+
+    try:
+        active = sorted(
+            User.objects.filter(username__in=DEMO_USERNAMES, is_active=True).values_list(
+                "username", flat=True
+            )
+        )
+    except DatabaseError:
+        return []  # no tables yet: nothing to check
+    if not active:
+        return []
+    return [
+        Error(
+            f"演示账号仍处于启用状态：{'、'.join(active)}。演示账号的密码是公开的，正式使用前必须停用或删除。"
+            " / demo accounts are active",
+            hint='在“用户管理”中停用，或执行：manage.py shell -c "from canlian.accounts.models import User; '
+            "User.objects.filter(username__startswith='demo_').update(is_active=False)\"",
+            id="canlian.E001",
+        )
+    ]
+
+
 # ---- services -------------------------------------------------------------------------------------------
 
 

@@ -498,7 +498,7 @@ def test_town_staff_can_import_only_their_own_town(tmp_path, users, pid, make_pe
 
     assert errors_of(staged) == [
         (3, "镇(街道)", "您只能导入本镇(街道)（甪直镇）的人员，该行属于“木渎镇”"),
-        (4, "镇(街道)", "该身份证号已在“木渎镇”登记，您无权修改（如需迁入，请联系区残联）"),
+        (4, "镇(街道)", "该身份证号已在其他镇(街道)登记，您无权修改（如需迁入，请联系区残联）"),
     ]
     assert sorted(Person.objects.values_list("name", "town__name")) == [
         ("王芳", "甪直镇"),

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from canlian.accounts import access
 from canlian.common import audit_display
+from canlian.common.audit import audit_read
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.masking import mask_id_number, mask_phone
 
@@ -36,6 +37,7 @@ from .forms import (
     writable_towns,
 )
 from .identity import CATEGORY_LABELS, GRADE_LABELS
+from .identity import normalize as identity_normalize
 from .models import Certificate, EmploymentPeriod, Person, PersonCircumstance, Region
 
 AUDIT_TIMELINE_LIMIT = 50
@@ -113,6 +115,17 @@ def person_list(request):
     filters = _filters(params, user)
     after = None if identity_search else _int(request.GET.get("after"))
     page = selectors.person_page(user, filters, today=today, after=after)
+    if identity_search:  # who looked up which number, and what they found (a masked number confirmed unseen)
+        audit_read(
+            acting_user=user,
+            action="person.search",
+            object_type="registry.person",
+            object_repr="按身份证号或证号查询",
+            changes={
+                "q": [None, mask_id_number(identity_normalize(filters.q))],
+                "results": [None, len(page.items)],
+            },
+        )
     for person in page.items:
         person.age = person.age_on(today)
     if identity_search:  # links on the page (first page, export) carry the other filters, never the number
@@ -194,7 +207,9 @@ def _detail_context(
     for period in periods:
         period.is_current = period.covers(today)
     timeline = audit_display.describe(
-        access.person_audit_visible(user, person).order_by("-id")[:AUDIT_TIMELINE_LIMIT]
+        access.person_audit_visible(user, person)
+        .exclude(action__in=audit_display.READ_ACTIONS)
+        .order_by("-id")[:AUDIT_TIMELINE_LIMIT]
     )
     can_edit = access.can_edit_person(user, person)
     facts = circumstances.person_circumstances(person)
@@ -236,6 +251,7 @@ def _detail_context(
 @require_GET
 def person_detail(request, pk):
     person = access.person_get(request.user, pk)
+    audit_read(acting_user=request.user, action="person.view", obj=person)
     return render(request, "registry/person_detail.html", _detail_context(request, person))
 
 

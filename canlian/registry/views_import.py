@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from canlian.accounts import access
 from canlian.common import safe_read, spreadsheet
+from canlian.common.audit import audit_read
 from canlian.common.exceptions import PermissionDenied
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
@@ -161,6 +162,13 @@ def import_report(request, pk):
     if not path.is_file():
         raise Http404("该导入没有可下载的报告")
     stem = os.path.splitext(job.params.get("filename", ""))[0] or "导入"
+    audit_read(
+        acting_user=request.user,
+        action="import.report_download",
+        obj=job,
+        object_repr=f"{stem}-导入报告.xlsx",
+        changes={"file": [None, job.params.get("filename", "")]},
+    )
     return FileResponse(
         open(path, "rb"), as_attachment=True, filename=f"{stem}-导入报告.xlsx", content_type=XLSX
     )

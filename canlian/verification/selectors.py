@@ -375,3 +375,28 @@ def report(user, scope: ReportScope | VerificationRun | None) -> Report:
         "overpayment": yuan(sum(r["over"] or 0 for r in rows)),
     }
     return Report(run, kinds, towns, cells, by_kind, by_town, total, scope, scope.runs(user).count())
+
+
+def list_fuzzy_matches(user, outside_list: OutsideList) -> list[dict]:
+    """The fuzzy matches of one list that ``user`` may see (candidates waiting for a person, and any that
+    acted alone), by row: what the CLI reports with ``--json``. No ID number, masked or not."""
+    qs = (
+        access.matches_visible(user)
+        .filter(row__outside_list=outside_list)
+        .exclude(match_type=Match.EXACT)
+        .select_related("row")
+        .order_by("row__row_number", "-score", "id")
+    )
+    return [
+        {
+            "row": m.row.row_number,
+            "person_id": m.person_id,
+            "status": m.status,
+            "match_type": m.match_type,
+            "score": m.score,
+            "rule": (m.evidence or {}).get("rule", ""),
+            "agree": (m.evidence or {}).get("agree", []),
+            "differ": (m.evidence or {}).get("differ", []),
+        }
+        for m in qs
+    ]

@@ -178,7 +178,7 @@ def outside_list_import(
             schema=engine.ROW_SCHEMA,
             orient="row",
         )
-        matched = engine.match_rows(rows=rows)
+        matched = engine.match_rows(rows=rows, kind=kind)
         counts = {"rows": len(staged.rows), **matched, "invalid_ids": staged.invalid_ids}
         audit_record(
             acting_user=acting_user,

@@ -157,9 +157,20 @@ CANLIAN_ENCRYPTION_KEY = os.environ.get("CANLIAN_ENCRYPTION_KEY", "")
 CANLIAN_INDEX_KEY = os.environ.get("CANLIAN_INDEX_KEY", "")
 CANLIAN_ALLOW_KEY_FILE = True
 
-# Data comparison (数据比对): fuzzy candidates below min_score are dropped; near_name is the pinyin
-# Jaro-Winkler similarity that counts as "a similar name".
-CANLIAN_MATCHING = {"min_score": 0.80, "near_name": 0.88}
+# Data comparison (数据比对): a fuzzy candidate below ``candidate`` is dropped; one at or above ``auto`` acts
+# without a person (1.0: only an exact ID does); near_name is the pinyin Jaro-Winkler similarity that counts
+# as "a similar name". ``candidate`` and ``auto`` may be set per list kind: on deaths and moving-out lists a
+# missed match keeps paying a dead or departed person, so a same name, birth date, sex and county with
+# another sequence number (score 0.70) still goes to a person to confirm or dismiss.
+CANLIAN_MATCHING = {
+    "candidate": 0.80,
+    "auto": 1.0,
+    "near_name": 0.88,
+    "kinds": {
+        "deaths": {"candidate": 0.70, "auto": 1.0},
+        "moved_out": {"candidate": 0.70, "auto": 1.0},
+    },
+}
 
 # Uploaded spreadsheets (common/safe_read.py): refused with a Chinese message naming the limit and the value
 # found, before they are parsed; the parse runs in a child process with the memory and time limits below.

@@ -342,7 +342,12 @@ def test_writes_need_the_csrf_token(users, person):
     # then
     assert (edit.status_code, status.status_code, reveal.status_code) == (403, 403, 403)
     assert snapshot(person) == before
-    assert AuditLog.objects.exclude(action__in=["person.create", "login"]).count() == 0
+    assert AuditLog.objects.exclude(action__in=["person.create", "login", "access.denied"]).count() == 0
+    # each refusal is recorded as such
+    refused = AuditLog.objects.filter(action="access.denied").order_by("id")
+    assert [(r.username, r.result, r.object_id) for r in refused] == [
+        ("luzhi1", "denied", str(person.pk))
+    ] * 3
 
 
 @pytest.mark.parametrize("role", list(ROLES))

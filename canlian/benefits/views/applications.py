@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from canlian.accounts import access
+from canlian.common.audit import audit_read
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.masking import mask_id_number
 
@@ -415,4 +416,10 @@ def attachment_download(request, pk, att):
         handle = attachment.file.open("rb")
     except FileNotFoundError:
         raise Http404("附件文件已不存在") from None
+    audit_read(
+        acting_user=user,
+        action="application.attachment_download",
+        obj=app,
+        changes={"file": [None, attachment.name]},
+    )
     return FileResponse(handle, as_attachment=True, filename=attachment.name)

@@ -18,7 +18,7 @@ from canlian.common.masking import mask_id_number, mask_phone
 
 from . import divisions
 from .models import Certificate, EconomicStatus, EconomicStatusPeriod, Person, Region
-from .validation import PersonRecord
+from .validation import PersonRecord, community_key
 
 SENSITIVE_MASKS = {
     "id_number": mask_id_number,
@@ -356,8 +356,10 @@ def community_create(
         raise ValidationFailed({"name": "名称不能为空"})
     if town.level != Region.Level.TOWN:
         raise ValidationFailed({"parent": "村(社区)只能建在镇(街道)之下"})
-    if Region.objects.filter(parent=town, name=name).exists():
-        raise ValidationFailed({"name": f"“{town.name}”下已有“{name}”"})
+    key = community_key(name)
+    for existing in Region.objects.filter(parent=town).values_list("name", flat=True):
+        if existing == name or community_key(existing) == key:  # 天平村 is 天平村委会
+            raise ValidationFailed({"name": f"“{town.name}”下已有“{existing}”"})
     if not code:
         siblings = Region.objects.select_for_update().filter(parent=town).values_list("code", flat=True)
         seq = (

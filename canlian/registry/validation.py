@@ -165,7 +165,13 @@ def normalize_name(text: str) -> str:
     return _WHITESPACE.sub("", text) if not text.isalnum() else text
 
 
-_COMMITTEES = (("村民委员会", "村"), ("村委会", "村"), ("居民委员会", "社区"), ("居委会", "社区"))
+_COMMITTEES = (
+    ("村民委员会", "村"),
+    ("村委会", "村"),
+    ("居民委员会", "社区"),
+    ("居民委会", "社区"),  # so spelt in the 2023 list: 孙武花园社区居民委会 (香山街道)
+    ("居委会", "社区"),
+)
 
 
 def _split_committee(name: str) -> tuple[str, str]:
@@ -202,10 +208,10 @@ def _bare(key: str) -> str:
     return key
 
 
-def _pinyin(text: str) -> str:
+def _pinyin(text: str) -> list[str]:
     from pypinyin import lazy_pinyin
 
-    return "".join(lazy_pinyin(text))
+    return lazy_pinyin(text)  # compared syllable by syllable: 加 and 家 are the same, 建 and 港 are not
 
 
 @dataclass
@@ -215,7 +221,7 @@ class _TownCommunities:
     by_key: dict[str, set[int]] = field(default_factory=dict)
     by_bare: dict[str, set[int]] = field(default_factory=dict)
     short: dict[int, str] = field(default_factory=dict)  # region id → the name shown in suggestions
-    _pinyin: dict[int, str] | None = None
+    _pinyin: dict[int, list[str]] | None = None
 
     def add(self, pk: int, name: str) -> None:
         for key in _community_keys(name):

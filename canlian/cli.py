@@ -57,7 +57,13 @@ def ensure_database() -> None:
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if plan:
         print(f"数据库需要初始化或升级（{len(plan)} 个迁移）… / migrating the database…", file=sys.stderr)
-        call_command("migrate", interactive=False, verbosity=0)
+        from canlian.common.exceptions import DomainError
+
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+        except DomainError as exc:  # e.g. the division codes are not installed (registry 0010)
+            print(f"错误：{exc.message}", file=sys.stderr)
+            raise SystemExit(2) from None
     ensure_regions()
 
 

@@ -294,7 +294,7 @@ def test_a_clerks_file_in_short_forms_imports_with_no_option(tmp_path, users, pi
         row(pid(3), town="长桥街道", community="新家社区居委会"),
         row(pid(4), town="东山镇 ", community=" 杨 湾 村委会"),
         row(pid(5), town="长桥街道", community="新家　社区"),  # a full-width space
-        row(pid(6), town="320506107", community="杨湾村民委员会"),
+        row(pid(6), town="３２０５０６１０７", community="杨湾村民委员会"),  # full-width digits
         row(pid(7), town="开发区", community="开发区东居委会"),
     ]
     path = write_xlsx(tmp_path / "a.xlsx", rows)
@@ -388,3 +388,23 @@ def test_person_form_names_the_town_a_village_belongs_to(users, towns, id_for):
     form = PersonForm(data=data, user=users["district"], today=TODAY)
     assert form.is_valid(), form.errors
     assert form.record.community_id == tianping.pk
+
+
+# ---- the region page -------------------------------------------------------------------------------------
+
+
+def test_region_page_shows_the_county_every_village_and_which_an_admin_added(users, towns):
+    from django.urls import reverse
+
+    from .test_views import client_for
+
+    services.community_create(acting_user=users["admin"], town=towns["木渎镇"], name="天平新村")
+    html = client_for(users["district"]).get(reverse("registry:region_list")).content.decode()
+    assert "吴中区 · 20 个镇(街道)及乡级单位" in html
+    mudu = html.split(f'id="town-{towns["木渎镇"].pk}"')[1].split("</section>")[0]
+    assert 'title="320506103203">天平村委会</span>' in mudu
+    assert (
+        'title="320506103209 · 管理员新增">天平新村 <i class="bi bi-pencil-square" role="img" '
+        'aria-label="管理员新增"></i></span>'
+    ) in mudu
+    assert "32 个村(社区)" in mudu

@@ -229,12 +229,16 @@ class _TownCommunities:
         self.by_bare.setdefault(_bare(community_key(name)), set()).add(pk)
         self.short[pk] = community_key(name)
 
-    def match(self, text: str) -> int | None:
+    def candidates(self, text: str) -> set[int]:
         key = community_key(text)
         found = self.by_key.get(key)
-        if not found and key == _bare(key):  # no 村/社区 written: 杨湾 for 杨湾村, when only one fits
+        if not found and key == _bare(key):  # no 村/社区 written: 杨湾 for 杨湾村 (or for 杨湾社区)
             found = self.by_bare.get(key)
-        return next(iter(found)) if found and len(found) == 1 else None
+        return found or set()
+
+    def match(self, text: str) -> int | None:
+        found = self.candidates(text)
+        return next(iter(found)) if len(found) == 1 else None
 
     def closest(self, text: str, limit: int = 3) -> list[str]:
         """The town's names closest to ``text``, by characters or by pinyin (新加社区 → 新家社区)."""
@@ -322,10 +326,16 @@ class RegionLookup:
     ) -> tuple[int | None, str, str]:
         index = self._index()
         own = index.get(town_id) or _TownCommunities()
-        pk = self.communities.get((town_id, text)) or own.match(text)
+        pk = self.communities.get((town_id, text))
         if pk:
             return pk, "", ""
+        found = own.candidates(text)
         town = self.town_names.get(town_id) or town_label
+        if len(found) == 1:
+            return next(iter(found)), "", ""
+        if found:  # 杨湾 where the town has 杨湾村 and 杨湾社区: never guessed, never created
+            names = "、".join(sorted(own.short[pk] for pk in found))
+            return None, "", f"“{text}”在{town}有{len(found)}个：{names}，请写明是哪一个"
         others = sorted(
             {self.town_names.get(t, "") for t, other in index.items() if t != town_id and other.match(text)}
             - {""}

@@ -408,3 +408,18 @@ def test_region_page_shows_the_county_every_village_and_which_an_admin_added(use
         'aria-label="管理员新增"></i></span>'
     ) in mudu
     assert "32 个村(社区)" in mudu
+
+
+def test_a_bare_name_that_fits_two_villages_is_asked_about_even_when_new_ones_are_allowed(towns):
+    dongshan = towns["东山镇"]
+    Region.objects.create(
+        code="320506107901", name="杨湾社区居委会", level="community", kind="community", parent=dongshan
+    )
+    lookup = RegionLookup.load()
+    for allow_new in (False, True):
+        assert lookup.community_resolve(dongshan.pk, "杨湾", allow_new=allow_new) == (
+            None,
+            "",
+            "“杨湾”在东山镇有2个：杨湾村、杨湾社区，请写明是哪一个",
+        )
+    assert lookup.community_resolve(dongshan.pk, "杨湾村")[0] == Region.objects.get(code="320506107200").pk

@@ -50,8 +50,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _ensure_reference_data() -> None:
-    """Rows that data migrations load (towns, programmes). A transactional test (live server, concurrency)
-    flushes every table when it ends, so tests after it put them back the same idempotent way."""
+    """Rows that data migrations load (towns and villages, programmes). A transactional test (live server,
+    concurrency) flushes every table when it ends, so tests after it put them back the same idempotent way."""
     import importlib
 
     from django.apps import apps
@@ -61,6 +61,10 @@ def _ensure_reference_data() -> None:
 
     if Region.objects.filter(level=Region.Level.TOWN).count() < 14:
         importlib.import_module("canlian.registry.migrations.0002_wuzhong_regions").load(apps, None)
+    if not Region.objects.filter(level=Region.Level.COMMUNITY, official=True).exists():
+        importlib.import_module("canlian.registry.migrations.0012_villages_from_division_codes").load(
+            apps, None
+        )
     if Programme.objects.count() < 5:
         importlib.import_module("canlian.benefits.migrations.0002_programmes").load(apps, None)
 

@@ -57,7 +57,37 @@ def ensure_database() -> None:
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if plan:
         print(f"数据库需要初始化或升级（{len(plan)} 个迁移）… / migrating the database…", file=sys.stderr)
-        call_command("migrate", interactive=False, verbosity=0)
+        from canlian.common.exceptions import DomainError
+
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+        except DomainError as exc:  # e.g. the division codes are not installed (registry 0010)
+            print(f"错误：{exc.message}", file=sys.stderr)
+            raise SystemExit(2) from None
+    ensure_regions()
+
+
+def ensure_regions() -> None:
+    """The county's towns and villages (a data migration loads them; this covers ``CANLIAN_DISTRICT`` set to
+    another county after the database was made)."""
+    from django.conf import settings
+    from django.db.utils import DatabaseError
+
+    from canlian.common.exceptions import DomainError
+    from canlian.registry.models import Region
+    from canlian.registry.services import regions_load
+
+    try:
+        if Region.objects.filter(code=settings.CANLIAN_DISTRICT, official=True).exists():
+            return
+        result = regions_load(acting_user=cli_user(None))
+    except DatabaseError:
+        return  # not migrated (PostgreSQL with auto-migrate off): `migrate` loads them
+    except DomainError as exc:
+        print(f"警告：{exc.message}", file=sys.stderr)
+        return
+    if result.changed:
+        print(f"已载入本区县行政区划：新增 {len(result.created)} 个 / regions loaded", file=sys.stderr)
 
 
 def cli_user(username: str | None):
@@ -175,6 +205,25 @@ def cmd_export_persons(args) -> int:
     return export_persons_cli(
         out=args.out, town=args.town, acting_user=cli_user(args.user), unmasked=args.unmasked
     )
+
+
+def cmd_regions_load(args) -> int:
+    from canlian.common.exceptions import DomainError
+    from canlian.registry.services import regions_load
+
+    try:
+        result = regions_load(acting_user=cli_user(args.user), district=args.district or "")
+    except DomainError as exc:
+        print(f"错误：{exc.message}", file=sys.stderr)
+        return 2
+    print(
+        f"新增 {len(result.created)} 个、认定 {len(result.adopted)} 个已有村(社区)、"
+        f"重新编码 {len(result.recoded)} 个自建村(社区) / created {len(result.created)}, "
+        f"adopted {len(result.adopted)}, recoded {len(result.recoded)}"
+    )
+    for old, new, name in result.recoded:
+        print(f"  {name}：{old} → {new}")
+    return 0
 
 
 def cmd_createuser(args) -> int:
@@ -363,6 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
     rp.add_argument("--user", help="操作人用户名 / acting user")
     rp.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("regions", help="行政区划 / towns and villages")
+    rsub = p.add_subparsers(dest="action", metavar="操作 action", required=True)
+    rp = rsub.add_parser(
+        "load",
+        help="按国家统计局区划代码载入本区县的镇(街道)和村(社区)（可重复运行） / load towns and villages",
+    )
+    rp.add_argument("--district", help="6位区县代码，默认 CANLIAN_DISTRICT / county code")
+    rp.add_argument("--user", help="操作人用户名 / acting user")
+    rp.set_defaults(func=cmd_regions_load)
 
     p = sub.add_parser("createuser", help="新建用户 / create a user")
     p.add_argument("username", help="用户名 / username")

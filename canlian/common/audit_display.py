@@ -50,6 +50,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "import.report_download": ActionSpec("下载导入报告"),
     "certificate.status": ActionSpec("变更证件状态"),
     "region.create": ActionSpec("新增村(社区)", "registry.Region"),
+    "region.load": ActionSpec("载入国家统计用区划代码"),
     # benefits
     "application.create": ActionSpec("新建申请", "benefits.Application"),
     "application.attach": ActionSpec("上传申请材料"),
@@ -191,6 +192,9 @@ CHANGE_LABELS = {
     "persons": "人数",
     "employment_status": "就业状况",
     "circumstances": "家庭与个人情况条数",
+    "adopted": "并入统计代码的村(社区)",
+    "recoded": "重新编码的村(社区)",
+    "marked_official": "标为官方名称的村(社区)",
     "certificates": "证件数",
     "economic_periods": "家庭经济状况记录数",
     "seed": "随机种子",
@@ -209,7 +213,7 @@ CHANGE_LABELS = {
     "care_expired_certificate": "证件过期演示人员",
     "confirmed": "已确认条数",
     "skipped": "跳过条数",
-    "source": "来源单位",
+    "source": "来源",
     "matched_exact": "身份证号精确匹配行数",
     "matched_fuzzy": "模糊匹配自动生效行数",
     "candidates": "待确认候选数",
@@ -244,6 +248,14 @@ CHANGE_LABELS = {
     "amount": "金额",
     "certificate": "残疾人证号",
     "note": "备注",
+    # the person's circumstances (registry.circumstances), by the services and by the import
+    "circumstance": "情况",
+    "valid_to": "截止日期",
+    "no_fixed_income": "无固定收入",
+    "multiple_in_household": "一户多残或依老养残",
+    "injury_care": "工伤保险生活护理费",
+    "orphan_allowance": "孤儿或事实无人抚养",
+    "elderly_care": "老年护理补贴(元/月)",
 }
 # Values of keys that are not fields but hold codes: key → code → label
 VALUE_LABELS = {
@@ -253,14 +265,6 @@ VALUE_LABELS = {
         "person_moved_out": "已登记迁出",
         "certificate_cancelled": "已注销残疾人证",
     },
-    # the person's circumstances (registry.circumstances), by the services and by the import
-    "circumstance": "情况",
-    "valid_to": "截止日期",
-    "no_fixed_income": "无固定收入",
-    "multiple_in_household": "一户多残或依老养残",
-    "injury_care": "工伤保险生活护理费",
-    "orphan_allowance": "孤儿或事实无人抚养",
-    "elderly_care": "老年护理补贴(元/月)",
 }
 _EMPTY = "（空）"
 

@@ -186,6 +186,7 @@ class PersonForm(forms.Form):
         return RegionLookup(
             towns={t.code: t.pk for t in self._towns.values()},
             communities={(c.parent_id, c.name): c.pk for c in self._communities.values()},
+            town_names={t.pk: t.name for t in self._towns.values()},
         )
 
     def clean(self):

@@ -127,7 +127,7 @@ TEMPLATE_EXAMPLE = {
     "certificate_number": "11010519491231002X42",
     "issue_date": "2019-05-06",
     "town": "甪直镇",
-    "community": "甪直社区",
+    "community": "保圣社区",  # a real community (保圣社区居委会), in the short form
     "household_type": "城镇",
     "economic_status": "低保",
     "phone": "13812345678",
@@ -1224,7 +1224,9 @@ def template_write(out) -> None:
             "town": "本区的镇(街道)名称或9位代码："
             + "、".join(towns)
             + "。镇(街道)工作人员只能导入本镇(街道)的人员。",
-            "community": "所属镇(街道)下的村(社区)名称。系统中没有的村(社区)，只有勾选“允许自动新建村(社区)”时才会新建。",
+            "community": "所属镇(街道)下的村(社区)名称（国家统计局区划名称），可写简称：新家社区即新家社区居委会，"
+            "杨湾村即杨湾村委会。名称写错时会提示最接近的名称。新设立、尚未列入的村(社区)，"
+            "只有勾选“允许自动新建村(社区)”时才会新建。",
             "household_type": "可填："
             + "、".join(sorted(k for k in HOUSEHOLD_TYPES if not k.isascii()))
             + "。",

@@ -24,6 +24,11 @@ class Region(models.Model):
         DISTRICT = "district", "区"
         STREET = "street", "街道"
         TOWN = "town", "镇"
+        TOWNSHIP = "township", "乡"
+        ZONE = "zone", "开发区(园区)"
+        FARM = "farm", "农(林)场"
+        RESORT = "resort", "度假区(风景区)"
+        OTHER = "other", "其他乡级单位"
         VILLAGE = "village", "村"
         COMMUNITY = "community", "社区"
 
@@ -34,6 +39,8 @@ class Region(models.Model):
     parent = models.ForeignKey(
         "self", verbose_name="上级", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
+    # From the national statistical division codes (registry/divisions.py); False for a unit an admin added
+    official = models.BooleanField("统计用区划代码", default=False)
 
     class Meta:
         verbose_name = "行政区划"

@@ -16,8 +16,9 @@ from canlian.common.crypto import blind_index
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.masking import mask_id_number, mask_phone
 
+from . import divisions
 from .models import Certificate, EconomicStatus, EconomicStatusPeriod, Person, Region
-from .validation import PersonRecord
+from .validation import PersonRecord, community_key
 
 SENSITIVE_MASKS = {
     "id_number": mask_id_number,
@@ -405,8 +406,10 @@ def community_create(
         raise ValidationFailed({"name": "名称不能为空"})
     if town.level != Region.Level.TOWN:
         raise ValidationFailed({"parent": "村(社区)只能建在镇(街道)之下"})
-    if Region.objects.filter(parent=town, name=name).exists():
-        raise ValidationFailed({"name": f"“{town.name}”下已有“{name}”"})
+    key = community_key(name)
+    for existing in Region.objects.filter(parent=town).values_list("name", flat=True):
+        if existing == name or community_key(existing) == key:  # 天平村 is 天平村委会
+            raise ValidationFailed({"name": f"“{town.name}”下已有“{existing}”"})
     if not code:
         siblings = Region.objects.select_for_update().filter(parent=town).values_list("code", flat=True)
         seq = (
@@ -423,6 +426,37 @@ def community_create(
         changes={"name": [None, name], "code": [None, code]},
     )
     return region
+
+
+@transaction.atomic
+def regions_load(*, acting_user, district: str = "") -> divisions.SyncResult:
+    """Bring the county's towns and villages in line with the national statistical division codes (idempotent:
+    existing units are kept; an admin's village that names an official one is adopted). One audit row."""
+    if not access.can_manage_regions(acting_user):
+        raise PermissionDenied("您无权载入行政区划")
+    county = divisions.county_read(district or None)
+    result = divisions.county_sync(Region, county)
+    if result.changed:
+        audit_record(
+            acting_user=acting_user,
+            action="region.load",
+            object_type="registry.region",
+            object_id=county.code,
+            object_repr=f"{county.name}（{county.code}）",
+            changes={
+                "created": [None, [f"{code} {name}" for code, name in result.created]],
+                "adopted": [
+                    [f"{old} {old_name}" for old, old_name, _, _ in result.adopted],
+                    [f"{code} {name}" for _, _, code, name in result.adopted],
+                ],
+                "recoded": [
+                    [f"{old} {name}" for old, _, name in result.recoded],
+                    [new for _, new, _ in result.recoded],
+                ],
+                "marked_official": [None, result.marked],
+            },
+        )
+    return result
 
 
 @transaction.atomic

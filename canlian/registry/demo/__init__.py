@@ -32,6 +32,7 @@ from canlian.common.models import AuditLog
 
 from .. import services
 from ..models import Certificate, EconomicStatusPeriod, EmploymentPeriod, Person, PersonCircumstance, Region
+from ..validation import community_key
 from .population import (
     TOWN_COMMUNITIES,
     DemoPerson,
@@ -125,21 +126,24 @@ def demo_accounts_check(app_configs=None, **kwargs):
 
 
 def communities_ensure(*, acting_user) -> dict[str, dict[str, int]]:
-    """Create the demo villages/communities that are missing; returns town code → {name: region id}."""
+    """The region id of each demo village/community (short form → its official unit, loaded from the division
+    codes); one is created only where the county's list lacks it. Returns town code → {demo name: id}."""
     towns = {t.code: t for t in Region.objects.filter(level=Region.Level.TOWN)}
     code_of = {t.pk: code for code, t in towns.items()}
-    existing: dict[str, dict[str, int]] = {code: {} for code in towns}
+    by_key: dict[str, dict[str, int]] = {code: {} for code in towns}
     for region in Region.objects.filter(level=Region.Level.COMMUNITY, parent__in=towns.values()):
-        existing[code_of[region.parent_id]][region.name] = region.pk
+        by_key[code_of[region.parent_id]].setdefault(community_key(region.name), region.pk)
+    existing: dict[str, dict[str, int]] = {code: {} for code in towns}
     for code, names in TOWN_COMMUNITIES.items():
         town = towns.get(code)
         if town is None:
             continue
         for name in names:
-            if name not in existing[code]:
+            pk = by_key[code].get(community_key(name))
+            if pk is None:
                 kind = Region.Kind.VILLAGE if name.endswith("村") else Region.Kind.COMMUNITY
-                region = services.community_create(acting_user=acting_user, town=town, name=name, kind=kind)
-                existing[code][name] = region.pk
+                pk = services.community_create(acting_user=acting_user, town=town, name=name, kind=kind).pk
+            existing[code][name] = pk
     return existing
 
 

@@ -459,7 +459,7 @@ def test_unknown_community_is_refused_unless_allowed(tmp_path, users, pid):
     assert errors_of(refused)[0] == (
         2,
         "村(社区)",
-        "“甪直镇”下没有村(社区)“新建村”（可勾选“自动新建村(社区)”）",
+        "“新建村”不是甪直镇的村(社区)（新设立的村(社区)可勾选“自动新建村(社区)”）",
     )
 
     allowed = stage(path, user, allow_new_communities=True)
@@ -607,10 +607,10 @@ def test_cli_dry_run_writes_nothing_and_report_lists_errors(tmp_path, users, pid
     assert sheet[2][12].startswith("有错误，不导入") and sheet[2][13].startswith(
         "户口性质：无法识别的户口性质“城里”"
     )
-    assert sheet[3][13] == "村(社区)：“甪直镇”下没有村(社区)“新村”（可勾选“自动新建村(社区)”）"
+    assert sheet[3][13] == "村(社区)：“新村”不是甪直镇的村(社区)（新设立的村(社区)可勾选“自动新建村(社区)”）"
     assert wb.get_sheet_by_name("错误明细").to_python()[1:] == [
         [3, "户口性质", sheet[2][13].split("：", 1)[1]],
-        [4, "村(社区)", "“甪直镇”下没有村(社区)“新村”（可勾选“自动新建村(社区)”）"],
+        [4, "村(社区)", "“新村”不是甪直镇的村(社区)（新设立的村(社区)可勾选“自动新建村(社区)”）"],
     ]
 
 

@@ -4,6 +4,7 @@ A ``Workflow`` declares its states (code → Chinese label) and its ``Move``s. E
 states it may be made, to which state it leads, which roles may make it, an optional scope hook (``check``:
 may this user act on this object?), whether it needs a different user from the one who made a named earlier
 move (maker ≠ checker: ``checker_of``), which data fields it requires, which model fields it records, and an
+optional ``validate`` hook (obj, data → Chinese errors by field), and an
 optional ``effect`` run after the state is saved (create an enrolment, schedule a visit …).
 
 ``transition(obj, move, acting_user=…, expected_state=…, **data)`` locks the row (``select_for_update``, from
@@ -43,6 +44,7 @@ class Move:
     requires: tuple[str, ...] = ()  # data fields that must be given and not blank
     records: tuple[str, ...] = ()  # data fields copied onto model fields of the same name
     check: Check | None = None
+    validate: Callable[[Any, dict], dict] | None = None  # (obj, data) -> {field: Chinese message}
     effect: Effect | None = None
 
     def __post_init__(self):
@@ -188,6 +190,10 @@ def transition(
     missing = {f: f"请填写{wf.field_labels.get(f, f)}" for f in m.requires if _blank(data.get(f))}
     if missing:
         raise ValidationFailed(missing)
+    if m.validate is not None:
+        errors = m.validate(locked, data)
+        if errors:
+            raise ValidationFailed(errors)
     changes: dict[str, list] = {wf.state_field: [current, m.target]}
     fields = [wf.state_field]
     for name in m.records:

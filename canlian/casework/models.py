@@ -121,6 +121,9 @@ class DueItem(models.Model):
             )
         ]
 
+    def __str__(self):
+        return f"第{self.seq}次{self.kind}（{self.due_on:%Y-%m-%d}）"
+
     def status_on(self, today) -> str:
         if self.cancelled:
             return "cancelled"
@@ -294,3 +297,6 @@ class Inspection(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(score__gte=0, score__lte=100), name="inspection_score_0_100")
         ]
+
+    def __str__(self):
+        return f"{self.institution}·{self.inspected_on:%Y-%m-%d}检查"

@@ -219,3 +219,113 @@ def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
 
 
 from . import custodial_roster  # noqa: E402,F401  (registers the roster import)
+
+
+# ---- contracts and inspections -------------------------------------------------------------------------
+
+
+def contract_create(
+    *, acting_user, town, institution, mode: str, valid_from: date, valid_to: date, places: int, monthly_price
+):
+    """A town's purchase of custodial care from a provider (district staff record it)."""
+    from decimal import Decimal, InvalidOperation
+
+    from django.db import transaction
+
+    from canlian.common.audit import audit_record
+    from canlian.common.exceptions import PermissionDenied, ValidationFailed
+
+    from ..access import can_manage_contracts
+    from ..models import CustodialContract
+
+    if not can_manage_contracts(acting_user):
+        raise PermissionDenied("您无权登记托养服务购买合同")
+    errors = {}
+    if mode not in CustodialMode.values:
+        errors["mode"] = "托养方式应为 寄宿制、日间照料 或 居家托养"
+    if valid_to < valid_from:
+        errors["valid_to"] = "截止日期不能早于起始日期"
+    if places <= 0:
+        errors["places"] = "购买名额应大于 0"
+    try:
+        price = Decimal(str(monthly_price))
+        if price < 0 or price != price.quantize(Decimal("0.01")):
+            errors["monthly_price"] = "价格应为不小于 0 且精确到分的金额"
+    except InvalidOperation:
+        errors["monthly_price"] = "价格格式不正确"
+    if institution.kind not in PROGRAMME.institution_kinds:
+        errors["institution"] = f"“{institution.name}”不是托养服务机构"
+    if errors:
+        raise ValidationFailed(errors)
+    with transaction.atomic():
+        c = CustodialContract.objects.create(
+            town=town,
+            institution=institution,
+            mode=mode,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            places=places,
+            monthly_price=price,
+            created_by=acting_user,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action="custodial.contract_create",
+            obj=c,
+            changes={
+                "town": [None, town.name],
+                "institution": [None, institution.name],
+                "mode": [None, mode],
+                "period": [None, f"{valid_from}～{valid_to}"],
+                "places": [None, places],
+                "monthly_price": [None, str(price)],
+            },
+        )
+    return c
+
+
+def inspection_record(*, acting_user, institution, inspected_on: date, score, findings: str = ""):
+    """The district's quality inspection of a provider; below the pass mark (a dated parameter) fails."""
+    from decimal import Decimal, InvalidOperation
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from canlian.common.audit import audit_record
+    from canlian.common.exceptions import PermissionDenied, ValidationFailed
+
+    from ..access import can_manage_contracts
+    from ..models import Inspection
+
+    if not can_manage_contracts(acting_user):
+        raise PermissionDenied("质量检查由区残联录入")
+    try:
+        score = Decimal(str(score))
+    except InvalidOperation:
+        raise ValidationFailed({"score": "得分格式不正确"}) from None
+    if not Decimal("0") <= score <= Decimal("100"):
+        raise ValidationFailed({"score": "得分应在 0 到 100 之间"})
+    if inspected_on > timezone.localdate():
+        raise ValidationFailed({"inspected_on": "检查日期不能晚于今天"})
+    pass_mark = Decimal(str(parameters().at("custodial_care.inspection_pass_mark", inspected_on)))
+    with transaction.atomic():
+        i = Inspection.objects.create(
+            institution=institution,
+            inspected_on=inspected_on,
+            score=score,
+            passed=score >= pass_mark,
+            findings=findings.strip(),
+            by=acting_user,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action="custodial.inspection",
+            obj=institution,
+            changes={
+                "inspected_on": [None, inspected_on.isoformat()],
+                "score": [None, str(score)],
+                "passed": [None, i.passed],
+            },
+            detail=findings.strip(),
+        )
+    return i

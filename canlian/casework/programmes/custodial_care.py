@@ -220,7 +220,6 @@ def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
 
 from . import custodial_roster  # noqa: E402,F401  (registers the roster import)
 
-
 # ---- contracts and inspections -------------------------------------------------------------------------
 
 

@@ -55,7 +55,13 @@ def _error_text(exc: DomainError) -> str:
 @require_GET
 def index(request):
     _require_reader(request.user)
-    return redirect("casework:case_list", programme=programmes()[0].code)
+    today = timezone.localdate()
+    rows = []
+    for p in programmes():
+        cases = access.cases_visible(request.user).filter(programme=p.code)
+        overdue = selectors.due_items_open(request.user, programme=p.code, today=today, overdue_only=True)
+        rows.append({"programme": p, "cases": cases.count(), "overdue": overdue.count()})
+    return render(request, "casework/index.html", {"rows": rows, "programmes": programmes()})
 
 
 @login_required

@@ -300,3 +300,15 @@ class Inspection(models.Model):
 
     def __str__(self):
         return f"{self.institution}·{self.inspected_on:%Y-%m-%d}检查"
+
+
+# ---- child rehabilitation aid (its own module; imported so Django sees the models) ----------------------
+
+from .child_rehab_models import (  # noqa: E402,F401
+    AutismScreening,
+    ChildRehabMonth,
+    ChildRehabProfile,
+    ChildRehabReferral,
+    RehabEvaluation,
+    RehabEvaluationLine,
+)

@@ -17,6 +17,8 @@ class Indicator:
     unit: str
     definition: str  # how it is counted, in Chinese, shown on the board
     count: Callable[[int], dict[int, int]]
+    # a rate: ``count`` gives the numerator by town and ``denominator`` the denominator (``None``: a count)
+    denominator: Callable[[int], dict[int, int]] | None = None
 
 
 _INDICATORS: dict[str, Indicator] = {}
@@ -49,3 +51,74 @@ indicator_register(
         count=_custodial_new,
     )
 )
+
+
+def _child_rehab(name):
+    def count(year: int) -> dict[int, int]:
+        from canlian.casework.programmes import child_rehab, child_rehab_quality
+
+        module = child_rehab if hasattr(child_rehab, name) else child_rehab_quality
+        return getattr(module, name)(year)
+
+    return count
+
+
+def _rate(name, part):
+    def count(year: int) -> dict[int, int]:
+        from canlian.casework.programmes import child_rehab_quality
+
+        return getattr(child_rehab_quality, name)(year)[part]
+
+    return count
+
+
+indicator_register(
+    Indicator(
+        code="child_rehab_served",
+        name="残疾儿童康复救助服务人数",
+        unit="人",
+        definition="当年至少有一个月接受康复救助服务（本区定点机构服务或经批准的异地转介）的儿童，每人计一次，"
+        "按当年首个服务月份所在个案的镇(街道)统计",
+        count=_child_rehab("child_rehab_served_by_town"),
+    )
+)
+indicator_register(
+    Indicator(
+        code="autism_first_screened",
+        name="孤独症初筛人数",
+        unit="人",
+        definition="当年接受孤独症初筛的儿童（每人计一次，按首次初筛时所在镇(街道)）；初筛率的分母（辖区0～6岁儿童数）"
+        "来自卫健部门，不在本平台",
+        count=_child_rehab("autism_first_screened_by_town"),
+    )
+)
+for _code, _name, _fn, _definition in (
+    (
+        "autism_rescreen_rate",
+        "孤独症复筛率",
+        "autism_rescreen_by_town",
+        "当年初筛阳性的儿童中，其后完成复筛的比例（复筛人数 ÷ 初筛阳性人数）",
+    ),
+    (
+        "autism_diagnosis_rate",
+        "孤独症诊断率",
+        "autism_diagnosis_by_town",
+        "当年复筛阳性的儿童中，其后完成诊断的比例（诊断人数 ÷ 复筛阳性人数）",
+    ),
+    (
+        "autism_intervention_rate",
+        "孤独症干预率",
+        "autism_intervention_by_town",
+        "当年确诊孤独症的儿童中，其后开始干预的比例（干预人数 ÷ 确诊人数）",
+    ),
+):
+    indicator_register(
+        Indicator(
+            code=_code,
+            name=_name,
+            unit="%",
+            definition=_definition,
+            count=_rate(_fn, 0),
+            denominator=_rate(_fn, 1),
+        )
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from .indicators import indicators
 
 
@@ -25,4 +27,16 @@ def progress(year: int, *, towns=None) -> dict:
             "target": None,
             "by_town": by_town,
         }
+        if ind.denominator is not None:
+            # a rate: actual and by_town are numerators; the rate is shown as "n / d (p%)", never bare
+            below = ind.denominator(year)
+            by_town_d = {t.name: below.get(t.pk, 0) for t in town_rows}
+            total = sum(by_town_d.values())
+            out[ind.code]["denominator"] = total
+            out[ind.code]["by_town_denominator"] = by_town_d
+            out[ind.code]["rate"] = (
+                str((Decimal(out[ind.code]["actual"]) * 100 / total).quantize(Decimal("0.1")))
+                if total
+                else None
+            )
     return {"year": year, "indicators": out}

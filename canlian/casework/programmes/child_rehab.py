@@ -455,7 +455,7 @@ def _year_so_far(person_id: int, month: date) -> tuple[Decimal, int]:
         month__gte=date(month.year, 1, 1),
         month__lte=date(month.year, 12, 31),
     ).exclude(month=month)
-    used = rows.aggregate(s=Sum("amount_allowed"))["s"] or ZERO
+    used = (rows.aggregate(s=Sum("amount_allowed"))["s"] or ZERO).quantize(CENT)  # SQLite sums loosely
     return used, rows.filter(meal_amount__gt=0).count()
 
 
@@ -673,7 +673,7 @@ def _approve_effect(referral, *, acting_user, data, history):
 
 def _complete_effect(referral, *, acting_user, data, history):
     total = referral.months.aggregate(a=Sum("amount_allowed"), m=Sum("meal_amount"))
-    amount = (total["a"] or ZERO) + (total["m"] or ZERO)
+    amount = ((total["a"] or ZERO) + (total["m"] or ZERO)).quantize(CENT)
     referral.reimbursed_total = amount
     referral.save(update_fields=["reimbursed_total"])
     return {"reimbursed_total": [None, str(amount)]}

@@ -7,10 +7,12 @@ the benefits loader), and optionally a roster import (``importing.RosterSpec``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from canlian.benefits.parameters import ParameterSet
 from canlian.common.workflow import Workflow
@@ -57,6 +59,11 @@ class Programme:
     data_fields: dict[str, str] = field(default_factory=dict)  # key → Chinese label of Case.data entries
     data_choices: dict[str, dict[str, str]] = field(default_factory=dict)  # key → {code: label}
     monthly_cap: str = ""  # money parameter: the most one case may be settled per month ("" = no cap)
+    # optional programme pages: a template included in the case page with ``detail_context(user, case)`` as
+    # ``extra``, and the URL name of the programme's own "new case" page (a button on the case list)
+    detail_template: str = ""
+    detail_context: Callable[[Any, Any], dict] | None = None
+    create_url: str = ""
 
     def data_display(self, data: dict) -> list[tuple[str, str]]:
         out = []

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from . import child_rehab_views as child_rehab
 from . import views
 
 app_name = "casework"
@@ -19,4 +20,17 @@ urlpatterns = [
     path("import/job/<uuid:pk>/", views.import_job, name="import_job"),
     path("import/job/<uuid:pk>/commit/", views.import_commit, name="import_commit"),
     path("import/job/<uuid:pk>/report/", views.import_report, name="import_report"),
+    # child rehabilitation's own pages
+    path("child-rehab/apply/", child_rehab.apply, name="child_rehab_apply"),
+    path("child-rehab/cases/<int:pk>/month/", child_rehab.month_record, name="child_rehab_month"),
+    path("child-rehab/cases/<int:pk>/referral/", child_rehab.referral_request, name="child_rehab_referral"),
+    path("child-rehab/referrals/<int:pk>/move/", child_rehab.referral_move, name="child_rehab_referral_move"),
+    path(
+        "child-rehab/referrals/<int:pk>/reimburse/",
+        child_rehab.referral_reimburse,
+        name="child_rehab_reimburse",
+    ),
+    path("child-rehab/settlements/", child_rehab.settlement_create, name="child_rehab_settlement"),
+    path("child-rehab/autism/", child_rehab.autism, name="child_rehab_autism"),
+    path("child-rehab/evaluations/", child_rehab.evaluations, name="child_rehab_evaluations"),
 ]

@@ -134,6 +134,7 @@ def case_detail(request, pk):
             "data": p.data_display(case.data),
             "today": today,
             "can_see_attachments": workable,
+            "extra": p.detail_context(request.user, case) if p.detail_context else {},
         },
     )
 

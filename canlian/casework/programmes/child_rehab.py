@@ -274,7 +274,14 @@ WORKFLOW = Workflow(
             validate=_validate_choose,
         ),
         # made by the referral's approval (``referral_approve``), not from the case page
-        Move("refer", "异地转介康复", ("approved",), "referred", {DISTRICT}),
+        Move(
+            "refer",
+            "异地转介康复",
+            ("approved",),
+            "referred",
+            {DISTRICT},
+            check=lambda user, case: case.rehab_referrals.filter(state="approved").exists(),
+        ),
         Move(
             "end",
             "结束康复服务",
@@ -295,8 +302,17 @@ PROGRAMME = programme_register(
         name="残疾儿童康复救助",
         workflow=WORKFLOW,
         institution_kinds=("rehab_institution",),
+        detail_template="casework/child_rehab/_case.html",
+        detail_context=lambda user, case: _detail_context(user, case),
+        create_url="casework:child_rehab_apply",
     )
 )
+
+
+def _detail_context(user, case):
+    from ..child_rehab_views import case_context
+
+    return case_context(user, case)
 
 
 # ---- application ----------------------------------------------------------------------------------------

@@ -475,7 +475,7 @@ def _year_so_far(person_id: int, month: date) -> tuple[Decimal, int]:
     return used, rows.filter(meal_amount__gt=0).count()
 
 
-def _service_days(case: Case, month: date) -> int:
+def service_days(case: Case, month: date) -> int:
     first, last = month_start(month), month_end(month)
     start = max(first, case.opened_on)
     end = min(last, case.closed_on) if case.closed_on else last
@@ -578,7 +578,7 @@ def _check_month(case: Case, month: date, days, *, states) -> tuple[date, int]:
         errors["days_attended"] = "出勤天数应为整数"
         days = 0
     if "month" not in errors and "days_attended" not in errors:
-        possible = _service_days(case, month)
+        possible = service_days(case, month)
         if not 1 <= days <= possible:
             errors["days_attended"] = f"出勤天数应在 1～{possible} 天之间（{month:%Y年%m月}的服务天数）"
     if ChildRehabMonth.objects.filter(case=case, month=month).exists():

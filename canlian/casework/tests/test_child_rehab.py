@@ -717,3 +717,11 @@ def test_rehab_need_facts(users, district2, child, rehab):
     )
     assert rehab_need_facts(month=date(2023, 4, 1), person_ids=ids).height == 1
     assert rehab_need_facts(month=date(2023, 5, 1), person_ids=ids) is None
+
+
+def test_rehab_need_provider_registered_when_the_hook_exists():
+    from canlian.benefits import hooks
+
+    if not hasattr(hooks, "facts_provider_register"):
+        pytest.skip("benefits.hooks has no facts-provider hook on this branch (the facts branch adds it)")
+    assert "casework.rehab_need" in hooks.facts_providers_registered()

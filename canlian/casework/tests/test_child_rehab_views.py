@@ -189,3 +189,54 @@ def test_child_rehab_case_end_to_end_in_the_browser(
         ("case.child_rehab.choose", "luzhi1"),
         ("case.child_rehab.month", "inst_rehab"),
     ]
+
+
+@pytest.mark.django_db
+def test_institution_and_town_staff_see_only_their_children(
+    users, district2, towns, make_person, rehab, rehab_staff
+):
+    from canlian.casework.programmes.child_rehab import child_rehab_apply
+    from canlian.casework.services import case_move
+
+    other_inst = designated(
+        users, district2, towns, "木渎镇星语康复中心", kind="rehab_institution", town="木渎镇"
+    )
+    cases = {}
+    for name, town, inst in (("小甲", "甪直镇", rehab), ("小乙", "木渎镇", other_inst)):
+        person = make_person(
+            name=name, town=town, birth=date(2018, 1, 1), category=5, grade=2, issue=date(2022, 1, 5)
+        )
+        case = child_rehab_apply(
+            acting_user=users["district"],
+            person=person,
+            applied_on=date(2023, 1, 10),
+            category="autism",
+            need="训练",
+            residence="hukou",
+            guardian_name="王芳",
+        )
+        case = case_move(
+            acting_user=users["district"], case=case, move="assess", expected_state="applied", need="训练"
+        )
+        case = case_move(acting_user=district2, case=case, move="approve", expected_state="assessed")
+        cases[name] = case_move(
+            acting_user=district2,
+            case=case,
+            move="choose",
+            expected_state="approved",
+            institution=inst,
+            opened_on=date(2023, 1, 10),
+        )
+    inst_client = client_for(rehab_staff)
+    listing = inst_client.get(reverse("casework:case_list", args=["child_rehab"])).content.decode()
+    assert "小甲" in listing and "小乙" not in listing
+    assert inst_client.get(reverse("casework:case_detail", args=[cases["小乙"].pk])).status_code == 404
+    r = inst_client.post(
+        reverse("casework:child_rehab_month", args=[cases["小乙"].pk]),
+        {"month": "2023-01", "days_attended": "5", "amount_asked": "100.00"},
+    )
+    assert r.status_code == 404 and not ChildRehabMonth.objects.exists()
+    town = client_for(users["town_mudu"])
+    listing = town.get(reverse("casework:case_list", args=["child_rehab"])).content.decode()
+    assert "小乙" in listing and "小甲" not in listing
+    assert town.get(reverse("casework:case_detail", args=[cases["小甲"].pk])).status_code == 404

@@ -725,3 +725,64 @@ def test_rehab_need_provider_registered_when_the_hook_exists():
     if not hasattr(hooks, "facts_provider_register"):
         pytest.skip("benefits.hooks has no facts-provider hook on this branch (the facts branch adds it)")
     assert "casework.rehab_need" in hooks.facts_providers_registered()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_months_recorded_at_once_share_the_cap(users, district2, child, rehab):
+    """Two officers record two months of one child at the same time: the first holds its transaction open
+    while the second records; the child's cases are locked, so the second waits, sees the first's amount
+    and is cut to what is left (never 15,000 + 15,000 past a 23,000 cap)."""
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    case = in_service(users, district2, child(), rehab)
+    first_written, second_started = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def first():
+        try:
+            with transaction.atomic():
+                rehab_month_record(
+                    acting_user=users["district"],
+                    case=case,
+                    month=date(2023, 1, 1),
+                    days_attended=5,
+                    amount_asked="15000.00",
+                )
+                first_written.set()
+                second_started.wait(5)
+                time.sleep(0.5)  # the second is now waiting for the lock (or, unlocked, reading too early)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    def second():
+        try:
+            first_written.wait(5)
+            second_started.set()
+            rehab_month_record(
+                acting_user=district2,
+                case=case,
+                month=date(2023, 2, 1),
+                days_attended=5,
+                amount_asked="15000.00",
+            )
+        except Exception as exc:  # reported by the assertion below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    months = dict(ChildRehabMonth.objects.values_list("month", "amount_allowed"))
+    assert months == {date(2023, 1, 1): D("15000.00"), date(2023, 2, 1): D("8000.00")}
+    feb = ChildRehabMonth.objects.get(month=date(2023, 2, 1))
+    assert (feb.used_before, feb.amount_cut) == (D("15000.00"), D("7000.00"))

@@ -46,6 +46,25 @@ ACTION_LABELS = {
     "enrolment.suspend": "暂停待遇",
     "enrolment.resume": "恢复待遇",
     "enrolment.stop": "终止待遇",
+    # child rehabilitation (casework/programmes/child_rehab*.py)
+    "case.child_rehab.open": "登记康复救助个案",
+    "case.child_rehab.apply": "康复救助申请",
+    "case.child_rehab.assess": "评估康复需求",
+    "case.child_rehab.approve": "康复救助审核通过",
+    "case.child_rehab.reject": "康复救助审核不通过",
+    "case.child_rehab.choose": "选定定点康复机构",
+    "case.child_rehab.refer": "异地转介康复",
+    "case.child_rehab.end": "结束康复服务",
+    "case.child_rehab.update": "更正康复救助个案",
+    "case.child_rehab.month": "录入康复服务月度记录",
+    "case.child_rehab.reimburse": "异地转介费用报销",
+    "child_rehab_referral.create": "登记异地转介",
+    "child_rehab_referral.request": "提交异地转介申请",
+    "child_rehab_referral.approve": "同意异地转介",
+    "child_rehab_referral.reject": "不同意异地转介",
+    "child_rehab_referral.complete": "异地转介完成",
+    "autism.event": "记录孤独症筛查干预",
+    "rehab.evaluation": "定点康复机构考评",
 }
 
 OBJECT_TYPE_LABELS = {

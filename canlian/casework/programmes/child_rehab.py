@@ -556,7 +556,16 @@ def _create_month(
             "meal_days": [None, amounts.meal_days],
             "meal_amount": [None, str(amounts.meal_amount)],
         },
-        detail="；".join(x for x in (amounts.cut_reason, amounts.meal_reason) if x),
+        detail="；".join(
+            x
+            for x in (
+                f"{month:%Y年%m月}出勤 {days} 天，{asked_label} {fmt(asked)} 元，核定 {fmt(amounts.allowed)} 元，"
+                f"伙食补助 {fmt(amounts.meal_amount)} 元",
+                amounts.cut_reason,
+                amounts.meal_reason,
+            )
+            if x
+        ),
     )
     return row
 
@@ -805,6 +814,7 @@ def referral_request(
             "requested_on": [None, requested_on.isoformat()],
             "consent": [None, True],
         },
+        detail=f"登记异地转介申请：{referral.destination_place}·{referral.destination}（{referral.reason}）",
     )
     return transition(referral, "request", acting_user=acting_user, expected_state=R.DRAFT)
 

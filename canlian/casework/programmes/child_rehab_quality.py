@@ -312,7 +312,9 @@ def rehab_evaluation_record(
             "passed": [None, evaluation.passed],
             "negatives": [None, sorted(negatives)],
         },
-        detail=note.strip(),
+        detail=f"考评细则{checklist.version}版：细则得分 {score}，负面行为扣 {deductions} 分，考评得分 {final}"
+        f"（{'合格' if evaluation.passed else '不合格'}{'，有取消定点资格情形' if removal else ''}）"
+        + (f"。{note.strip()}" if note.strip() else ""),
     )
     if removal and institution.state == "designated":
         transition(

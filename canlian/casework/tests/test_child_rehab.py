@@ -330,7 +330,9 @@ def test_cap_across_months_exact_to_the_fen(users, district2, child, rehab, reha
     assert (jan24.used_before, jan24.amount_allowed) == (D("0"), D("100.00"))
     audit = AuditLog.objects.filter(action="case.child_rehab.month").order_by("id")[2]
     assert audit.user == rehab_staff and audit.changes["amount_cut"] == [None, "500.49"]
-    assert audit.detail.startswith("超出年度救助上限")
+    assert audit.detail == (
+        "2023年03月出勤 5 天，申报 3,500.50 元，核定 3,000.01 元，伙食补助 50.00 元；" + mar.cut_reason
+    )
 
 
 def test_seventh_birthday_changes_the_cap(users, district2, child, rehab):

@@ -135,6 +135,7 @@ def test_evaluation_with_deductions(users, rehab):
         None,
         ["N3", "N4"],
     ]
+    assert audit.detail == "考评细则2023版：细则得分 95.5，负面行为扣 15 分，考评得分 80.5（合格）。年度考评"
     rehab.refresh_from_db()
     assert rehab.state == "designated"
 

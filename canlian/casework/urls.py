@@ -15,6 +15,7 @@ urlpatterns = [
     path("attachments/<int:pk>/", views.attachment_download, name="attachment_download"),
     path("due/<int:pk>/done/", views.due_done, name="due_done"),
     path("settlements/", views.settlement_list, name="settlement_list"),
+    path("settlements/<int:pk>/move/", views.settlement_move, name="settlement_move"),
     path("import/", views.roster_upload, {"kind": "custodial_care"}, name="roster_upload_default"),
     path("import/<str:kind>/", views.roster_upload, name="roster_upload"),
     path("import/job/<uuid:pk>/", views.import_job, name="import_job"),

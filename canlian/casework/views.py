@@ -21,7 +21,7 @@ from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.models import Job
 from canlian.common.spreadsheet import SpreadsheetError, detect_format
 from canlian.common.uploads import REPORT_NAME, import_dir, upload_save
-from canlian.common.workflow import allowed_moves, history_of
+from canlian.common.workflow import allowed_moves, history_of, transition
 from canlian.institutions.models import Institution
 
 from . import access, selectors, services, tasks
@@ -256,7 +256,42 @@ def settlement_list(request):
     ):
         raise Forbidden("您无权查看机构结算")
     page = Paginator(qs, PAGE).get_page(request.GET.get("page"))
-    return render(request, "casework/settlement_list.html", {"page": page, "programmes": programmes()})
+    rows = [(s, allowed_moves(request.user, s)) for s in page.object_list]
+    return render(
+        request, "casework/settlement_list.html", {"page": page, "rows": rows, "programmes": programmes()}
+    )
+
+
+@login_required
+@require_POST
+def settlement_move(request, pk):
+    """Submit, approve (with a rejected part or an adjustment and their reasons) or return a settlement; the
+    settlement services check roles, scope and maker ≠ checker."""
+    from .settlements import settlement_decide
+
+    settlement = get_object_or_404(access.settlements_visible(request.user), pk=pk)
+    move, post = request.POST.get("move", ""), request.POST
+    expected = post.get("expected_state", "")
+    try:
+        if move == "approve":
+            settlement_decide(
+                acting_user=request.user,
+                settlement=settlement,
+                expected_state=expected,
+                rejected=post.get("amount_rejected", "").strip() or "0",
+                reject_reason=post.get("reject_reason", "")[:200],
+                adjusted=post.get("amount_adjusted", "").strip() or "0",
+                adjust_reason=post.get("adjust_reason", "")[:200],
+                note=post.get("note", "")[:200],
+            )
+        else:
+            data = {"reject_reason": post["reject_reason"][:200]} if post.get("reject_reason") else {}
+            transition(settlement, move, acting_user=request.user, expected_state=expected, **data)
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"已办理：{settlement.workflow.move(move).label}")
+    return redirect("casework:settlement_list")
 
 
 # ---- roster upload ---------------------------------------------------------------------------------------

@@ -172,9 +172,37 @@ def test_child_rehab_case_end_to_end_in_the_browser(
     with page.expect_navigation():
         page.click("#settlement-form button[type=submit]")
     assert "申报 24120.00 元，超出上限 1000.00 元" in page.content()
-
     s = Settlement.objects.get(programme="child_rehab")
     assert (s.amount_asked, s.amount_over_cap, s.cases) == (Decimal("24120.00"), Decimal("1000.00"), 1)
+    row = page.locator(f"tr[data-settlement='{s.pk}']")
+    assert row.locator("form[data-move=approve]").count() == 0  # the institution does not approve
+    with page.expect_navigation():
+        row.locator("form[data-move=submit] button").click()
+    assert page.locator(f"tr[data-settlement='{s.pk}']").get_attribute("data-state") == "submitted"
+
+    page = switch("district1")
+    page.goto("/services/settlements/")
+    row = page.locator(f"tr[data-settlement='{s.pk}']")
+    row.locator("#st-rej-" + str(s.pk)).fill("100.00")
+    row.locator("#st-rr-" + str(s.pk)).fill("1月出勤记录缺1天")
+    with page.expect_navigation():
+        row.locator("form[data-move=approve] button").click()
+    assert page.locator(f"tr[data-settlement='{s.pk}']").get_attribute("data-state") == "approved"
+    s.refresh_from_db()
+    assert (s.amount_approved, s.amount_rejected, s.reject_reason) == (
+        Decimal("23020.00"),
+        Decimal("100.00"),
+        "1月出勤记录缺1天",
+    )
+    assert list(
+        AuditLog.objects.filter(object_type="casework.settlement", object_id=str(s.pk))
+        .order_by("id")
+        .values_list("action", "username")
+    ) == [
+        ("settlement.create", "inst_rehab"),
+        ("settlement.submit", "inst_rehab"),
+        ("settlement.approve", "district1"),
+    ]
     assert ChildRehabMonth.objects.get().settlement_id == s.pk
     actions = list(
         AuditLog.objects.filter(object_id=str(case.pk), action__startswith="case.child_rehab")
@@ -240,3 +268,77 @@ def test_institution_and_town_staff_see_only_their_children(
     listing = town.get(reverse("casework:case_list", args=["child_rehab"])).content.decode()
     assert "小乙" in listing and "小甲" not in listing
     assert town.get(reverse("casework:case_detail", args=[cases["小甲"].pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_settlement_moves_from_the_list_checked_by_the_services(
+    users, district2, make_person, rehab, rehab_staff
+):
+    from canlian.casework.programmes.child_rehab import (
+        child_rehab_apply,
+        rehab_month_record,
+        rehab_settlement_create,
+    )
+    from canlian.casework.services import case_move
+
+    person = make_person(name="小甲", birth=date(2018, 1, 1), category=5, grade=2, issue=date(2022, 1, 5))
+    case = child_rehab_apply(
+        acting_user=users["district"],
+        person=person,
+        applied_on=date(2023, 1, 1),
+        category="vision",
+        need="训练",
+        residence="hukou",
+        guardian_name="王芳",
+    )
+    case = case_move(
+        acting_user=users["district"], case=case, move="assess", expected_state="applied", need="训练"
+    )
+    case = case_move(acting_user=district2, case=case, move="approve", expected_state="assessed")
+    case = case_move(
+        acting_user=district2,
+        case=case,
+        move="choose",
+        expected_state="approved",
+        institution=rehab,
+        opened_on=date(2023, 1, 1),
+    )
+    rehab_month_record(
+        acting_user=rehab_staff, case=case, month=date(2023, 1, 1), days_attended=3, amount_asked="500.00"
+    )
+    s = rehab_settlement_create(acting_user=rehab_staff, institution=rehab, month=date(2023, 1, 1))
+    inst = client_for(rehab_staff)
+    url = reverse("casework:settlement_move", args=[s.pk])
+    inst.post(url, {"move": "submit", "expected_state": "draft"})
+    s.refresh_from_db()
+    assert s.state == "submitted"
+    r = inst.post(url, {"move": "approve", "expected_state": "submitted"}, follow=True)
+    assert "您无权办理“核定”" in r.content.decode()
+    s.refresh_from_db()
+    assert (s.state, s.amount_approved) == ("submitted", Decimal("0"))
+    assert (
+        client_for(users["town_luzhi"])
+        .post(url, {"move": "approve", "expected_state": "submitted"})
+        .status_code
+        == 404
+    )
+    d = client_for(users["district"])
+    r = d.post(url, {"move": "reject", "expected_state": "submitted"}, follow=True)
+    assert "请填写退回理由" in r.content.decode()
+    d.post(
+        url,
+        {
+            "move": "approve",
+            "expected_state": "submitted",
+            "amount_rejected": "30.00",
+            "reject_reason": "重复计费",
+        },
+    )
+    s.refresh_from_db()
+    # asked 500.00 + meals 30.00; approved 530.00 − 30.00
+    assert (s.state, s.amount_asked, s.amount_approved, s.amount_rejected) == (
+        "approved",
+        Decimal("530.00"),
+        Decimal("500.00"),
+        Decimal("30.00"),
+    )

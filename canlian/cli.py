@@ -132,7 +132,9 @@ def cmd_workplan_progress(args) -> int:
     data = progress(args.year)
     if args.json:
         slim = {
-            code: {k: ind[k] for k in ("name", "actual", "target", "by_town")}
+            code: {
+                k: ind[k] for k in ("name", "actual", "target", "by_town", "denominator", "rate") if k in ind
+            }
             for code, ind in data["indicators"].items()
         }
         print(json.dumps({"year": data["year"], "indicators": slim}, ensure_ascii=False))
@@ -140,7 +142,11 @@ def cmd_workplan_progress(args) -> int:
     print(f"{data['year']} 年工作要点指标进度")
     for code, ind in data["indicators"].items():
         target = "未设目标" if ind["target"] is None else f"目标 {ind['target']}"
-        print(f"{ind['name']}（{code}）：{ind['actual']} {ind['unit']}，{target}")
+        if "denominator" in ind:  # a rate: "n / d (p%)", never a bare percentage
+            rate = "—" if ind["rate"] is None else f"{ind['rate']}%"
+            print(f"{ind['name']}（{code}）：{ind['actual']} / {ind['denominator']}（{rate}），{target}")
+        else:
+            print(f"{ind['name']}（{code}）：{ind['actual']} {ind['unit']}，{target}")
         for town, n in ind["by_town"].items():
             print(f"  {town}：{n}")
     return 0

@@ -187,3 +187,23 @@ def test_evaluation_refusals_write_nothing(users, rehab, district2, towns):
         )
     assert RehabEvaluation.objects.count() == 0 and RehabEvaluationLine.objects.count() == 0
     assert not AuditLog.objects.filter(action="rehab.evaluation").exists()
+
+
+def test_progress_cli_shows_rates_with_their_denominator(users, kid, capsys):
+    import json
+
+    from canlian.cli import main
+
+    a, b = kid("小一"), kid("小二")
+    event(users, a, "first", date(2023, 1, 1), "positive")
+    event(users, b, "first", date(2023, 1, 1), "positive")
+    event(users, a, "rescreen", date(2023, 1, 20), "negative")
+    assert main(["workplan", "progress", "2023", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["indicators"]
+    rate = out["autism_rescreen_rate"]
+    assert (rate["actual"], rate["denominator"], rate["rate"], rate["by_town"]["甪直镇"]) == (1, 2, "50.0", 1)
+    assert set(out["child_rehab_served"]) == {"name", "actual", "target", "by_town"}
+    assert main(["workplan", "progress", "2023"]) == 0
+    text = capsys.readouterr().out
+    assert "孤独症复筛率（autism_rescreen_rate）：1 / 2（50.0%），未设目标" in text
+    assert "孤独症诊断率（autism_diagnosis_rate）：0 / 0（—），未设目标" in text

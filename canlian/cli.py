@@ -226,6 +226,47 @@ def cmd_regions_load(args) -> int:
     return 0
 
 
+def cmd_services_import(args) -> int:
+    from canlian.casework.importing import roster_import_cli
+
+    return roster_import_cli(
+        kind=args.kind,
+        path=args.file,
+        dry_run=args.dry_run,
+        as_json=args.json,
+        report=args.report,
+        acting_user=cli_user(args.user),
+    )
+
+
+def cmd_workplan_progress(args) -> int:
+    import json
+
+    from canlian.workplan.selectors import progress
+
+    data = progress(args.year)
+    if args.json:
+        slim = {
+            code: {
+                k: ind[k] for k in ("name", "actual", "target", "by_town", "denominator", "rate") if k in ind
+            }
+            for code, ind in data["indicators"].items()
+        }
+        print(json.dumps({"year": data["year"], "indicators": slim}, ensure_ascii=False))
+        return 0
+    print(f"{data['year']} 年工作要点指标进度")
+    for code, ind in data["indicators"].items():
+        target = "未设目标" if ind["target"] is None else f"目标 {ind['target']}"
+        if "denominator" in ind:  # a rate: "n / d (p%)", never a bare percentage
+            rate = "—" if ind["rate"] is None else f"{ind['rate']}%"
+            print(f"{ind['name']}（{code}）：{ind['actual']} / {ind['denominator']}（{rate}），{target}")
+        else:
+            print(f"{ind['name']}（{code}）：{ind['actual']} {ind['unit']}，{target}")
+        for town, n in ind["by_town"].items():
+            print(f"  {town}：{n}")
+    return 0
+
+
 def cmd_createuser(args) -> int:
     from canlian.accounts.services import createuser_cli
 
@@ -423,6 +464,24 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--user", help="操作人用户名 / acting user")
     rp.set_defaults(func=cmd_regions_load)
 
+    p = sub.add_parser("services", help="服务项目 / services")
+    ssub = p.add_subparsers(dest="action", metavar="操作 action")
+    sp = ssub.add_parser("import", help="导入服务名单 / import a service roster")
+    sp.add_argument("kind", metavar="KIND", help="名单类型，如 custodial_care / roster kind")
+    sp.add_argument("file", help="文件路径 / file path")
+    sp.add_argument("--dry-run", action="store_true", help="只校验不写入 / validate only, write nothing")
+    sp.add_argument("--json", action="store_true", help="以 JSON 输出结果 / print the result as JSON")
+    sp.add_argument("--report", metavar="OUT.xlsx", help="错误报告输出路径 / write the error report here")
+    sp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    sp.set_defaults(func=cmd_services_import)
+
+    p = sub.add_parser("workplan", help="工作要点 / work plan")
+    wsub = p.add_subparsers(dest="action", metavar="操作 action")
+    wp = wsub.add_parser("progress", help="指标完成进度（按镇） / indicator progress by town")
+    wp.add_argument("year", type=int, help="年份 / year")
+    wp.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
+    wp.set_defaults(func=cmd_workplan_progress)
+
     p = sub.add_parser("createuser", help="新建用户 / create a user")
     p.add_argument("username", help="用户名 / username")
     p.add_argument(
@@ -443,7 +502,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if getattr(args, "command", None) in ("import", "export", "payroll", "verify", "keys"):
+        if getattr(args, "command", None) in (
+            "import",
+            "export",
+            "payroll",
+            "verify",
+            "keys",
+            "regions",
+            "services",
+            "workplan",
+        ):
             parser.parse_args([args.command, "--help"])
         parser.print_help()
         return 2

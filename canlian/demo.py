@@ -1,4 +1,4 @@
-"""Demo data across the apps: the registry, then benefits and payroll, then data comparison.
+"""Demo data across the apps: the registry, then benefits and payroll, then data comparison, then services.
 
 Used by ``canlian demo`` and by ``canlian serve`` on first start. Refused under production settings."""
 
@@ -10,6 +10,8 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
 
     from canlian.accounts.services import system_user
     from canlian.benefits.demo import benefits_demo, benefits_demo_delete
+    from canlian.casework.child_rehab_demo import child_rehab_demo, child_rehab_demo_delete
+    from canlian.casework.demo import custodial_demo, custodial_demo_delete
     from canlian.common.jobs import cli_progress
     from canlian.registry.demo import demo_cli
     from canlian.verification.demo import verification_demo, verification_demo_delete
@@ -18,12 +20,19 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         print("生产环境不允许生成演示数据（演示账号的密码会被打印） / demo data is refused in production")
         return 2
     if reset:
+        child_rehab_demo_delete(acting_user=system_user())
+        custodial_demo_delete(acting_user=system_user())
         verification_demo_delete(acting_user=system_user())
         benefits_demo_delete(acting_user=system_user())
     code = demo_cli(persons=persons, seed=seed, reset=reset)
     if code or registry_only:
         return code
-    for label, run in (("待遇与发放", benefits_demo), ("数据比对", verification_demo)):
+    for label, run in (
+        ("待遇与发放", benefits_demo),
+        ("数据比对", verification_demo),
+        ("残疾人托养", custodial_demo),
+        ("残疾儿童康复救助", child_rehab_demo),
+    ):
         bar, progress = cli_progress(f"演示数据：{label}")
         summary = run(seed=seed, progress=progress)
         bar.close()

@@ -9,6 +9,8 @@ def home(request):
 
     if access.can_read_audit(request.user):
         return redirect("common:audit_list")
+    if request.user.role == "institution_staff":
+        return redirect("casework:index")
     if request.user.role in access.PERSON_READERS:
         return redirect("registry:person_list")
     return redirect("registry:region_list")
@@ -20,6 +22,8 @@ urlpatterns = [
     path("registry/", include("canlian.registry.urls")),
     path("benefits/", include("canlian.benefits.urls")),
     path("verification/", include("canlian.verification.urls")),
+    path("services/", include("canlian.casework.urls")),
+    path("institutions/", include("canlian.institutions.urls")),
     path("", include("canlian.common.urls")),
 ]
 

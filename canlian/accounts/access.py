@@ -35,6 +35,27 @@ def _town_scoped(qs: QuerySet, user: User, *, readers: set, town: str) -> QueryS
     return qs
 
 
+def institution_scope(user: User):
+    """The institution (id) an institution-staff user is confined to; None for every other role."""
+    return user.institution_id if user.role == Role.INSTITUTION_STAFF else None
+
+
+def scoped(qs: QuerySet, user: User, *, readers: set, town: str, institution: str | None = None) -> QuerySet:
+    """The scoping primitive for rows served in a town and (optionally) by an institution: ``qs`` for an
+    active user whose role is in ``readers``; town staff see the rows whose ``town`` lookup is their town;
+    institution staff see only the rows whose ``institution`` lookup is their own institution (nothing when
+    the rows have no institution or the user belongs to none)."""
+    if not _active(user) or user.role not in readers:
+        return qs.none()
+    if user.role == Role.INSTITUTION_STAFF:
+        if institution is None or user.institution_id is None:
+            return qs.none()
+        return qs.filter(**{institution: user.institution_id})
+    if user.role == Role.TOWN_STAFF:
+        return qs.filter(**{town: user.jurisdiction_id})
+    return qs
+
+
 # ---- persons -------------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,15 @@ class User(AbstractUser):
         help_text="镇(街道)工作人员必须绑定所属镇(街道)；区级角色为空表示全区。",
     )
     full_name = models.CharField("姓名", max_length=50, blank=True)
+    institution = models.ForeignKey(
+        "institutions.Institution",
+        verbose_name="所属机构",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="staff",
+        help_text="机构工作人员所属的服务机构：只能看到本机构服务的个案。",
+    )
 
     class Meta:
         verbose_name = "用户"

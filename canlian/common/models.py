@@ -135,3 +135,36 @@ class KeyCheck(models.Model):
 
     def __str__(self):
         return f"密钥校验值（{self.created_at:%Y-%m-%d}）"
+
+
+class WorkflowHistory(models.Model):
+    """One row per move made through ``common.workflow.transition``: any model, any workflow.
+
+    Append-only like the audit log; the maker ≠ checker rule reads it to find who made an earlier move."""
+
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", verbose_name="对象类型", on_delete=models.PROTECT, related_name="+"
+    )
+    object_id = models.CharField("对象编号", max_length=64)
+    workflow = models.CharField("流程", max_length=64)
+    move = models.CharField("操作", max_length=64)
+    move_label = models.CharField("操作名称", max_length=64, blank=True)
+    from_state = models.CharField("原状态", max_length=32)
+    to_state = models.CharField("新状态", max_length=32)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="办理人", on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField("时间", auto_now_add=True)
+    note = models.TextField("说明", blank=True)
+    data = models.JSONField("办理内容", default=dict, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "流程记录"
+        verbose_name_plural = "流程记录"
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "at"], name="wfhist_object_at")]
+
+    def __str__(self):
+        return f"{self.workflow} {self.object_id} {self.from_state}→{self.to_state}"

@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "canlian.registry",
     "canlian.benefits",
     "canlian.verification",
+    "canlian.institutions",
+    "canlian.casework",
+    "canlian.workplan",
 ]
 
 MIDDLEWARE = [

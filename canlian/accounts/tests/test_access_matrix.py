@@ -369,3 +369,108 @@ def test_anonymous_is_sent_to_login(db, person):
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("accounts:login"))
+
+
+# ---- services: institution staff see exactly the cases their institution serves -------------------------
+
+CASE_ROLES = {**ROLES, "institution_own": "inst_own"}
+# (case list status, sees the case served by 甪直镇阳光托养中心, case detail status, sees the 木渎镇 case)
+CASE_EXPECTED = {
+    "admin": (403, None, 404, None),
+    "district": (200, True, 200, True),
+    "town_own": (200, True, 200, False),
+    "town_other": (200, False, 404, True),
+    "institution": (200, False, 404, False),  # an institution-staff account bound to no institution
+    "institution_own": (200, True, 200, False),
+    "leader": (200, True, 200, True),
+    "auditor": (403, None, 404, None),
+}
+
+
+@pytest.fixture
+def served(users, make_user, make_person, towns):
+    from datetime import date
+
+    from canlian.casework.services import case_open
+    from canlian.common.workflow import transition
+    from canlian.institutions.models import Institution
+    from canlian.institutions.services import institution_create
+
+    checker = make_user("district_checker", "district_staff")
+
+    def provider(name, town):
+        inst = institution_create(
+            acting_user=users["district"],
+            name=name,
+            kind=Institution.Kind.CUSTODIAL_PROVIDER,
+            town=towns[town],
+        )
+        inst = transition(
+            inst,
+            "submit",
+            acting_user=users["district"],
+            expected_state="draft",
+            designated_from=date(2020, 1, 1),
+        )
+        return transition(inst, "designate", acting_user=checker, expected_state="submitted")
+
+    own, other = provider("甪直镇阳光托养中心", "甪直镇"), provider("木渎镇托养中心", "木渎镇")
+    staff = make_user("inst_own", "institution_staff")
+    staff.institution = own
+    staff.save(update_fields=["institution"])
+    users["inst_own"] = staff
+    mine = case_open(
+        acting_user=users["district"],
+        programme="custodial_care",
+        person=make_person(name="张伟", town="甪直镇"),
+        opened_on=date(2023, 3, 1),
+        institution=own,
+        state="placed",
+    )
+    theirs = case_open(
+        acting_user=users["district"],
+        programme="custodial_care",
+        person=make_person(name="李娜", town="木渎镇"),
+        opened_on=date(2023, 3, 1),
+        institution=other,
+        state="placed",
+    )
+    return mine, theirs
+
+
+@pytest.mark.parametrize("role", list(CASE_ROLES))
+def test_case_list_and_detail(role, users, served):
+    mine, theirs = served
+    client = client_for(users[CASE_ROLES[role]])
+    list_status, sees_mine, detail_status, sees_theirs = CASE_EXPECTED[role]
+    response = client.get(reverse("casework:case_list", args=["custodial_care"]))
+    assert response.status_code == list_status
+    if list_status == 200:
+        html = response.content.decode()
+        assert (f'data-case="{mine.pk}"' in html) is sees_mine
+        assert (f'data-case="{theirs.pk}"' in html) is sees_theirs
+        assert mine.person.id_number not in html
+    assert client.get(reverse("casework:case_detail", args=[mine.pk])).status_code == detail_status
+
+
+@pytest.mark.parametrize("role", list(CASE_ROLES))
+def test_case_move_denied_changes_nothing(role, users, served):
+    mine, _ = served
+    client = client_for(users[CASE_ROLES[role]])
+    writes = AuditLog.objects.exclude(action="access.denied")
+    before = (mine.state, mine.version, writes.count())
+    response = client.post(
+        reverse("casework:case_move", args=[mine.pk]),
+        {"move": "end", "expected_state": "placed", "closed_on": "2023-06-30", "close_reason": "家属接回"},
+    )
+    mine.refresh_from_db()
+    # ending a placement: district staff, the town's staff and the serving institution's staff
+    if role in {"district", "town_own", "institution_own"}:
+        assert response.status_code == 302 and mine.state == "ended"
+        assert (
+            AuditLog.objects.filter(action="case.custodial_care.end").get().username
+            == users[CASE_ROLES[role]].username
+        )
+    else:
+        assert response.status_code in (302, 403, 404)
+        assert (mine.state, mine.version, writes.count()) == before

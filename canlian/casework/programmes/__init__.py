@@ -1,0 +1,3 @@
+"""Every service programme declared on the case engine; importing this package registers them."""
+
+from . import child_rehab, custodial_care  # noqa: F401

@@ -1,0 +1,327 @@
+"""Child rehabilitation: the autism pathway (初筛 → 复筛 → 诊断 → 干预, 0～6岁儿童孤独症筛查干预服务规范(试行)
+2022) with its rates, and the evaluation (考评) of designated rehab institutions against a versioned checklist
+with the negative-behaviour list (负面行为清单) as deductions or grounds for removal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from django.db import transaction
+from django.utils import timezone
+
+from canlian.accounts.models import Role
+from canlian.common.audit import audit_record
+from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
+from canlian.common.workflow import transition
+
+from ..child_rehab_models import (
+    AutismResult,
+    AutismScreening,
+    AutismStage,
+    RehabEvaluation,
+    RehabEvaluationLine,
+)
+from ..programme import parameters
+
+TOWN, DISTRICT = Role.TOWN_STAFF, Role.DISTRICT_STAFF
+CHECKLIST = Path(__file__).resolve().parent.parent / "checklists" / "child_rehab_evaluation.yaml"
+
+# stage → (results allowed, the stage and result that must come first)
+PATHWAY = {
+    AutismStage.FIRST: ((AutismResult.POSITIVE, AutismResult.NEGATIVE), None),
+    AutismStage.RESCREEN: (
+        (AutismResult.POSITIVE, AutismResult.NEGATIVE),
+        (AutismStage.FIRST, AutismResult.POSITIVE),
+    ),
+    AutismStage.DIAGNOSIS: (
+        (AutismResult.CONFIRMED, AutismResult.EXCLUDED),
+        (AutismStage.RESCREEN, AutismResult.POSITIVE),
+    ),
+    AutismStage.INTERVENTION: ((AutismResult.STARTED,), (AutismStage.DIAGNOSIS, AutismResult.CONFIRMED)),
+}
+STAGE_LABELS = dict(AutismStage.choices)
+RESULT_LABELS = dict(AutismResult.choices)
+
+
+# ---- autism pathway -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def autism_event_record(
+    *, acting_user, person, stage: str, on: date, result: str, place: str, note: str = ""
+) -> AutismScreening:
+    """One dated event of the pathway. A stage needs the one before it with the result that leads on
+    (a positive first screen before a rescreen, a positive rescreen before a diagnosis, a confirmed
+    diagnosis before intervention), on or before its date."""
+    from canlian.accounts import access as core
+    from canlian.registry.models import Person
+
+    if acting_user.role not in (TOWN, DISTRICT):
+        raise PermissionDenied("孤独症筛查干预记录由镇(街道)或区残联录入")
+    try:
+        person = core.persons_visible(acting_user).select_for_update().get(pk=person.pk)
+    except Person.DoesNotExist:
+        raise PermissionDenied("未找到该儿童，或您无权录入") from None
+    errors = {}
+    if stage not in PATHWAY:
+        raise ValidationFailed({"stage": f"未知的环节“{stage}”，应为 初筛、复筛、诊断 或 干预"})
+    allowed, before = PATHWAY[stage]
+    if result not in allowed:
+        errors["result"] = f"{STAGE_LABELS[stage]}结果应为 {' 或 '.join(RESULT_LABELS[r] for r in allowed)}"
+    if on > timezone.localdate():
+        errors["on"] = "日期不能晚于今天"
+    elif on < person.birth_date:
+        errors["on"] = "日期不能早于出生日期"
+    if not (place or "").strip():
+        errors["place"] = "请填写机构"
+    if before is not None and not errors:
+        prior = AutismScreening.objects.filter(person=person, stage=before[0], result=before[1], on__lte=on)
+        if not prior.exists():
+            errors["stage"] = (
+                f"{STAGE_LABELS[stage]}前须有{STAGE_LABELS[before[0]]}{RESULT_LABELS[before[1]]}的记录"
+                f"（{on:%Y-%m-%d} 或之前）"
+            )
+    if AutismScreening.objects.filter(person=person, stage=stage, on=on).exists():
+        errors["on"] = f"{on:%Y-%m-%d} 已有{STAGE_LABELS[stage]}记录"
+    if errors:
+        raise ValidationFailed(errors)
+    event = AutismScreening.objects.create(
+        person=person,
+        town_id=person.town_id,
+        stage=stage,
+        on=on,
+        result=result,
+        place=place.strip()[:100],
+        note=(note or "").strip()[:200],
+        recorded_by=acting_user,
+    )
+    audit_record(
+        acting_user=acting_user,
+        action="autism.event",
+        obj=person,
+        changes={
+            "stage": [None, stage],
+            "on": [None, on.isoformat()],
+            "result": [None, result],
+            "place": [None, event.place],
+        },
+        detail=f"孤独症{STAGE_LABELS[stage]}：{RESULT_LABELS[result]}（{event.place}）",
+    )
+    return event
+
+
+def _cohort(year: int, stage: str, result: str | None = None) -> dict[int, int]:
+    """Person id → town id of the persons with a ``stage`` (``result``) event in ``year`` (the first one)."""
+    qs = AutismScreening.objects.filter(stage=stage, on__gte=date(year, 1, 1), on__lte=date(year, 12, 31))
+    if result:
+        qs = qs.filter(result=result)
+    out: dict[int, int] = {}
+    for pid, town in qs.order_by("person_id", "on", "id").values_list("person_id", "town_id"):
+        out.setdefault(pid, town)
+    return out
+
+
+def _by_town(persons: dict[int, int], keep=None) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for pid, town in persons.items():
+        if keep is None or pid in keep:
+            out[town] = out.get(town, 0) + 1
+    return out
+
+
+def _followed(year: int, stage: str, result: str, next_stage: str) -> tuple[dict[int, int], dict[int, int]]:
+    """(numerator, denominator) by town: of the persons with ``stage`` ``result`` in ``year``, those with a
+    ``next_stage`` event on or after it (in any year: a December positive rescreened in January counts)."""
+    base = AutismScreening.objects.filter(
+        stage=stage, result=result, on__gte=date(year, 1, 1), on__lte=date(year, 12, 31)
+    )
+    cohort: dict[int, tuple[int, date]] = {}
+    for pid, town, on in base.order_by("person_id", "on", "id").values_list("person_id", "town_id", "on"):
+        cohort.setdefault(pid, (town, on))
+    nexts = set()
+    for pid, on in AutismScreening.objects.filter(stage=next_stage, person_id__in=list(cohort)).values_list(
+        "person_id", "on"
+    ):
+        if on >= cohort[pid][1]:
+            nexts.add(pid)
+    towns = {pid: t for pid, (t, _) in cohort.items()}
+    return _by_town(towns, nexts), _by_town(towns)
+
+
+def autism_first_screened_by_town(year: int) -> dict[int, int]:
+    return _by_town(_cohort(year, AutismStage.FIRST))
+
+
+def autism_rescreen_by_town(year: int):
+    return _followed(year, AutismStage.FIRST, AutismResult.POSITIVE, AutismStage.RESCREEN)
+
+
+def autism_diagnosis_by_town(year: int):
+    return _followed(year, AutismStage.RESCREEN, AutismResult.POSITIVE, AutismStage.DIAGNOSIS)
+
+
+def autism_intervention_by_town(year: int):
+    return _followed(year, AutismStage.DIAGNOSIS, AutismResult.CONFIRMED, AutismStage.INTERVENTION)
+
+
+# ---- institution evaluation (考评) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChecklistVersion:
+    version: str
+    valid_from: date
+    items: tuple[dict, ...]  # {code, text, points}
+    negatives: tuple[dict, ...]  # {code, text, points, removal}
+
+    def item(self, code):
+        return next((i for i in self.items if i["code"] == code), None)
+
+    def negative(self, code):
+        return next((n for n in self.negatives if n["code"] == code), None)
+
+
+@lru_cache(maxsize=1)
+def checklist_versions() -> tuple[ChecklistVersion, ...]:
+    data = yaml.safe_load(CHECKLIST.read_text(encoding="utf-8"))
+    out = []
+    for v in data["versions"]:
+        items = tuple(v["items"])
+        if sum(Decimal(str(i["points"])) for i in items) != 100:
+            raise ValueError(f"{CHECKLIST}: version {v['version']}: the items must add up to 100")
+        out.append(ChecklistVersion(str(v["version"]), v["from"], items, tuple(v.get("negatives") or ())))
+    return tuple(sorted(out, key=lambda c: c.valid_from))
+
+
+def checklist_on(day: date) -> ChecklistVersion:
+    versions = [c for c in checklist_versions() if c.valid_from <= day]
+    if not versions:
+        raise DomainError(f"{day:%Y-%m-%d} 尚无适用的考评细则")
+    return versions[-1]
+
+
+def _points(value, label: str, maximum: Decimal) -> Decimal:
+    try:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed({label: f"{label}：得分格式不正确"}) from None
+    if not d.is_finite() or d < 0 or d > maximum or d != d.quantize(Decimal("0.1")):
+        raise ValidationFailed({label: f"{label}：得分应在 0～{maximum} 之间，最多一位小数"})
+    return d
+
+
+@transaction.atomic
+def rehab_evaluation_record(
+    *,
+    acting_user,
+    institution,
+    evaluated_on: date,
+    scores: dict[str, object],
+    negatives: dict[str, str] | None = None,
+    note: str = "",
+) -> RehabEvaluation:
+    """The district's evaluation of a designated rehab institution with the checklist version in force on
+    ``evaluated_on``: every item scored, each negative behaviour found deducts its points; below the pass
+    mark fails; a negative behaviour that is grounds for removal suspends the institution (the institution
+    workflow's 暂停服务; revoking the designation stays a decision of its own)."""
+    from canlian.institutions.access import institutions_manageable
+
+    if acting_user.role != DISTRICT:
+        raise PermissionDenied("定点康复机构考评由区残联录入")
+    try:
+        institution = institutions_manageable(acting_user).select_for_update().get(pk=institution.pk)
+    except institution.__class__.DoesNotExist:
+        raise PermissionDenied("未找到该机构，或您无权考评") from None
+    if institution.kind != "rehab_institution":
+        raise ValidationFailed({"institution": f"“{institution.name}”不是定点康复机构"})
+    if evaluated_on > timezone.localdate():
+        raise ValidationFailed({"evaluated_on": "考评日期不能晚于今天"})
+    if RehabEvaluation.objects.filter(institution=institution, evaluated_on=evaluated_on).exists():
+        raise ValidationFailed({"evaluated_on": f"{institution.name}在 {evaluated_on:%Y-%m-%d} 已有考评记录"})
+    checklist = checklist_on(evaluated_on)
+    negatives = negatives or {}
+    errors = {}
+    missing = [i["code"] for i in checklist.items if i["code"] not in scores]
+    if missing:
+        errors["scores"] = f"考评细则（{checklist.version}版）以下项目未评分：{'、'.join(missing)}"
+    unknown = [c for c in scores if checklist.item(c) is None]
+    unknown += [c for c in negatives if checklist.negative(c) is None]
+    if unknown:
+        errors["scores"] = f"考评细则（{checklist.version}版）没有以下编号：{'、'.join(unknown)}"
+    if errors:
+        raise ValidationFailed(errors)
+    lines = []
+    for item in checklist.items:
+        maximum = Decimal(str(item["points"]))
+        points = _points(scores[item["code"]], f"{item['code']} {item['text']}", maximum)
+        lines.append(
+            RehabEvaluationLine(
+                kind="item", code=item["code"], text=item["text"], max_points=maximum, points=points
+            )
+        )
+    for code, why in negatives.items():
+        n = checklist.negative(code)
+        pts = Decimal(str(n["points"]))
+        lines.append(
+            RehabEvaluationLine(
+                kind="negative",
+                code=code,
+                text=n["text"],
+                max_points=pts,
+                points=pts,
+                removal=bool(n.get("removal")),
+                note=(why or "").strip()[:200],
+            )
+        )
+    score = sum((ln.points for ln in lines if ln.kind == "item"), Decimal("0"))
+    deductions = sum((ln.points for ln in lines if ln.kind == "negative"), Decimal("0"))
+    final = max(Decimal("0"), score - deductions)
+    pass_mark = int(parameters().at("child_rehab.evaluation_pass_mark", evaluated_on))
+    removal = [ln for ln in lines if ln.removal]
+    evaluation = RehabEvaluation.objects.create(
+        institution=institution,
+        checklist_version=checklist.version,
+        evaluated_on=evaluated_on,
+        score=score,
+        deductions=deductions,
+        final_score=final,
+        pass_mark=pass_mark,
+        passed=final >= pass_mark and not removal,
+        removal_grounds=bool(removal),
+        note=(note or "").strip(),
+        by=acting_user,
+    )
+    for ln in lines:
+        ln.evaluation = evaluation
+    RehabEvaluationLine.objects.bulk_create(lines)
+    audit_record(
+        acting_user=acting_user,
+        action="rehab.evaluation",
+        obj=institution,
+        changes={
+            "evaluated_on": [None, evaluated_on.isoformat()],
+            "checklist_version": [None, checklist.version],
+            "score": [None, str(score)],
+            "deductions": [None, str(deductions)],
+            "final_score": [None, str(final)],
+            "passed": [None, evaluation.passed],
+            "negatives": [None, sorted(negatives)],
+        },
+        detail=f"考评细则{checklist.version}版：细则得分 {score}，负面行为扣 {deductions} 分，考评得分 {final}"
+        f"（{'合格' if evaluation.passed else '不合格'}{'，有取消定点资格情形' if removal else ''}）"
+        + (f"。{note.strip()}" if note.strip() else ""),
+    )
+    if removal and institution.state == "designated":
+        transition(
+            institution,
+            "suspend",
+            acting_user=acting_user,
+            expected_state="designated",
+            state_reason=("考评发现负面行为：" + "；".join(f"{ln.code} {ln.text}" for ln in removal))[:200],
+        )
+    return evaluation

@@ -1,0 +1,330 @@
+"""Custodial care 残疾人托养 (SERVICES.md §4): the first programme on the case engine.
+
+A case is one placement: applied → town reviewed → district approved → placed (with a provider, a mode and a
+start date; return visits fall due every ``custodial_care.visit_interval_days``) → ended. A roster import of
+people already in care opens placed cases directly. ``custodial_new_by_town`` counts the year's target.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from django.db.models import Min
+
+from canlian.accounts.models import Role
+from canlian.common.workflow import Move, Workflow
+
+from ..models import Case, CustodialMode
+from ..programme import DueRule, Programme, parameters, programme_register
+from ..services import close_effect, schedule_effect
+
+CODE = "custodial_care"
+TOWN, DISTRICT, INST = Role.TOWN_STAFF, Role.DISTRICT_STAFF, Role.INSTITUTION_STAFF
+
+STATES = {
+    "applied": "已申请",
+    "town_reviewed": "镇(街道)审核通过",
+    "approved": "区残联审定通过",
+    "placed": "在托",
+    "ended": "已结束",
+    "rejected": "未通过",
+}
+SERVED = ("placed", "ended")  # states of a case that really started
+
+
+def _case_scope(user):
+    from ..access import cases_workable
+
+    return cases_workable(user)
+
+
+def _validate_place(case, data) -> dict:
+    errors = {}
+    inst, start = data.get("institution"), data.get("opened_on")
+    if inst is not None and start is not None and not inst.designated_on(start):
+        errors["institution"] = f"“{inst.name}”在 {start:%Y-%m-%d} 不在认定有效期内"
+    if inst is not None and inst.kind not in PROGRAMME.institution_kinds:
+        errors["institution"] = f"“{inst.name}”不是托养服务机构"
+    return errors
+
+
+def _validate_end(case, data) -> dict:
+    end = data.get("closed_on")
+    if end is not None and end < case.opened_on:
+        return {"closed_on": f"结束日期不能早于开始日期 {case.opened_on:%Y-%m-%d}"}
+    return {}
+
+
+WORKFLOW = Workflow(
+    code=f"case.{CODE}",
+    name="残疾人托养",
+    states=STATES,
+    initial="applied",
+    scope=_case_scope,
+    field_labels={
+        "close_reason": "原因",
+        "institution": "服务机构",
+        "opened_on": "托养开始日期",
+        "closed_on": "托养结束日期",
+    },
+    moves=(
+        Move("town_review", "镇(街道)审核通过", ("applied",), "town_reviewed", {TOWN}),
+        Move(
+            "approve", "区残联审定", ("town_reviewed",), "approved", {DISTRICT}, checker_of=("town_review",)
+        ),
+        Move(
+            "reject",
+            "审核不通过",
+            ("applied", "town_reviewed"),
+            "rejected",
+            {TOWN, DISTRICT},
+            requires=("close_reason",),
+            records=("close_reason",),
+        ),
+        Move(
+            "place",
+            "安排入托",
+            ("approved",),
+            "placed",
+            {TOWN, DISTRICT},
+            requires=("institution", "opened_on"),
+            records=("institution", "opened_on"),
+            validate=_validate_place,
+            effect=schedule_effect("return_visit"),
+        ),
+        Move(
+            "end",
+            "结束托养",
+            ("placed",),
+            "ended",
+            {TOWN, DISTRICT, INST},
+            requires=("closed_on", "close_reason"),
+            records=("closed_on", "close_reason"),
+            validate=_validate_end,
+            effect=close_effect,
+        ),
+    ),
+)
+
+PROGRAMME = programme_register(
+    Programme(
+        code=CODE,
+        name="残疾人托养",
+        workflow=WORKFLOW,
+        due_rules=(
+            DueRule("return_visit", "回访", every="custodial_care.visit_interval_days", start_move="place"),
+        ),
+        institution_kinds=("custodial_provider", "care_home"),
+        data_fields={"mode": "托养方式"},
+        data_choices={"mode": dict(CustodialMode.choices)},
+        monthly_cap="custodial_care.monthly_cap",
+    )
+)
+
+
+# ---- the target definition (SERVICES.md §4) ------------------------------------------------------------
+
+QUALIFYING_ANY_GRADE = {5, 6}  # intellectual, mental
+QUALIFYING_SEVERE = {1, 4}  # vision, physical: grade 1–2
+
+
+def certificate_on(certs, day: date):
+    """The certificate valid on ``day`` among a person's certificates (the latest issued), or None."""
+    valid = [
+        c
+        for c in certs
+        if c.issue_date <= day <= c.valid_until
+        and (c.status == "valid" or (c.status_changed_on is not None and c.status_changed_on > day))
+    ]
+    return max(valid, key=lambda c: (c.issue_date, c.pk), default=None)
+
+
+def _qualifying_disability(cert) -> bool:
+    parts = [(cert.category, cert.grade)]
+    if cert.category == 7:
+        parts = [(int(p["category"]), int(p["grade"])) for p in (cert.components or [])] or parts
+    return any(
+        cat in QUALIFYING_ANY_GRADE or (cat in QUALIFYING_SEVERE and grade <= 2) for cat, grade in parts
+    )
+
+
+def _definition(name: str, day: date, params=None):
+    """A value of the target definition in force on ``day``; before its first dated value, the first one
+    (the definition was written for 2023; earlier placements are judged by it, so "first ever" holds)."""
+    p = (params or parameters())[name]
+    return p.at(day) if p.has_value_on(day) else p.values[0].value
+
+
+def target_reasons(person, certs, start: date, *, params=None) -> list[str]:
+    """Why a placement starting on ``start`` does not count toward the target ([] = it counts, as far as the
+    person goes; the "first placement" part is the caller's)."""
+    from canlian.registry.identity import age_on
+
+    params = params or parameters()
+    lo, hi = (
+        _definition("custodial_care.age_min", start, params),
+        _definition("custodial_care.age_max", start, params),
+    )
+    reasons = []
+    age = age_on(person.birth_date, start)
+    if not lo <= age <= hi:
+        reasons.append(f"开始托养时 {age} 周岁，不在 {lo}～{hi} 周岁之间")
+    if person.employment_status == "employed":
+        reasons.append("已就业")
+    cert = certificate_on(certs, start)
+    if cert is None:
+        reasons.append("开始托养时无有效残疾人证")
+    elif not _qualifying_disability(cert):
+        reasons.append(
+            f"残疾类别等级为{cert.get_category_display()}{cert.get_grade_display()}"
+            "（须为智力、精神残疾，或一至二级肢体、视力残疾）"
+        )
+    return reasons
+
+
+def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
+    """Town id → number of persons whose first custodial care (a placement that really started) starts in
+    ``year`` and who meet the target definition at its start. The town is the first placement's snapshot."""
+    from canlian.registry.models import Certificate, Person
+
+    served = Case.objects.filter(programme=CODE, state__in=SERVED)
+    firsts = (
+        served.values("person_id")
+        .annotate(first=Min("opened_on"))
+        .filter(first__gte=date(year, 1, 1), first__lte=date(year, 12, 31))
+    )
+    first_on = {r["person_id"]: r["first"] for r in firsts}
+    if not first_on:
+        return {}
+    town_of: dict[int, int] = {}
+    for pid, opened, town in (
+        served.filter(person_id__in=list(first_on))
+        .order_by("opened_on", "id")
+        .values_list("person_id", "opened_on", "town_id")
+    ):
+        if opened == first_on[pid]:
+            town_of.setdefault(pid, town)
+    certs = defaultdict(list)
+    for c in Certificate.objects.filter(person_id__in=list(first_on)):
+        certs[c.person_id].append(c)
+    out: dict[int, int] = defaultdict(int)
+    params = parameters()
+    for person in Person.objects.filter(pk__in=list(first_on)).only("id", "birth_date", "employment_status"):
+        if towns is not None and town_of[person.pk] not in towns:
+            continue
+        if not target_reasons(person, certs[person.pk], first_on[person.pk], params=params):
+            out[town_of[person.pk]] += 1
+    return dict(out)
+
+
+from . import custodial_roster  # noqa: E402,F401  (registers the roster import)
+
+# ---- contracts and inspections -------------------------------------------------------------------------
+
+
+def contract_create(
+    *, acting_user, town, institution, mode: str, valid_from: date, valid_to: date, places: int, monthly_price
+):
+    """A town's purchase of custodial care from a provider (district staff record it)."""
+    from decimal import Decimal, InvalidOperation
+
+    from django.db import transaction
+
+    from canlian.common.audit import audit_record
+    from canlian.common.exceptions import PermissionDenied, ValidationFailed
+
+    from ..access import can_manage_contracts
+    from ..models import CustodialContract
+
+    if not can_manage_contracts(acting_user):
+        raise PermissionDenied("您无权登记托养服务购买合同")
+    errors = {}
+    if mode not in CustodialMode.values:
+        errors["mode"] = "托养方式应为 寄宿制、日间照料 或 居家托养"
+    if valid_to < valid_from:
+        errors["valid_to"] = "截止日期不能早于起始日期"
+    if places <= 0:
+        errors["places"] = "购买名额应大于 0"
+    try:
+        price = Decimal(str(monthly_price))
+        if price < 0 or price != price.quantize(Decimal("0.01")):
+            errors["monthly_price"] = "价格应为不小于 0 且精确到分的金额"
+    except InvalidOperation:
+        errors["monthly_price"] = "价格格式不正确"
+    if institution.kind not in PROGRAMME.institution_kinds:
+        errors["institution"] = f"“{institution.name}”不是托养服务机构"
+    if errors:
+        raise ValidationFailed(errors)
+    with transaction.atomic():
+        c = CustodialContract.objects.create(
+            town=town,
+            institution=institution,
+            mode=mode,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            places=places,
+            monthly_price=price,
+            created_by=acting_user,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action="custodial.contract_create",
+            obj=c,
+            changes={
+                "town": [None, town.name],
+                "institution": [None, institution.name],
+                "mode": [None, mode],
+                "period": [None, f"{valid_from}～{valid_to}"],
+                "places": [None, places],
+                "monthly_price": [None, str(price)],
+            },
+        )
+    return c
+
+
+def inspection_record(*, acting_user, institution, inspected_on: date, score, findings: str = ""):
+    """The district's quality inspection of a provider; below the pass mark (a dated parameter) fails."""
+    from decimal import Decimal, InvalidOperation
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from canlian.common.audit import audit_record
+    from canlian.common.exceptions import PermissionDenied, ValidationFailed
+
+    from ..access import can_manage_contracts
+    from ..models import Inspection
+
+    if not can_manage_contracts(acting_user):
+        raise PermissionDenied("质量检查由区残联录入")
+    try:
+        score = Decimal(str(score))
+    except InvalidOperation:
+        raise ValidationFailed({"score": "得分格式不正确"}) from None
+    if not Decimal("0") <= score <= Decimal("100"):
+        raise ValidationFailed({"score": "得分应在 0 到 100 之间"})
+    if inspected_on > timezone.localdate():
+        raise ValidationFailed({"inspected_on": "检查日期不能晚于今天"})
+    pass_mark = Decimal(str(parameters().at("custodial_care.inspection_pass_mark", inspected_on)))
+    with transaction.atomic():
+        i = Inspection.objects.create(
+            institution=institution,
+            inspected_on=inspected_on,
+            score=score,
+            passed=score >= pass_mark,
+            findings=findings.strip(),
+            by=acting_user,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action="custodial.inspection",
+            obj=institution,
+            changes={
+                "inspected_on": [None, inspected_on.isoformat()],
+                "score": [None, str(score)],
+                "passed": [None, i.passed],
+            },
+            detail=findings.strip(),
+        )
+    return i

@@ -1,0 +1,37 @@
+from django.urls import path
+
+from . import child_rehab_views as child_rehab
+from . import views
+
+app_name = "casework"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("p/<str:programme>/", views.case_list, name="case_list"),
+    path("p/<str:programme>/due/", views.due_list, name="due_list"),
+    path("cases/<int:pk>/", views.case_detail, name="case_detail"),
+    path("cases/<int:pk>/move/", views.case_move, name="case_move"),
+    path("cases/<int:pk>/attachments/", views.attachment_add, name="attachment_add"),
+    path("attachments/<int:pk>/", views.attachment_download, name="attachment_download"),
+    path("due/<int:pk>/done/", views.due_done, name="due_done"),
+    path("settlements/", views.settlement_list, name="settlement_list"),
+    path("settlements/<int:pk>/move/", views.settlement_move, name="settlement_move"),
+    path("import/", views.roster_upload, {"kind": "custodial_care"}, name="roster_upload_default"),
+    path("import/<str:kind>/", views.roster_upload, name="roster_upload"),
+    path("import/job/<uuid:pk>/", views.import_job, name="import_job"),
+    path("import/job/<uuid:pk>/commit/", views.import_commit, name="import_commit"),
+    path("import/job/<uuid:pk>/report/", views.import_report, name="import_report"),
+    # child rehabilitation's own pages
+    path("child-rehab/apply/", child_rehab.apply, name="child_rehab_apply"),
+    path("child-rehab/cases/<int:pk>/month/", child_rehab.month_record, name="child_rehab_month"),
+    path("child-rehab/cases/<int:pk>/referral/", child_rehab.referral_request, name="child_rehab_referral"),
+    path("child-rehab/referrals/<int:pk>/move/", child_rehab.referral_move, name="child_rehab_referral_move"),
+    path(
+        "child-rehab/referrals/<int:pk>/reimburse/",
+        child_rehab.referral_reimburse,
+        name="child_rehab_reimburse",
+    ),
+    path("child-rehab/settlements/", child_rehab.settlement_create, name="child_rehab_settlement"),
+    path("child-rehab/autism/", child_rehab.autism, name="child_rehab_autism"),
+    path("child-rehab/evaluations/", child_rehab.evaluations, name="child_rehab_evaluations"),
+]

@@ -1,0 +1,124 @@
+"""The indicator registry: code, Chinese name, unit, how it is counted, and a selector that counts for a
+year by town. The work-plan board and ``canlian workplan progress`` read it; targets come later (null now).
+
+An indicator's ``count(year)`` returns ``{town id: count}``; ``progress(year)`` adds the names and totals.
+Services register their indicators here (workplan may import casework; casework never imports workplan)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Indicator:
+    code: str
+    name: str
+    unit: str
+    definition: str  # how it is counted, in Chinese, shown on the board
+    count: Callable[[int], dict[int, int]]
+    # a rate: ``count`` gives the numerator by town and ``denominator`` the denominator (``None``: a count)
+    denominator: Callable[[int], dict[int, int]] | None = None
+
+
+_INDICATORS: dict[str, Indicator] = {}
+
+
+def indicator_register(ind: Indicator) -> Indicator:
+    _INDICATORS[ind.code] = ind
+    return ind
+
+
+def indicators() -> list[Indicator]:
+    return list(_INDICATORS.values())
+
+
+def _custodial_new(year: int) -> dict[int, int]:
+    from canlian.casework.programmes.custodial_care import custodial_new_by_town
+
+    return custodial_new_by_town(year)
+
+
+indicator_register(
+    Indicator(
+        code="custodial_new",
+        name="新增残疾人托养",
+        unit="人",
+        definition=(
+            "当年首次开始托养服务（此前从未托养）的残疾人：开始托养时年满16周岁未满60周岁、未就业，"
+            "持有效残疾人证且为智力、精神残疾（不限等级）或一至二级肢体、视力残疾；按首次托养时所在镇(街道)统计"
+        ),
+        count=_custodial_new,
+    )
+)
+
+
+def _child_rehab(name):
+    def count(year: int) -> dict[int, int]:
+        from canlian.casework.programmes import child_rehab, child_rehab_quality
+
+        module = child_rehab if hasattr(child_rehab, name) else child_rehab_quality
+        return getattr(module, name)(year)
+
+    return count
+
+
+def _rate(name, part):
+    def count(year: int) -> dict[int, int]:
+        from canlian.casework.programmes import child_rehab_quality
+
+        return getattr(child_rehab_quality, name)(year)[part]
+
+    return count
+
+
+indicator_register(
+    Indicator(
+        code="child_rehab_served",
+        name="残疾儿童康复救助服务人数",
+        unit="人",
+        definition="当年至少有一个月接受康复救助服务（本区定点机构服务或经批准的异地转介）的儿童，每人计一次，"
+        "按当年首个服务月份所在个案的镇(街道)统计",
+        count=_child_rehab("child_rehab_served_by_town"),
+    )
+)
+indicator_register(
+    Indicator(
+        code="autism_first_screened",
+        name="孤独症初筛人数",
+        unit="人",
+        definition="当年接受孤独症初筛的儿童（每人计一次，按首次初筛时所在镇(街道)）；初筛率的分母（辖区0～6岁儿童数）"
+        "来自卫健部门，不在本平台",
+        count=_child_rehab("autism_first_screened_by_town"),
+    )
+)
+for _code, _name, _fn, _definition in (
+    (
+        "autism_rescreen_rate",
+        "孤独症复筛率",
+        "autism_rescreen_by_town",
+        "当年初筛阳性的儿童中，其后完成复筛的比例（复筛人数 ÷ 初筛阳性人数）",
+    ),
+    (
+        "autism_diagnosis_rate",
+        "孤独症诊断率",
+        "autism_diagnosis_by_town",
+        "当年复筛阳性的儿童中，其后完成诊断的比例（诊断人数 ÷ 复筛阳性人数）",
+    ),
+    (
+        "autism_intervention_rate",
+        "孤独症干预率",
+        "autism_intervention_by_town",
+        "当年确诊孤独症的儿童中，其后开始干预的比例（干预人数 ÷ 确诊人数）",
+    ),
+):
+    indicator_register(
+        Indicator(
+            code=_code,
+            name=_name,
+            unit="%",
+            definition=_definition,
+            count=_rate(_fn, 0),
+            denominator=_rate(_fn, 1),
+        )
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from canlian.accounts import access
@@ -122,15 +122,21 @@ def application_create(
     bank_account = "".join(bank_account.split())
     if bank_account and not bank_account.isdigit():
         raise ValidationFailed({"bank_account": "银行账号应为数字"})
-    app = Application.objects.create(
-        person=person,
-        programme=programme,
-        applied_on=applied_on,
-        note=note,
-        bank_name=bank_name,
-        bank_account=bank_account,
-        created_by=acting_user,
-    )
+    try:
+        with transaction.atomic():  # a form submitted twice at once: the partial unique index refuses one
+            app = Application.objects.create(
+                person=person,
+                programme=programme,
+                applied_on=applied_on,
+                note=note,
+                bank_name=bank_name,
+                bank_account=bank_account,
+                created_by=acting_user,
+            )
+    except IntegrityError:
+        raise ValidationFailed(
+            {"programme": f"该残疾人刚刚已提交“{programme.name}”申请（可能是重复提交），请勿重复申请"}
+        ) from None
     audit_record(
         acting_user=acting_user,
         action="application.create",

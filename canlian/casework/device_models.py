@@ -107,6 +107,9 @@ class DeviceFitting(models.Model):
         ]
         indexes = [models.Index(fields=["fitted_on"], name="devicefitting_fitted_on")]
 
+    def __str__(self):
+        return f"辅具适配·个案{self.case_id}"
+
 
 class DeviceLoan(models.Model):
     institution = models.ForeignKey(
@@ -148,3 +151,6 @@ class DeviceLoan(models.Model):
                 name="deviceloan_one_open_per_asset",
             ),
         ]
+
+    def __str__(self):
+        return f"借用 {self.asset_no}（{self.lent_on:%Y-%m-%d}）"

@@ -4,8 +4,6 @@ the service points. Views parse input, call one service and redirect; the rules 
 
 from __future__ import annotations
 
-from datetime import date
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
@@ -73,8 +71,14 @@ def _district(user) -> bool:
 @login_required
 @require_http_methods(["GET", "POST"])
 def catalogue(request):
-    if request.user.role not in (Role.DISTRICT_STAFF, Role.DISTRICT_ADMIN, Role.LEADER, Role.AUDITOR,
-                                 Role.TOWN_STAFF, Role.INSTITUTION_STAFF):
+    if request.user.role not in (
+        Role.DISTRICT_STAFF,
+        Role.DISTRICT_ADMIN,
+        Role.LEADER,
+        Role.AUDITOR,
+        Role.TOWN_STAFF,
+        Role.INSTITUTION_STAFF,
+    ):
         raise Forbidden("您无权查看辅具目录")
     errors, rows = {}, []
     if request.method == "POST":
@@ -228,6 +232,3 @@ def loan_return(request, pk):
         else:
             messages.success(request, f"已登记归还“{loan.item.name}”（编号 {loan.asset_no}）")
     return redirect("casework:devices_loans")
-
-
-

@@ -314,7 +314,6 @@ from .child_rehab_models import (  # noqa: E402,F401
 )
 
 # ---- assistive devices (its own module; imported so Django sees the models) ----------------------------
-
 from .device_models import (  # noqa: E402,F401
     DeviceCatalogVersion,
     DeviceFitting,

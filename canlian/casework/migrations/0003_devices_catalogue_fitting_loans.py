@@ -6,116 +6,277 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('casework', '0002_child_rehab'),
-        ('institutions', '0001_institution'),
-        ('registry', '0008_person_created_by_no_db_constraint'),
+        ("casework", "0002_child_rehab"),
+        ("institutions", "0001_institution"),
+        ("registry", "0008_person_created_by_no_db_constraint"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DeviceCatalogVersion',
+            name="DeviceCatalogVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=40, unique=True, verbose_name='版本')),
-                ('effective_from', models.DateField(unique=True, verbose_name='启用日期')),
-                ('source', models.CharField(blank=True, max_length=200, verbose_name='来源文件')),
-                ('note', models.CharField(blank=True, max_length=200, verbose_name='说明')),
-                ('imported_at', models.DateTimeField(auto_now_add=True, verbose_name='导入时间')),
-                ('imported_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='导入人')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.CharField(max_length=40, unique=True, verbose_name="版本")),
+                ("effective_from", models.DateField(unique=True, verbose_name="启用日期")),
+                ("source", models.CharField(blank=True, max_length=200, verbose_name="来源文件")),
+                ("note", models.CharField(blank=True, max_length=200, verbose_name="说明")),
+                ("imported_at", models.DateTimeField(auto_now_add=True, verbose_name="导入时间")),
+                (
+                    "imported_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="导入人",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '辅具目录版本',
-                'verbose_name_plural': '辅具目录版本',
-                'ordering': ['-effective_from'],
+                "verbose_name": "辅具目录版本",
+                "verbose_name_plural": "辅具目录版本",
+                "ordering": ["-effective_from"],
             },
         ),
         migrations.CreateModel(
-            name='DeviceItem',
+            name="DeviceItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(help_text='主类/次类/支类各两位，如 122203', max_length=6, verbose_name='GB/T 16432 编码')),
-                ('name', models.CharField(max_length=100, verbose_name='辅具名称')),
-                ('cap', models.DecimalField(decimal_places=2, max_digits=10, verbose_name='补贴上限（元）')),
-                ('replacement_years', models.PositiveSmallIntegerField(verbose_name='更换周期（年）')),
-                ('categories', models.JSONField(default=list, help_text='残疾人证类别代码，如 [4]', verbose_name='适用残疾类别')),
-                ('personalised', models.BooleanField(default=False, verbose_name='个性化适配')),
-                ('smart', models.BooleanField(default=False, verbose_name='智能辅具')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='items', to='casework.devicecatalogversion', verbose_name='目录版本')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "code",
+                    models.CharField(
+                        help_text="主类/次类/支类各两位，如 122203",
+                        max_length=6,
+                        verbose_name="GB/T 16432 编码",
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="辅具名称")),
+                ("cap", models.DecimalField(decimal_places=2, max_digits=10, verbose_name="补贴上限（元）")),
+                ("replacement_years", models.PositiveSmallIntegerField(verbose_name="更换周期（年）")),
+                (
+                    "categories",
+                    models.JSONField(
+                        default=list, help_text="残疾人证类别代码，如 [4]", verbose_name="适用残疾类别"
+                    ),
+                ),
+                ("personalised", models.BooleanField(default=False, verbose_name="个性化适配")),
+                ("smart", models.BooleanField(default=False, verbose_name="智能辅具")),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="items",
+                        to="casework.devicecatalogversion",
+                        verbose_name="目录版本",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '辅具目录条目',
-                'verbose_name_plural': '辅具目录条目',
-                'ordering': ['version', 'code'],
+                "verbose_name": "辅具目录条目",
+                "verbose_name_plural": "辅具目录条目",
+                "ordering": ["version", "code"],
             },
         ),
         migrations.CreateModel(
-            name='DeviceFitting',
+            name="DeviceFitting",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('village_worker', models.CharField(blank=True, max_length=40, verbose_name='经办村(社区)专职委员')),
-                ('price', models.DecimalField(blank=True, decimal_places=2, max_digits=10, null=True, verbose_name='价格（元）')),
-                ('subsidy', models.DecimalField(blank=True, decimal_places=2, max_digits=10, null=True, verbose_name='补贴金额（元）')),
-                ('own_share', models.DecimalField(blank=True, decimal_places=2, max_digits=10, null=True, verbose_name='个人自付（元）')),
-                ('fitted_on', models.DateField(blank=True, null=True, verbose_name='适配日期')),
-                ('case', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='device_fitting', to='casework.case', verbose_name='个案')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='casework.devicecatalogversion', verbose_name='适用目录版本')),
-                ('item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='fittings', to='casework.deviceitem', verbose_name='评估建议辅具')),
-                ('requested', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='casework.deviceitem', verbose_name='申请辅具')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "village_worker",
+                    models.CharField(blank=True, max_length=40, verbose_name="经办村(社区)专职委员"),
+                ),
+                (
+                    "price",
+                    models.DecimalField(
+                        blank=True, decimal_places=2, max_digits=10, null=True, verbose_name="价格（元）"
+                    ),
+                ),
+                (
+                    "subsidy",
+                    models.DecimalField(
+                        blank=True, decimal_places=2, max_digits=10, null=True, verbose_name="补贴金额（元）"
+                    ),
+                ),
+                (
+                    "own_share",
+                    models.DecimalField(
+                        blank=True, decimal_places=2, max_digits=10, null=True, verbose_name="个人自付（元）"
+                    ),
+                ),
+                ("fitted_on", models.DateField(blank=True, null=True, verbose_name="适配日期")),
+                (
+                    "case",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="device_fitting",
+                        to="casework.case",
+                        verbose_name="个案",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="casework.devicecatalogversion",
+                        verbose_name="适用目录版本",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="fittings",
+                        to="casework.deviceitem",
+                        verbose_name="评估建议辅具",
+                    ),
+                ),
+                (
+                    "requested",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="casework.deviceitem",
+                        verbose_name="申请辅具",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '辅具适配',
-                'verbose_name_plural': '辅具适配',
+                "verbose_name": "辅具适配",
+                "verbose_name_plural": "辅具适配",
             },
         ),
         migrations.CreateModel(
-            name='DeviceLoan',
+            name="DeviceLoan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('asset_no', models.CharField(max_length=40, verbose_name='器具编号')),
-                ('lent_on', models.DateField(verbose_name='借出日期')),
-                ('due_on', models.DateField(verbose_name='应还日期')),
-                ('returned_on', models.DateField(blank=True, null=True, verbose_name='归还日期')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='institutions.institution', verbose_name='辅具服务点')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='loans', to='casework.deviceitem', verbose_name='辅具')),
-                ('lent_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='借出经办人')),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='device_loans', to='registry.person', verbose_name='借用人')),
-                ('returned_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='归还经办人')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("asset_no", models.CharField(max_length=40, verbose_name="器具编号")),
+                ("lent_on", models.DateField(verbose_name="借出日期")),
+                ("due_on", models.DateField(verbose_name="应还日期")),
+                ("returned_on", models.DateField(blank=True, null=True, verbose_name="归还日期")),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="institutions.institution",
+                        verbose_name="辅具服务点",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="loans",
+                        to="casework.deviceitem",
+                        verbose_name="辅具",
+                    ),
+                ),
+                (
+                    "lent_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="借出经办人",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="device_loans",
+                        to="registry.person",
+                        verbose_name="借用人",
+                    ),
+                ),
+                (
+                    "returned_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="归还经办人",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '辅具借用',
-                'verbose_name_plural': '辅具借用',
-                'ordering': ['due_on', 'id'],
+                "verbose_name": "辅具借用",
+                "verbose_name_plural": "辅具借用",
+                "ordering": ["due_on", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='deviceitem',
-            constraint=models.UniqueConstraint(fields=('version', 'code'), name='deviceitem_unique_code'),
+            model_name="deviceitem",
+            constraint=models.UniqueConstraint(fields=("version", "code"), name="deviceitem_unique_code"),
         ),
         migrations.AddConstraint(
-            model_name='deviceitem',
-            constraint=models.CheckConstraint(condition=models.Q(('cap__gte', 0)), name='deviceitem_cap_nonnegative'),
+            model_name="deviceitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("cap__gte", 0)), name="deviceitem_cap_nonnegative"
+            ),
         ),
         migrations.AddIndex(
-            model_name='devicefitting',
-            index=models.Index(fields=['fitted_on'], name='devicefitting_fitted_on'),
+            model_name="devicefitting",
+            index=models.Index(fields=["fitted_on"], name="devicefitting_fitted_on"),
         ),
         migrations.AddConstraint(
-            model_name='devicefitting',
-            constraint=models.CheckConstraint(condition=models.Q(('price__isnull', True), models.Q(('subsidy__gte', 0), ('subsidy__lte', models.F('price'))), _connector='OR'), name='devicefitting_subsidy_within_price'),
+            model_name="devicefitting",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("price__isnull", True),
+                    models.Q(("subsidy__gte", 0), ("subsidy__lte", models.F("price"))),
+                    _connector="OR",
+                ),
+                name="devicefitting_subsidy_within_price",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deviceloan',
-            constraint=models.CheckConstraint(condition=models.Q(('due_on__gte', models.F('lent_on'))), name='deviceloan_due_after_lent'),
+            model_name="deviceloan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("due_on__gte", models.F("lent_on"))), name="deviceloan_due_after_lent"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deviceloan',
-            constraint=models.CheckConstraint(condition=models.Q(('returned_on__isnull', True), ('returned_on__gte', models.F('lent_on')), _connector='OR'), name='deviceloan_returned_after_lent'),
+            model_name="deviceloan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("returned_on__isnull", True), ("returned_on__gte", models.F("lent_on")), _connector="OR"
+                ),
+                name="deviceloan_returned_after_lent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deviceloan',
-            constraint=models.UniqueConstraint(condition=models.Q(('returned_on__isnull', True)), fields=('institution', 'asset_no'), name='deviceloan_one_open_per_asset'),
+            model_name="deviceloan",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("returned_on__isnull", True)),
+                fields=("institution", "asset_no"),
+                name="deviceloan_one_open_per_asset",
+            ),
         ),
     ]

@@ -115,6 +115,14 @@ CATALOGUE_REQUIRED = {
 YES = {"是", "Y", "y", "yes", "1", "√", "TRUE", "True", "true"}
 
 
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
 def _parse_catalogue(source, filename: str) -> tuple[list[dict], list[dict]]:
     from canlian.common.spreadsheet import SpreadsheetError, column_letter, read_table
 
@@ -133,14 +141,17 @@ def _parse_catalogue(source, filename: str) -> tuple[list[dict], list[dict]]:
         def err(key, message, number=number):
             col = column_letter(table.columns[key]) if key in table.columns else ""
             errors.append(
-                {"row": number, "column": table.header_of(key, CATALOGUE_REQUIRED.get(key, key)), "message":
-                 f"第{number}行{col}列（{table.header_of(key, key)}）：{message}"}
+                {
+                    "row": number,
+                    "column": table.header_of(key, CATALOGUE_REQUIRED.get(key, key)),
+                    "message": f"第{number}行{col}列（{table.header_of(key, key)}）：{message}",
+                }
             )
 
         raw_code = cell(cells, "code")
         code = normalise_code(raw_code)
         if not code:
-            err("code", f"编码“{raw_code or ''}”应为 6 位数字（主类、次类、支类各两位，如 12 22 03）")
+            err("code", f"编码“{_cell_text(raw_code)}”应为 6 位数字（主类、次类、支类各两位，如 12 22 03）")
         name = str(cell(cells, "name") or "").strip()
         if not name:
             err("name", "名称不能为空")
@@ -150,7 +161,7 @@ def _parse_catalogue(source, filename: str) -> tuple[list[dict], list[dict]]:
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
             cap = None
-            err("cap", f"补贴上限“{cell(cells, 'cap') or ''}”应为不小于 0、精确到分的金额")
+            err("cap", f"补贴上限“{_cell_text(cell(cells, 'cap'))}”应为不小于 0、精确到分的金额")
         raw_years = cell(cells, "years")
         try:
             years = int(Decimal(str(raw_years).strip().rstrip("年")))
@@ -158,9 +169,11 @@ def _parse_catalogue(source, filename: str) -> tuple[list[dict], list[dict]]:
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
             years = None
-            err("years", f"更换周期“{raw_years or ''}”应为不小于 1 的整数年")
+            err("years", f"更换周期“{_cell_text(raw_years)}”应为不小于 1 的整数年")
         cats_text = str(cell(cells, "categories") or "").strip()
-        parts = [p for p in cats_text.replace("，", "、").replace(",", "、").replace(" ", "、").split("、") if p]
+        parts = [
+            p for p in cats_text.replace("，", "、").replace(",", "、").replace(" ", "、").split("、") if p
+        ]
         parts = [p.removesuffix("残疾") for p in parts]
         unknown = [p for p in parts if p not in CATEGORY_CODES]
         if not parts or unknown:
@@ -286,12 +299,17 @@ def subsidy_for(price: Decimal, cap: Decimal) -> tuple[Decimal, Decimal]:
     return subsidy, price - subsidy
 
 
-def replacement_allowed_from(person, item: DeviceItem, *, exclude_case=None) -> tuple[date, DeviceFitting] | None:
+def replacement_allowed_from(
+    person, item: DeviceItem, *, exclude_case=None
+) -> tuple[date, DeviceFitting] | None:
     """The first day ``person`` may be fitted again with a device of ``item``'s subsidy subclass, and the
     fitting that blocks it; None when no earlier fitting of the subclass blocks. The cycle is the earlier
     fitting's item's (the cycle it was subsidised under)."""
     qs = DeviceFitting.objects.filter(
-        case__person=person, case__programme=CODE, fitted_on__isnull=False, item__code__startswith=item.subclass
+        case__person=person,
+        case__programme=CODE,
+        fitted_on__isnull=False,
+        item__code__startswith=item.subclass,
     ).select_related("item")
     if exclude_case is not None:
         qs = qs.exclude(case=exclude_case)
@@ -521,7 +539,9 @@ def device_apply(
         if problem:
             errors["device"] = problem
         elif Case.objects.filter(
-            programme=CODE, person=person, state__in=OPEN_STATES,
+            programme=CODE,
+            person=person,
+            state__in=OPEN_STATES,
             device_fitting__requested__code__startswith=item.subclass,
         ).exists():
             errors["device"] = f"该残疾人已有一件“{item.code_display[:5]}”次类辅具的申请在办理中"
@@ -650,7 +670,14 @@ def loan_status(loan: DeviceLoan, today: date) -> str:
 
 @transaction.atomic
 def loan_lend(
-    *, acting_user, institution, person, item: DeviceItem, asset_no: str, lent_on: date, due_on: date | None = None
+    *,
+    acting_user,
+    institution,
+    person,
+    item: DeviceItem,
+    asset_no: str,
+    lent_on: date,
+    due_on: date | None = None,
 ) -> DeviceLoan:
     from canlian.accounts import access as core
 
@@ -672,9 +699,12 @@ def loan_lend(
         due_on = lent_on + timedelta(days=int(parameters().at("devices.loan_days", lent_on)))
     if due_on < lent_on:
         errors["due_on"] = "应还日期不能早于借出日期"
-    if asset_no and DeviceLoan.objects.filter(
-        institution=institution, asset_no=asset_no, returned_on__isnull=True
-    ).exists():
+    if (
+        asset_no
+        and DeviceLoan.objects.filter(
+            institution=institution, asset_no=asset_no, returned_on__isnull=True
+        ).exists()
+    ):
         errors["asset_no"] = f"器具 {asset_no} 尚未归还，不能再次借出"
     if errors:
         raise ValidationFailed(errors)
@@ -721,7 +751,8 @@ def loan_return(*, acting_user, loan: DeviceLoan, returned_on: date) -> DeviceLo
         action="devices.loan_return",
         obj=locked,
         changes={"returned_on": [None, returned_on.isoformat()], "days_late": [None, max(late, 0)]},
-        detail=f"归还“{locked.item.name}”（编号 {locked.asset_no}）" + (f"，逾期 {late} 天" if late > 0 else ""),
+        detail=f"归还“{locked.item.name}”（编号 {locked.asset_no}）"
+        + (f"，逾期 {late} 天" if late > 0 else ""),
     )
     return locked
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from canlian.accounts.models import Role
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.institutions.models import Institution
+from canlian.registry.identity import IdentityError
 
 from .child_rehab_views import _date, _error_text, _person_by_id
 from .device_models import DeviceCatalogVersion
@@ -37,6 +38,8 @@ def apply(request):
             person = _person_by_id(request.user, post.get("id_number", ""))
         except ValidationFailed:
             errors["id_number"] = "未找到该身份证号的残疾人，或不在您的管辖范围内"
+        except IdentityError as exc:
+            errors["id_number"] = str(exc)
         except DomainError as exc:
             errors["id_number"] = exc.message
         if not errors:

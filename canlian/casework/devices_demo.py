@@ -173,7 +173,7 @@ def devices_demo(seed: int = 2023, *, today: date | None = None, progress: Progr
     counts = {"applied": 0, "in_review": 0, "approved": 0, "fitted": 0, "rejected": 0}
     year_start = date(today.year, 1, 1)
     made = 0
-    for n, person in enumerate(people):
+    for person in people:
         if made >= 40:
             break
         cert, town_user = certs.get(person.pk), users.get(TOWN_USERS.get(person.town.code, ""))

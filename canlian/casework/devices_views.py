@@ -17,6 +17,7 @@ from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.institutions.models import Institution
 from canlian.registry.identity import IdentityError
 
+from . import access
 from .child_rehab_views import _date, _error_text, _person_by_id
 from .device_models import DeviceCatalogVersion
 from .programmes import devices as dv
@@ -74,14 +75,7 @@ def _district(user) -> bool:
 @login_required
 @require_http_methods(["GET", "POST"])
 def catalogue(request):
-    if request.user.role not in (
-        Role.DISTRICT_STAFF,
-        Role.DISTRICT_ADMIN,
-        Role.LEADER,
-        Role.AUDITOR,
-        Role.TOWN_STAFF,
-        Role.INSTITUTION_STAFF,
-    ):
+    if not access.can_read_cases(request.user):
         raise Forbidden("您无权查看辅具目录")
     errors, rows = {}, []
     if request.method == "POST":
@@ -140,6 +134,8 @@ def catalogue(request):
 @require_http_methods(["GET", "POST"])
 def loans(request):
     user = request.user
+    if not access.can_read_cases(user):
+        raise Forbidden("您无权查看辅具借用")
     today = timezone.localdate()
     errors, values = {}, {}
     points = Institution.objects.filter(kind=dv.SERVICE_POINT).order_by("name")

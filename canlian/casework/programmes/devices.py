@@ -639,10 +639,12 @@ def loans_visible(user) -> QuerySet:
     """District: all; town staff: loans to persons of their town; institution staff: their service point's."""
     from canlian.accounts import access as core
 
+    from ..access import can_read_cases
+
     qs = DeviceLoan.objects.select_related("institution", "person", "item")
-    if not core._active(user):
+    if not (core._active(user) and can_read_cases(user)):
         return qs.none()
-    if user.role in {DISTRICT, Role.DISTRICT_ADMIN, Role.LEADER, Role.AUDITOR}:
+    if user.role in {DISTRICT, Role.LEADER}:
         return qs
     if user.role == TOWN:
         return qs.filter(person__town_id=user.jurisdiction_id)

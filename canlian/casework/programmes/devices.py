@@ -414,7 +414,7 @@ def _validate_deliver(case, data) -> dict:
 
 
 def _effect_deliver(case, *, acting_user, data, history):
-    fitting = DeviceFitting.objects.select_for_update().select_related("item").get(case=case)
+    fitting = DeviceFitting.objects.select_for_update(of=("self",)).select_related("item").get(case=case)
     price = fen(Decimal(str(data["amount_price"])))
     fitting.subsidy, fitting.own_share = subsidy_for(price, fitting.item.cap)
     fitting.price, fitting.fitted_on = price, data["fitted_on"]

@@ -312,3 +312,11 @@ from .child_rehab_models import (  # noqa: E402,F401
     RehabEvaluation,
     RehabEvaluationLine,
 )
+
+# ---- assistive devices (its own module; imported so Django sees the models) ----------------------------
+from .device_models import (  # noqa: E402,F401
+    DeviceCatalogVersion,
+    DeviceFitting,
+    DeviceItem,
+    DeviceLoan,
+)

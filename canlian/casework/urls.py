@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import child_rehab_views as child_rehab
+from . import devices_views as devices
 from . import views
 
 app_name = "casework"
@@ -34,4 +35,9 @@ urlpatterns = [
     path("child-rehab/settlements/", child_rehab.settlement_create, name="child_rehab_settlement"),
     path("child-rehab/autism/", child_rehab.autism, name="child_rehab_autism"),
     path("child-rehab/evaluations/", child_rehab.evaluations, name="child_rehab_evaluations"),
+    # assistive devices' own pages
+    path("devices/apply/", devices.apply, name="devices_apply"),
+    path("devices/catalogue/", devices.catalogue, name="devices_catalogue"),
+    path("devices/loans/", devices.loans, name="devices_loans"),
+    path("devices/loans/<int:pk>/return/", devices.loan_return, name="devices_loan_return"),
 ]

@@ -122,3 +122,21 @@ for _code, _name, _fn, _definition in (
             denominator=_rate(_fn, 1),
         )
     )
+
+
+def _devices_fitted(year: int) -> dict[int, int]:
+    from canlian.casework.programmes.devices import devices_fitted_by_town
+
+    return devices_fitted_by_town(year)
+
+
+indicator_register(
+    Indicator(
+        code="devices_fitted",
+        name="残疾人辅助器具适配人数",
+        unit="人",
+        definition="当年适配交付辅助器具（含名单导入的已交付适配）的残疾人，每人计一次，"
+        "按当年首次适配所在个案的镇(街道)统计；借用服务点器具不计入",
+        count=_devices_fitted,
+    )
+)

@@ -166,9 +166,12 @@ def test_cli_json_and_exit_codes(users, world, tmp_path, capsys):
     assert main(["services", "import", "custodial_care", str(bad), "--json"]) == 2
     assert "error" in json.loads(capsys.readouterr().out)
     assert main(["services", "import", "no_such_kind", str(good), "--json"]) == 2
+    from canlian.casework.importing import roster_kinds
+
     assert json.loads(capsys.readouterr().out) == {
-        "error": "未知的名单类型“no_such_kind”，可选：child_rehab、custodial_care"
+        "error": f"未知的名单类型“no_such_kind”，可选：{'、'.join(roster_kinds())}"
     }
+    assert {"child_rehab", "custodial_care", "devices"} <= set(roster_kinds())
 
 
 def test_workplan_progress_cli(users, world, capsys):

@@ -312,3 +312,7 @@ from .child_rehab_models import (  # noqa: E402,F401
     RehabEvaluation,
     RehabEvaluationLine,
 )
+
+# ---- home accessibility renovation (its own module) ------------------------------------------------------
+
+from .renovation_models import RenovationItem, RenovationPhoto  # noqa: E402,F401

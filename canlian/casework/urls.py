@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import child_rehab_views as child_rehab
+from . import renovation_views as renovation
 from . import views
 
 app_name = "casework"
@@ -34,4 +35,9 @@ urlpatterns = [
     path("child-rehab/settlements/", child_rehab.settlement_create, name="child_rehab_settlement"),
     path("child-rehab/autism/", child_rehab.autism, name="child_rehab_autism"),
     path("child-rehab/evaluations/", child_rehab.evaluations, name="child_rehab_evaluations"),
+    # home accessibility renovation's own pages
+    path("renovation/apply/", renovation.apply, name="renovation_apply"),
+    path("renovation/cases/<int:pk>/items/", renovation.item_add, name="renovation_item_add"),
+    path("renovation/items/<int:pk>/remove/", renovation.item_remove, name="renovation_item_remove"),
+    path("renovation/cases/<int:pk>/photos/", renovation.photo_add, name="renovation_photo_add"),
 ]

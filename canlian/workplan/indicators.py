@@ -122,3 +122,20 @@ for _code, _name, _fn, _definition in (
             denominator=_rate(_fn, 1),
         )
     )
+
+
+def _renovation_done(year: int) -> dict[int, int]:
+    from canlian.casework.programmes.renovation import renovation_done_by_town
+
+    return renovation_done_by_town(year)
+
+
+indicator_register(
+    Indicator(
+        code="renovation_done",
+        name="困难重度残疾人家庭无障碍改造",
+        unit="户",
+        definition="当年竣工验收的无障碍改造户数（同镇同住址为一户，一户当年只计一次），按个案所在镇(街道)统计",
+        count=_renovation_done,
+    )
+)

@@ -1,3 +1,1 @@
-"""Every service programme declared on the case engine; importing this package registers them."""
-
-from . import child_rehab, custodial_care  # noqa: F401
+from . import child_rehab, custodial_care, renovation  # noqa: F401

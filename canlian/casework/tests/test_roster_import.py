@@ -167,7 +167,7 @@ def test_cli_json_and_exit_codes(users, world, tmp_path, capsys):
     assert "error" in json.loads(capsys.readouterr().out)
     assert main(["services", "import", "no_such_kind", str(good), "--json"]) == 2
     assert json.loads(capsys.readouterr().out) == {
-        "error": "未知的名单类型“no_such_kind”，可选：child_rehab、custodial_care"
+        "error": "未知的名单类型“no_such_kind”，可选：child_rehab、custodial_care、renovation"
     }
 
 

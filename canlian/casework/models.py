@@ -314,5 +314,4 @@ from .child_rehab_models import (  # noqa: E402,F401
 )
 
 # ---- home accessibility renovation (its own module) ------------------------------------------------------
-
 from .renovation_models import RenovationItem, RenovationPhoto  # noqa: E402,F401

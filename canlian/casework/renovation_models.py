@@ -61,3 +61,6 @@ class RenovationPhoto(models.Model):
         verbose_name = "无障碍改造照片"
         verbose_name_plural = "无障碍改造照片"
         ordering = ["case_id", "id"]
+
+    def __str__(self):
+        return f"{self.get_stage_display()}照片·{self.attachment_id}"

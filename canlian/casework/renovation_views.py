@@ -34,7 +34,7 @@ def apply(request):
         person = None
         try:
             person = _person_by_id(request.user, post.get("id_number", ""))
-        except ValidationFailed as exc:
+        except ValidationFailed:
             errors["id_number"] = "未找到该身份证号的残疾人，或不在您的管辖范围内"
         except DomainError as exc:
             errors["id_number"] = exc.message
@@ -89,7 +89,9 @@ def item_add(request, pk):
 @login_required
 @require_POST
 def item_remove(request, pk):
-    item = get_object_or_404(RenovationItem.objects.filter(case__in=access.cases_visible(request.user)), pk=pk)
+    item = get_object_or_404(
+        RenovationItem.objects.filter(case__in=access.cases_visible(request.user)), pk=pk
+    )
     try:
         rn.renovation_item_remove(acting_user=request.user, item=item)
     except DomainError as exc:

@@ -6,45 +6,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('casework', '0002_child_rehab'),
+        ("casework", "0002_child_rehab"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RenovationPhoto',
+            name="RenovationPhoto",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('survey', '入户勘查'), ('acceptance', '竣工验收')], max_length=16, verbose_name='环节')),
-                ('attachment', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='renovation_photo', to='casework.attachment', verbose_name='附件')),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='renovation_photos', to='casework.case', verbose_name='个案')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("survey", "入户勘查"), ("acceptance", "竣工验收")],
+                        max_length=16,
+                        verbose_name="环节",
+                    ),
+                ),
+                (
+                    "attachment",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="renovation_photo",
+                        to="casework.attachment",
+                        verbose_name="附件",
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="renovation_photos",
+                        to="casework.case",
+                        verbose_name="个案",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '无障碍改造照片',
-                'verbose_name_plural': '无障碍改造照片',
-                'ordering': ['case_id', 'id'],
+                "verbose_name": "无障碍改造照片",
+                "verbose_name_plural": "无障碍改造照片",
+                "ordering": ["case_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='RenovationItem',
+            name="RenovationItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='改造项目')),
-                ('unit', models.CharField(blank=True, max_length=10, verbose_name='单位')),
-                ('quantity', models.DecimalField(decimal_places=2, max_digits=8, verbose_name='数量')),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=10, verbose_name='单价(元)')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='金额(元)')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='录入时间')),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='renovation_items', to='casework.case', verbose_name='个案')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='录入人')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="改造项目")),
+                ("unit", models.CharField(blank=True, max_length=10, verbose_name="单位")),
+                ("quantity", models.DecimalField(decimal_places=2, max_digits=8, verbose_name="数量")),
+                ("unit_price", models.DecimalField(decimal_places=2, max_digits=10, verbose_name="单价(元)")),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12, verbose_name="金额(元)")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="录入时间")),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="renovation_items",
+                        to="casework.case",
+                        verbose_name="个案",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="录入人",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '无障碍改造项目',
-                'verbose_name_plural': '无障碍改造项目',
-                'ordering': ['case_id', 'id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__gte', 0), ('quantity__gt', 0), ('unit_price__gte', 0)), name='renovation_item_positive')],
+                "verbose_name": "无障碍改造项目",
+                "verbose_name_plural": "无障碍改造项目",
+                "ordering": ["case_id", "id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gte", 0), ("quantity__gt", 0), ("unit_price__gte", 0)),
+                        name="renovation_item_positive",
+                    )
+                ],
             },
         ),
     ]

@@ -202,7 +202,9 @@ def _decimal(value, field: str, label: str) -> Decimal:
 
 
 @transaction.atomic
-def renovation_item_add(*, acting_user, case: Case, name: str, unit: str, quantity, unit_price) -> RenovationItem:
+def renovation_item_add(
+    *, acting_user, case: Case, name: str, unit: str, quantity, unit_price
+) -> RenovationItem:
     """Add a line to the household's plan (after the home check, before the plan is submitted); the plan's
     total may not exceed the household cap on the survey date."""
     if acting_user.role not in {TOWN, DISTRICT}:
@@ -391,7 +393,13 @@ WORKFLOW = Workflow(
             effect=_data_effect("survey_on", "survey_notes"),
         ),
         Move(
-            "plan", "提交改造方案", ("surveyed",), "planned", {TOWN}, validate=_validate_plan, effect=_plan_effect
+            "plan",
+            "提交改造方案",
+            ("surveyed",),
+            "planned",
+            {TOWN},
+            validate=_validate_plan,
+            effect=_plan_effect,
         ),
         Move("approve", "区残联审定方案", ("planned",), "approved", {DISTRICT}, checker_of=("plan",)),
         Move(

@@ -109,7 +109,7 @@ class RenovationRoster(RosterSpec):
             elif name and person.name != name:
                 e["name"] = f"姓名与登记不符（登记为“{person.name}”）"
         days = {}
-        for key, label in (("accepted_on", "验收日期"), ("applied_on", "申请日期")):
+        for key in ("accepted_on", "applied_on"):
             try:
                 days[key] = parse_date(row.raw.get(key))
             except FieldError as exc:
@@ -127,8 +127,11 @@ class RenovationRoster(RosterSpec):
         amount = None
         try:
             amount = Decimal(raw_amount) if raw_amount else None
-            if amount is not None and (not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT)):
+            if amount is not None and (
+                not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT)
+            ):
                 raise InvalidOperation
+            amount = amount.quantize(CENT) if amount is not None else None
         except InvalidOperation:
             e["amount"] = f"改造金额“{raw_amount}”应为大于 0 且精确到分的金额"
             amount = None
@@ -146,7 +149,9 @@ class RenovationRoster(RosterSpec):
             ctx.seen.setdefault((key, accepted.year), row.row)
             other = ctx.active.get(key)
             if other is not None and "id_number" not in e:
-                e["id_number"] = f"该户有进行中的无障碍改造（{other.person.name}，{other.state_label}），请在个案中验收"
+                e["id_number"] = (
+                    f"该户有进行中的无障碍改造（{other.person.name}，{other.state_label}），请在个案中验收"
+                )
         if e:
             return
         v.update(

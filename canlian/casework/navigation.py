@@ -5,8 +5,20 @@ def register_navigation() -> None:
     from canlian.common.navigation import NavEntry, nav_register
 
     from . import access
+    from .worklist import worklist_count
 
     nav_register(
+        NavEntry(
+            "services",
+            "我的待办",
+            "bi-list-check",
+            "casework:worklist",
+            lambda u: access.can_read_cases(u) and u.role != "leader",
+            namespace="casework",
+            prefixes=("worklist",),
+            order=5,
+            badge=worklist_count,
+        ),
         NavEntry(
             "services",
             "服务个案",

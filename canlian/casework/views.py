@@ -384,3 +384,23 @@ def import_report(request, pk):
     return FileResponse(
         open(path, "rb"), as_attachment=True, filename=f"导入报告-{job.params.get('filename', '')}.xlsx"
     )
+
+
+@login_required
+@require_GET
+def my_worklist(request):
+    from .worklist import worklist
+
+    if not access.can_read_cases(request.user) or request.user.role == "leader":
+        raise Http404("没有待办事项页面")
+    items = worklist(request.user)
+    return render(
+        request,
+        "casework/worklist.html",
+        {
+            "items": items,
+            "overdue": sum(1 for i in items if i.overdue),
+            "programmes": programmes(),
+            "today": timezone.localdate(),
+        },
+    )

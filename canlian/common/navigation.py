@@ -35,6 +35,7 @@ class NavEntry:
     namespace: str = ""
     prefixes: tuple[str, ...] = field(default=())
     order: int = 100
+    badge: Callable[[object], int] | None = None  # a count shown next to the label (0 = none)
 
     def matches(self, match) -> bool:
         if match is None:
@@ -79,7 +80,15 @@ def menu_for(user, match) -> list[dict]:
                 url = reverse(entry.url_name)
             except NoReverseMatch:
                 continue
-            items.append({"label": entry.label, "icon": entry.icon, "url": url, "current": entry is current})
+            items.append(
+                {
+                    "label": entry.label,
+                    "icon": entry.icon,
+                    "url": url,
+                    "current": entry is current,
+                    "badge": entry.badge(user) if entry.badge else 0,
+                }
+            )
         if items:
             groups.append(
                 {

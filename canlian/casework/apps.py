@@ -11,6 +11,11 @@ class CaseworkConfig(AppConfig):
         from .navigation import register_navigation
 
         register_navigation()
+        from canlian.registry.timeline import timeline_register
+
+        from .timeline import case_entries
+
+        timeline_register("casework", case_entries)
         self._register_facts()
 
     def _register_facts(self):

@@ -28,6 +28,7 @@ from . import selectors, services
 from .forms import CommunityForm, PersonForm, StatusForm, add_errors, writable_towns
 from .identity import CATEGORY_LABELS, GRADE_LABELS
 from .models import Certificate, Person, Region
+from .timeline import person_timeline
 
 AUDIT_TIMELINE_LIMIT = 50
 
@@ -190,6 +191,7 @@ def _detail_context(request, person: Person, *, status_form: StatusForm | None =
         "periods": periods,
         "economic_status": next((p for p in periods if p.is_current), None),
         "timeline": timeline,
+        "services_timeline": person_timeline(user, person),
         "timeline_limit": AUDIT_TIMELINE_LIMIT,
         "can_edit": can_edit,
         "can_reveal": access.can_reveal(user, person),

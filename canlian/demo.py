@@ -12,6 +12,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
     from canlian.benefits.demo import benefits_demo, benefits_demo_delete
     from canlian.casework.child_rehab_demo import child_rehab_demo, child_rehab_demo_delete
     from canlian.casework.demo import custodial_demo, custodial_demo_delete
+    from canlian.casework.renovation_demo import renovation_demo, renovation_demo_delete
     from canlian.common.jobs import cli_progress
     from canlian.registry.demo import demo_cli
     from canlian.verification.demo import verification_demo, verification_demo_delete
@@ -20,6 +21,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         print("生产环境不允许生成演示数据（演示账号的密码会被打印） / demo data is refused in production")
         return 2
     if reset:
+        renovation_demo_delete(acting_user=system_user())
         child_rehab_demo_delete(acting_user=system_user())
         custodial_demo_delete(acting_user=system_user())
         verification_demo_delete(acting_user=system_user())
@@ -32,6 +34,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         ("数据比对", verification_demo),
         ("残疾人托养", custodial_demo),
         ("残疾儿童康复救助", child_rehab_demo),
+        ("无障碍改造", renovation_demo),
     ):
         bar, progress = cli_progress(f"演示数据：{label}")
         summary = run(seed=seed, progress=progress)

@@ -53,7 +53,7 @@ class RenovationPhoto(models.Model):
         "casework.Case", verbose_name="个案", on_delete=models.CASCADE, related_name="renovation_photos"
     )
     attachment = models.OneToOneField(
-        "casework.Attachment", verbose_name="附件", on_delete=models.PROTECT, related_name="renovation_photo"
+        "casework.Attachment", verbose_name="附件", on_delete=models.CASCADE, related_name="renovation_photo"
     )
     stage = models.CharField("环节", max_length=16, choices=Stage.choices)
 

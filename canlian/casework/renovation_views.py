@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from canlian.accounts.models import Role
 from canlian.common.exceptions import DomainError, ValidationFailed
+from canlian.registry.identity import IdentityError
 
 from . import access
 from .child_rehab_views import _date, _error_text, _person_by_id
@@ -34,6 +35,8 @@ def apply(request):
         person = None
         try:
             person = _person_by_id(request.user, post.get("id_number", ""))
+        except IdentityError as exc:
+            errors["id_number"] = str(exc)
         except ValidationFailed:
             errors["id_number"] = "未找到该身份证号的残疾人，或不在您的管辖范围内"
         except DomainError as exc:

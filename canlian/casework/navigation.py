@@ -5,7 +5,6 @@ def register_navigation() -> None:
     from canlian.common.navigation import NavEntry, nav_register
 
     from . import access
-    from .worklist import worklist_count
 
     nav_register(
         NavEntry(
@@ -17,7 +16,7 @@ def register_navigation() -> None:
             namespace="casework",
             prefixes=("worklist",),
             order=5,
-            badge=worklist_count,
+            badge_url="casework:worklist_count",
         ),
         NavEntry(
             "services",

@@ -9,6 +9,7 @@ app_name = "casework"
 urlpatterns = [
     path("", views.index, name="index"),
     path("worklist/", views.my_worklist, name="worklist"),
+    path("worklist/count/", views.my_worklist_count, name="worklist_count"),
     path("p/<str:programme>/", views.case_list, name="case_list"),
     path("p/<str:programme>/due/", views.due_list, name="due_list"),
     path("cases/<int:pk>/", views.case_detail, name="case_detail"),

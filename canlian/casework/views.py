@@ -404,3 +404,17 @@ def my_worklist(request):
             "today": timezone.localdate(),
         },
     )
+
+
+@login_required
+@require_GET
+def my_worklist_count(request):
+    """The navigation badge (an htmx fragment loaded after the page): the number of items in 我的待办."""
+    from .worklist import worklist_count
+
+    n = worklist_count(request.user)
+    if not n:
+        return HttpResponse("")
+    return HttpResponse(
+        f'<span class="badge rounded-pill text-bg-danger" id="worklist-badge" aria-label="{n} 项待办">{n}</span>'
+    )

@@ -35,7 +35,8 @@ class NavEntry:
     namespace: str = ""
     prefixes: tuple[str, ...] = field(default=())
     order: int = 100
-    badge: Callable[[object], int] | None = None  # a count shown next to the label (0 = none)
+    # URL name of a small fragment (a count badge) loaded after the page, so no page pays for the count
+    badge_url: str = ""
 
     def matches(self, match) -> bool:
         if match is None:
@@ -86,7 +87,7 @@ def menu_for(user, match) -> list[dict]:
                     "icon": entry.icon,
                     "url": url,
                     "current": entry is current,
-                    "badge": entry.badge(user) if entry.badge else 0,
+                    "badge_url": reverse(entry.badge_url) if entry.badge_url else "",
                 }
             )
         if items:

@@ -95,6 +95,13 @@ def test_page_and_badge(users, world):
     assert "我的待办" in html and "张伟" in html and "已逾期" in html
     n = worklist_count(users["town_luzhi"])
     assert n == 12  # all twelve visits of the year are past by now
-    assert f'aria-label="{n} 项待办"' in html
+    assert reverse("casework:worklist_count") in html  # the badge is loaded after the page
+    badge = client.get(reverse("casework:worklist_count")).content.decode()
+    assert (
+        badge
+        == f'<span class="badge rounded-pill text-bg-danger" id="worklist-badge" aria-label="{n} 项待办">{n}</span>'
+    )
+
     client.force_login(users["leader"])
     assert client.get(reverse("casework:worklist")).status_code == 404
+    assert client.get(reverse("casework:worklist_count")).content == b""

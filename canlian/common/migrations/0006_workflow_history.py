@@ -6,35 +6,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('common', '0005_key_check'),
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("common", "0005_key_check"),
+        ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WorkflowHistory',
+            name="WorkflowHistory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('object_id', models.CharField(max_length=64, verbose_name='对象编号')),
-                ('workflow', models.CharField(max_length=64, verbose_name='流程')),
-                ('move', models.CharField(max_length=64, verbose_name='操作')),
-                ('move_label', models.CharField(blank=True, max_length=64, verbose_name='操作名称')),
-                ('from_state', models.CharField(max_length=32, verbose_name='原状态')),
-                ('to_state', models.CharField(max_length=32, verbose_name='新状态')),
-                ('at', models.DateTimeField(auto_now_add=True, verbose_name='时间')),
-                ('note', models.TextField(blank=True, verbose_name='说明')),
-                ('data', models.JSONField(blank=True, default=dict, verbose_name='办理内容')),
-                ('by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='办理人')),
-                ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype', verbose_name='对象类型')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("object_id", models.CharField(max_length=64, verbose_name="对象编号")),
+                ("workflow", models.CharField(max_length=64, verbose_name="流程")),
+                ("move", models.CharField(max_length=64, verbose_name="操作")),
+                ("move_label", models.CharField(blank=True, max_length=64, verbose_name="操作名称")),
+                ("from_state", models.CharField(max_length=32, verbose_name="原状态")),
+                ("to_state", models.CharField(max_length=32, verbose_name="新状态")),
+                ("at", models.DateTimeField(auto_now_add=True, verbose_name="时间")),
+                ("note", models.TextField(blank=True, verbose_name="说明")),
+                ("data", models.JSONField(blank=True, default=dict, verbose_name="办理内容")),
+                (
+                    "by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="办理人",
+                    ),
+                ),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                        verbose_name="对象类型",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '流程记录',
-                'verbose_name_plural': '流程记录',
-                'ordering': ['at', 'id'],
-                'indexes': [models.Index(fields=['content_type', 'object_id', 'at'], name='wfhist_object_at')],
+                "verbose_name": "流程记录",
+                "verbose_name_plural": "流程记录",
+                "ordering": ["at", "id"],
+                "indexes": [
+                    models.Index(fields=["content_type", "object_id", "at"], name="wfhist_object_at")
+                ],
             },
         ),
     ]

@@ -406,13 +406,15 @@ def my_worklist(request):
     )
 
 
-@login_required
 @require_GET
 def my_worklist_count(request):
-    """The navigation badge (an htmx fragment loaded after the page): the number of items in 我的待办."""
+    """The navigation badge (a fragment fetched after the page): the number of items in 我的待办. A background
+    fetch is not user activity: it neither redirects an anonymous caller to the login page nor saves the
+    session (which would extend the idle timeout and could race a logout or a change of user)."""
     from .worklist import worklist_count
 
-    n = worklist_count(request.user)
+    n = worklist_count(request.user) if request.user.is_authenticated else 0
+    del request.session  # SessionMiddleware then leaves the session and its cookie as they were
     if not n:
         return HttpResponse("")
     return HttpResponse(

@@ -96,7 +96,9 @@ def test_page_and_badge(users, world):
     n = worklist_count(users["town_luzhi"])
     assert n == 12  # all twelve visits of the year are past by now
     assert reverse("casework:worklist_count") in html  # the badge is loaded after the page
-    badge = client.get(reverse("casework:worklist_count")).content.decode()
+    r = client.get(reverse("casework:worklist_count"))
+    assert "sessionid" not in r.cookies  # a background fetch does not extend the idle session
+    badge = r.content.decode()
     assert (
         badge
         == f'<span class="badge rounded-pill text-bg-danger" id="worklist-badge" aria-label="{n} 项待办">{n}</span>'
@@ -105,3 +107,6 @@ def test_page_and_badge(users, world):
     client.force_login(users["leader"])
     assert client.get(reverse("casework:worklist")).status_code == 404
     assert client.get(reverse("casework:worklist_count")).content == b""
+    assert (
+        Client().get(reverse("casework:worklist_count")).status_code == 200
+    )  # anonymous: empty, no redirect

@@ -50,8 +50,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _ensure_reference_data() -> None:
-    """Rows that data migrations load (towns, programmes). A transactional test (live server, concurrency)
-    flushes every table when it ends, so tests after it put them back the same idempotent way."""
+    """Rows that data migrations load (towns and villages, programmes). A transactional test (live server,
+    concurrency) flushes every table when it ends, so tests after it put them back the same idempotent way."""
     import importlib
 
     from django.apps import apps
@@ -61,8 +61,47 @@ def _ensure_reference_data() -> None:
 
     if Region.objects.filter(level=Region.Level.TOWN).count() < 14:
         importlib.import_module("canlian.registry.migrations.0002_wuzhong_regions").load(apps, None)
+    if not Region.objects.filter(level=Region.Level.COMMUNITY, official=True).exists():
+        importlib.import_module("canlian.registry.migrations.0012_villages_from_division_codes").load(
+            apps, None
+        )
     if Programme.objects.count() < 5:
         importlib.import_module("canlian.benefits.migrations.0002_programmes").load(apps, None)
+
+
+# The example standards the older tests were written against (2022–2023). They have no source and are not
+# shipped (``benefits/parameters`` holds only sourced values, from 2025-05): tests that work in 2023 months
+# use them through the ``example_standards_2023`` fixture, as values an administrator could have added.
+EXAMPLE_STANDARDS_2023 = [
+    ("common.dibao_urban_rural_split", date(2022, 7, 1), True),
+    ("common.dibao_standard_urban", date(2022, 7, 1), "1095.00"),
+    ("common.dibao_standard_urban", date(2023, 7, 1), "1175.00"),
+    ("common.dibao_standard_rural", date(2022, 7, 1), "1095.00"),
+    ("common.dibao_standard_rural", date(2023, 7, 1), "1175.00"),
+    ("care_allowance.urban_rural_split", date(2022, 1, 1), True),
+    ("care_allowance.amount_urban", date(2022, 1, 1), "130.00"),
+    ("care_allowance.amount_urban", date(2023, 7, 1), "150.00"),
+    ("care_allowance.amount_rural", date(2022, 1, 1), "90.00"),
+    ("care_allowance.amount_rural", date(2023, 7, 1), "110.00"),
+    ("living_allowance.rate_dibao_severe", date(2023, 4, 1), "0.30"),
+    ("living_allowance.include_near_dibao", date(2023, 4, 1), True),
+    ("living_allowance.rate_unemployed_grade34_intellectual_mental", date(2023, 4, 1), "0"),
+]
+
+
+@pytest.fixture
+def example_standards_2023(monkeypatch):
+    """The shipped parameters plus the unsourced 2022–2023 example values (tests only)."""
+    from canlian.benefits import parameters
+
+    extended = parameters.ParameterSet.from_yaml().with_values(
+        [
+            (name, day, value, "测试：2022–2023 年示例标准（非真实取值）")
+            for name, day, value in EXAMPLE_STANDARDS_2023
+        ]
+    )
+    monkeypatch.setattr(parameters, "_YAML_CACHE", extended)
+    return extended
 
 
 @pytest.fixture

@@ -34,7 +34,14 @@ for _path in (str(ROOT), str(HERE)):
 
 PROGRAMMES = ("living_allowance", "care_allowance")
 OUTPUTS = tuple(f"{p}_{k}" for p in PROGRAMMES for k in ("eligible", "amount_fen"))
-DATE_INPUTS = ("birth_date", "death_date", "cert_issue_date", "cert_valid_until", "cert_status_changed_on")
+DATE_INPUTS = (
+    "birth_date",
+    "death_date",
+    "cert_issue_date",
+    "cert_valid_until",
+    "cert_status_changed_on",
+    "prev_cert_valid_until",
+)
 BOOL_INPUTS = (
     "moved_out",
     "employed",
@@ -52,7 +59,7 @@ BOOL_INPUTS = (
 # input arrays carry these indices, so no string is encoded per person)
 ENUMS = {
     "household_type": ("urban", "rural"),
-    "cert_status": ("none", "valid", "expired", "frozen", "cancelled"),
+    "cert_status": ("none", "valid", "expired", "frozen", "cancelled", "reassessing"),
     "care_need": ("unassessed", "needed", "not_needed"),
 }
 EPOCH = date(1970, 1, 1)  # OpenFisca's default date: used for "no date" with an explicit flag beside it
@@ -71,6 +78,8 @@ def parameter_tree(params=None):
     data: dict[str, dict] = {}
     for name in params.names():
         p = params[name]
+        if not p.values:  # e.g. the urban and rural standards of a city with one standard (Suzhou)
+            continue
         group, leaf = name.split(".", 1)
         values = {}
         for v in p.values:
@@ -112,6 +121,7 @@ def build_system(params=None):
         expired = "过期"
         frozen = "冻结"
         cancelled = "注销"
+        reassessing = "等级复评中"
 
     class CareNeed(Enum):
         unassessed = "未评估（一、二级推定需要）"
@@ -154,6 +164,7 @@ def build_system(params=None):
     variables += [var(n, bool, n) for n in BOOL_INPUTS]
     variables += [
         var("dead", bool, "已死亡（death_date 有值）"),
+        var("has_prev_cert", bool, "有被新证替换的原残疾人证（prev_cert_valid_until 有值）"),
         var("category", int, "残疾类别 1-7，0 = 无当前残疾人证"),
         var("grade", int, "残疾等级 1-4，0 = 无当前残疾人证"),
         var("elderly_care_fen", int, "老年护理补贴（分/月）"),
@@ -179,16 +190,26 @@ def build_system(params=None):
         return person("has_certificate", period) & (person("grade", period) <= 2)
 
     def certificate_valid(person, period, parameters):
+        """民发〔2021〕70号: valid through the month it ends; paid at the old grade while re-assessed; a new
+        certificate after an earlier one: months the earlier one covered, and back pay for at most
+        ``certificate_back_pay_months`` months before the new issue month."""
         status = person("cert_status", period)
+        first, last = first_day(period), last_day(period)
         stopped = ((status == CertStatus.cancelled) | (status == CertStatus.frozen)) & (
-            person("cert_status_changed_on", period) <= first_day(period)
+            person("cert_status_changed_on", period) <= first
         )
-        return (
-            person("has_certificate", period)
-            & (person("cert_issue_date", period) <= last_day(period))
-            & (person("cert_valid_until", period) >= first_day(period))
-            & ~stopped
+        issued = person("cert_issue_date", period)
+        covered = (issued <= last) & (person("cert_valid_until", period) >= first)
+        reassessing = (status == CertStatus.reassessing) & (issued <= last)
+        back = int(parameters(period.start).common.certificate_back_pay_months)
+        # the last day of month M + back
+        limit = (np.datetime64(period.start.date, "M") + back + 1).astype("datetime64[D]") - np.timedelta64(
+            1, "D"
         )
+        prev = person("prev_cert_valid_until", period)
+        not_yet = person("has_prev_cert", period) & (issued > last)
+        renewal = not_yet & ((prev >= first) | (issued <= limit))
+        return person("has_certificate", period) & ~stopped & (covered | reassessing | renewal)
 
     def both_allowances_basis(person, period, parameters):
         """alive, in the district, valid certificate, not 特困, no work-injury care pay."""
@@ -213,11 +234,15 @@ def build_system(params=None):
         no_income_severe = (
             ~in_dibao & person("no_fixed_income", period) & is_severe & np.isin(category, [1, 4, 5, 6])
         )
+        unemployed_grade34 = (
+            ~person("employed", period) & not_severe & person("has_intellectual_or_mental", period)
+        )
         cases = (
             (in_dibao & is_severe, bp(p.rate_dibao_severe)),
             (in_dibao & not_severe, bp(p.rate_dibao_other)),
             (no_income_severe, bp(p.rate_no_income_severe)),
             (person("multiple_in_household", period), bp(p.rate_multiple_in_household)),
+            (unemployed_grade34, bp(p.rate_unemployed_grade34_intellectual_mental)),
         )
         rate = np.zeros(person.count, dtype=np.int32)
         for cond, value in cases:
@@ -225,8 +250,11 @@ def build_system(params=None):
         return rate
 
     def living_allowance_standard_fen(person, period, parameters):
+        """One urban-rural standard (Suzhou), or urban and rural ones: a dated switch."""
         p = parameters(period.start).common
-        return np.where(person("urban", period), fen(p.dibao_standard_urban), fen(p.dibao_standard_rural))
+        if bool(p.dibao_urban_rural_split):
+            return np.where(person("urban", period), fen(p.dibao_standard_urban), fen(p.dibao_standard_rural))
+        return np.full(person.count, fen(p.dibao_standard), dtype=np.int64)
 
     def living_allowance_eligible(person, period, parameters):
         return (
@@ -243,7 +271,9 @@ def build_system(params=None):
     # ---- care allowance --------------------------------------------------------------------------------
     def care_allowance_standard_fen(person, period, parameters):
         p = parameters(period.start).care_allowance
-        return np.where(person("urban", period), fen(p.amount_urban), fen(p.amount_rural))
+        if bool(p.urban_rural_split):
+            return np.where(person("urban", period), fen(p.amount_urban), fen(p.amount_rural))
+        return np.full(person.count, fen(p.amount), dtype=np.int64)
 
     def care_allowance_qualifies(person, period, parameters):
         p = parameters(period.start).care_allowance
@@ -306,6 +336,7 @@ def inputs_from_facts(facts) -> dict:
         *[pl.col(c).fill_null(epoch).alias(c) for c in DATE_INPUTS],
         *[pl.col(c).fill_null(False).alias(c) for c in BOOL_INPUTS],
         pl.col("death_date").is_not_null().alias("dead"),
+        pl.col("prev_cert_valid_until").is_not_null().alias("has_prev_cert"),
         pl.col("category").fill_null(0).cast(pl.Int32).alias("category"),
         pl.col("grade").fill_null(0).cast(pl.Int32).alias("grade"),
         pl.col("elderly_care_fen").fill_null(0).cast(pl.Int32).alias("elderly_care_fen"),
@@ -364,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     from eligibility import compare_with_openfisca, generate_facts_frame
 
     facts = generate_facts_frame(persons=10_000, seed=7)
-    report = compare_with_openfisca(facts, date(2023, 7, 1))
+    report = compare_with_openfisca(facts, date(2025, 7, 1))
     print(report)
     return 0 if report["identical"] else 1
 

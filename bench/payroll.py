@@ -241,6 +241,33 @@ def _bench_user():
     return user
 
 
+# The shipped standards start in 2025-05 (the earliest sourced value); the benchmark's months are earlier, so
+# its own database carries Suzhou's 2025 values back to 2021 (benchmark only, not a real standard).
+BENCH_STANDARDS = [
+    ("common.dibao_urban_rural_split", "false"),
+    ("common.dibao_standard", "1155.00"),
+    ("care_allowance.urban_rural_split", "false"),
+    ("care_allowance.amount", "160.00"),
+    ("living_allowance.rate_dibao_severe", "0.35"),
+    ("living_allowance.rate_unemployed_grade34_intellectual_mental", "0.60"),
+]
+
+
+def _bench_standards(user) -> None:
+    from canlian.benefits.models import ParameterValue
+
+    for name, value in BENCH_STANDARDS:
+        ParameterValue.objects.get_or_create(
+            name=name,
+            valid_from=date(2021, 1, 1),
+            defaults={
+                "value": value,
+                "reference": "基准测试：2025 年苏州标准前推（非真实取值）",
+                "created_by": user,
+            },
+        )
+
+
 def _reset_payrolls(start_month: date) -> None:
     """Remove earlier bench payrolls and set every enrolment's start month (set-based, outside the timing)."""
     from django.db import connection
@@ -302,6 +329,7 @@ def child_generate(args) -> dict:
     start = E._month(args.start)
     care = Programme.objects.get(code="care_allowance")
     user = _bench_user()
+    _bench_standards(user)
     history = []
     if args.history_months:
         history = _ensure_history(care, user, month, args.history_months)

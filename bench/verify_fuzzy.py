@@ -4,6 +4,7 @@ of 10,000,000 persons and a list of 1,000,000 rows with known truth, side by sid
     .venv/bin/python bench/verify_fuzzy.py                                  # 10,000,000 × 1,000,000
     .venv/bin/python bench/verify_fuzzy.py --registry 1000000 --rows 100000 --splink-scale 1
     .venv/bin/python bench/verify_fuzzy.py --data /tmp/fz --no-splink       # keep/reuse generated data
+    CANLIAN_BENCH_FUZZY_MIN_SCORE=0.70 .venv/bin/python bench/verify_fuzzy.py …  # a deaths list's threshold
 
 Data (numpy, vectorised, seeded): valid 18-digit IDs as in bench/verify_exact.py; names from a surname table
 with real-world frequencies and a table of given-name characters (Zipf weights), each character's pinyin
@@ -441,7 +442,16 @@ def generate(folder: Path, n_registry: int, n_rows: int, outsiders: float, seed:
 
 def child_canlian(folder: Path, fraction: float) -> dict:
 
-    from canlian.verification.matching import REGISTRY_COLUMNS, ROW_COLUMNS, exact_matches, fuzzy_candidates
+    from canlian.verification.matching import (
+        REGISTRY_COLUMNS,
+        ROW_COLUMNS,
+        Thresholds,
+        exact_matches,
+        fuzzy_candidates,
+    )
+
+    # the candidate threshold: 0.80 for most list kinds, 0.70 for deaths and moving out (settings)
+    thresholds = Thresholds(min_score=float(os.environ.get("CANLIAN_BENCH_FUZZY_MIN_SCORE", "0.80")))
 
     registry, rows = _subset(folder, fraction)
     registry = registry.select(REGISTRY_COLUMNS)
@@ -453,7 +463,7 @@ def child_canlian(folder: Path, fraction: float) -> dict:
     started = time.perf_counter()
     exact = exact_matches(registry, rows)
     t_exact = time.perf_counter() - started
-    fuzzy = fuzzy_candidates(registry, rows, exclude_rows=exact["row_id"])
+    fuzzy = fuzzy_candidates(registry, rows, thresholds=thresholds, exclude_rows=exact["row_id"])
     total = time.perf_counter() - started
     cpu = vx.cpu_s() - cpu0
     peak = vx.peak_mb()

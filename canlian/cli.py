@@ -11,14 +11,18 @@ import sys
 from pathlib import Path
 
 
-def _setup(*, migrate: bool = True) -> None:
+def _setup(*, migrate: bool = True, verify_keys: bool = True) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    # files this process creates (database, key file, uploads, reports, backups) are for its user only:
+    # 0600 files, 0700 folders
+    os.umask(0o077)
     import django
 
     django.setup()
     if migrate:
         ensure_database()
-    verify_keys_or_exit()
+    if verify_keys:
+        verify_keys_or_exit()
 
 
 def verify_keys_or_exit() -> None:
@@ -45,7 +49,7 @@ def ensure_database() -> None:
     from django.db.migrations.executor import MigrationExecutor
 
     if connection.vendor == "sqlite":
-        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
         Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     elif os.environ.get("CANLIAN_AUTO_MIGRATE", "1") != "1":
         return
@@ -53,7 +57,37 @@ def ensure_database() -> None:
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if plan:
         print(f"数据库需要初始化或升级（{len(plan)} 个迁移）… / migrating the database…", file=sys.stderr)
-        call_command("migrate", interactive=False, verbosity=0)
+        from canlian.common.exceptions import DomainError
+
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+        except DomainError as exc:  # e.g. the division codes are not installed (registry 0010)
+            print(f"错误：{exc.message}", file=sys.stderr)
+            raise SystemExit(2) from None
+    ensure_regions()
+
+
+def ensure_regions() -> None:
+    """The county's towns and villages (a data migration loads them; this covers ``CANLIAN_DISTRICT`` set to
+    another county after the database was made)."""
+    from django.conf import settings
+    from django.db.utils import DatabaseError
+
+    from canlian.common.exceptions import DomainError
+    from canlian.registry.models import Region
+    from canlian.registry.services import regions_load
+
+    try:
+        if Region.objects.filter(code=settings.CANLIAN_DISTRICT, official=True).exists():
+            return
+        result = regions_load(acting_user=cli_user(None))
+    except DatabaseError:
+        return  # not migrated (PostgreSQL with auto-migrate off): `migrate` loads them
+    except DomainError as exc:
+        print(f"警告：{exc.message}", file=sys.stderr)
+        return
+    if result.changed:
+        print(f"已载入本区县行政区划：新增 {len(result.created)} 个 / regions loaded", file=sys.stderr)
 
 
 def cli_user(username: str | None):
@@ -75,6 +109,68 @@ def cmd_serve(args) -> int:
     from canlian.serve import serve
 
     return serve(host=args.host, port=args.port, demo=not args.no_demo, worker=not args.no_worker)
+
+
+def _passphrase(env_name: str | None, *, confirm: bool) -> str | None:
+    if env_name:
+        value = os.environ.get(env_name)
+        if not value:
+            raise SystemExit(f"环境变量 {env_name} 未设置 / {env_name} is not set")
+        return value
+    import getpass
+
+    first = getpass.getpass("密钥备份口令 / passphrase for the keys: ")
+    if confirm and getpass.getpass("再输入一次 / again: ") != first:
+        raise SystemExit("两次输入的口令不一致 / passphrases differ")
+    return first
+
+
+def cmd_backup(args) -> int:
+    from canlian.common.backup import BackupError, backup_create
+
+    passphrase = _passphrase(args.passphrase_env, confirm=True) if args.with_keys else None
+    try:
+        result = backup_create(out=Path(args.file), passphrase=passphrase)
+    except BackupError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    rows = sum(result.tables.values())
+    keys = "，含加密的密钥" if result.with_keys else "，不含密钥（密钥请另行备份）"
+    print(f"已备份到 {result.path}：{len(result.tables)} 张表 {rows} 行，{result.files} 个文件{keys}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from canlian.common.backup import BackupError, backup_restore
+
+    passphrase = _passphrase(args.passphrase_env, confirm=False) if args.with_keys else None
+    try:
+        manifest = backup_restore(path=Path(args.file), passphrase=passphrase)
+    except BackupError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    verify_keys_or_exit()
+    rows = sum(manifest["tables"].values())
+    print(f"已从 {args.file}（{manifest['created_at']}）恢复：{len(manifest['tables'])} 张表 {rows} 行")
+    return 0
+
+
+def cmd_keys_rotate(args) -> int:
+    from canlian.common.keyrotation import KeyRotationError, keys_rotate
+
+    try:
+        result = keys_rotate(
+            acting_user=cli_user(args.user),
+            new_keys_file=Path(args.new_keys_file) if args.new_keys_file else None,
+        )
+    except KeyRotationError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    print(
+        f"已轮换密钥：重新加密 {result.values} 个值，重建 {result.indexes} 个盲索引"
+        f"（{len(result.tables)} 张表）；新密钥在 {result.keys_file}，请立即备份"
+    )
+    return 0
 
 
 def cmd_worker(args) -> int:
@@ -109,6 +205,25 @@ def cmd_export_persons(args) -> int:
     return export_persons_cli(
         out=args.out, town=args.town, acting_user=cli_user(args.user), unmasked=args.unmasked
     )
+
+
+def cmd_regions_load(args) -> int:
+    from canlian.common.exceptions import DomainError
+    from canlian.registry.services import regions_load
+
+    try:
+        result = regions_load(acting_user=cli_user(args.user), district=args.district or "")
+    except DomainError as exc:
+        print(f"错误：{exc.message}", file=sys.stderr)
+        return 2
+    print(
+        f"新增 {len(result.created)} 个、认定 {len(result.adopted)} 个已有村(社区)、"
+        f"重新编码 {len(result.recoded)} 个自建村(社区) / created {len(result.created)}, "
+        f"adopted {len(result.adopted)}, recoded {len(result.recoded)}"
+    )
+    for old, new, name in result.recoded:
+        print(f"  {name}：{old} → {new}")
+    return 0
 
 
 def cmd_services_import(args) -> int:
@@ -220,6 +335,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-worker", action="store_true", help="不启动后台任务进程 / no task worker")
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("backup", help="备份数据库、上传文件（和加密的密钥） / back up database and files")
+    p.add_argument("file", help="备份文件（.tar.gz），不会覆盖已有文件 / archive to write")
+    p.add_argument("--with-keys", action="store_true", help="同时备份密钥，用口令加密 / include the keys")
+    p.add_argument("--passphrase-env", help="从该环境变量读取口令（否则交互输入） / passphrase from env var")
+    p.set_defaults(func=cmd_backup, setup={"migrate": False})
+
+    p = sub.add_parser("restore", help="恢复到空的安装 / restore into an empty installation")
+    p.add_argument("file", help="备份文件 / archive to read")
+    p.add_argument("--with-keys", action="store_true", help="备份含密钥时提供口令 / the archive has keys")
+    p.add_argument("--passphrase-env", help="从该环境变量读取口令 / passphrase from env var")
+    p.set_defaults(func=cmd_restore, setup={"migrate": False, "verify_keys": False})
+
+    p = sub.add_parser("keys", help="密钥管理 / keys")
+    ksub = p.add_subparsers(dest="keys_command")
+    kp = ksub.add_parser("rotate", help="更换密钥：重新加密并重建盲索引 / rotate the keys")
+    kp.add_argument(
+        "--new-keys-file", help="新密钥写入此文件（密钥来自环境变量时必填） / where to write new keys"
+    )
+    kp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    kp.set_defaults(func=cmd_keys_rotate)
+
     p = sub.add_parser("worker", help="只启动后台任务进程 / run the task worker only")
     p.add_argument("--interval", type=float, default=0.5, help="轮询间隔（秒） / poll interval in seconds")
     p.set_defaults(func=cmd_worker)
@@ -286,7 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
             pp.add_argument("path", metavar="FILE", help="文件路径 / file path")
         if action == "export":
             pp.add_argument(
-                "--unmasked", action="store_true", help="完整账号（需权限） / full account numbers"
+                "--unmasked",
+                action="store_true",
+                help="完整账号（需权限），供银行代发，批次变为已出盘；不加则为脱敏文件，仅供查阅"
+                " / full account numbers: the bank's copy, marks the batch exported (masked copies do not)",
             )
         pp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
         pp.set_defaults(func=cmd_payroll)
@@ -314,6 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
     rp.add_argument("--user", help="操作人用户名 / acting user")
     rp.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("regions", help="行政区划 / towns and villages")
+    rsub = p.add_subparsers(dest="action", metavar="操作 action", required=True)
+    rp = rsub.add_parser(
+        "load",
+        help="按国家统计局区划代码载入本区县的镇(街道)和村(社区)（可重复运行） / load towns and villages",
+    )
+    rp.add_argument("--district", help="6位区县代码，默认 CANLIAN_DISTRICT / county code")
+    rp.add_argument("--user", help="操作人用户名 / acting user")
+    rp.set_defaults(func=cmd_regions_load)
 
     p = sub.add_parser("services", help="服务项目 / services")
     ssub = p.add_subparsers(dest="action", metavar="操作 action")
@@ -358,13 +507,15 @@ def main(argv: list[str] | None = None) -> int:
             "export",
             "payroll",
             "verify",
+            "keys",
+            "regions",
             "services",
             "workplan",
         ):
             parser.parse_args([args.command, "--help"])
         parser.print_help()
         return 2
-    _setup()
+    _setup(**getattr(args, "setup", {}))
     return int(args.func(args) or 0)
 
 

@@ -1,5 +1,16 @@
+from collections.abc import Callable
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+
+# Other apps refuse sign-in for their own reasons (the registry: demo accounts under production settings).
+# Each callable takes the authenticated user and returns a Chinese message to refuse, or None.
+_LOGIN_REFUSALS: list[Callable] = []
+
+
+def login_refusal_register(check: Callable) -> None:
+    if check not in _LOGIN_REFUSALS:
+        _LOGIN_REFUSALS.append(check)
 
 
 class LoginForm(AuthenticationForm):
@@ -14,3 +25,10 @@ class LoginForm(AuthenticationForm):
     password = forms.CharField(
         label="密码", strip=False, widget=forms.PasswordInput(attrs={"class": "form-control"})
     )
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        for check in _LOGIN_REFUSALS:
+            message = check(user)
+            if message:
+                raise forms.ValidationError(message, code="refused")

@@ -24,6 +24,8 @@ def parse_month(text: str) -> date:
 
 
 def eligibility_cli(*, id_number: str, month: str, as_json: bool, acting_user) -> int:
+    """Exit 0: every programme judged; 3: some programme has no known standard for the month (shown as
+    not determined, the others are judged); 1: no such person; 2: bad input."""
     try:
         number = identity.validate_id(id_number)
         day = parse_month(month)
@@ -42,28 +44,41 @@ def eligibility_cli(*, id_number: str, month: str, as_json: bool, acting_user) -
     except ParameterError as exc:
         print(f"参数缺失：{exc}", file=sys.stderr)
         return 2
+    undetermined = [r["label"] for r in result.values() if not r["determined"]]
+    status = 3 if undetermined else 0
+    if undetermined:
+        print(
+            f"{day:%Y-%m} 没有已知的标准，未测算：{'、'.join(undetermined)}（请先在参数页面录入有依据的标准）",
+            file=sys.stderr,
+        )
     if as_json:
         out = {
             "person": person.masked_id,
             "month": f"{day:%Y-%m}",
             "programmes": {
-                name: {"eligible": r["eligible"], "amount": str(r["amount"]), "reasons": r["reasons"]}
+                name: {
+                    "eligible": r["eligible"],
+                    "determined": r["determined"],
+                    "amount": None if r["amount"] is None else str(r["amount"]),
+                    "reasons": r["reasons"],
+                }
                 for name, r in result.items()
             },
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
-        return 0
+        return status
     print(f"{person.name}（{person.masked_id}） {day:%Y年%m月}")
     for r in result.values():
-        verdict = (
-            f"符合，{r['amount']} 元"
-            if r["eligible"] and r["cash"]
-            else ("符合" if r["eligible"] else "不符合")
-        )
+        if not r["determined"]:
+            verdict = "无法测算（本月没有已知标准）"
+        elif r["eligible"] and r["cash"]:
+            verdict = f"符合，{r['amount']} 元"
+        else:
+            verdict = "符合" if r["eligible"] else "不符合"
         print(f"\n{r['label']}：{verdict}")
         for reason in r["reasons"]:
             print(f"  {reason}")
-    return 0
+    return status
 
 
 # ---- canlian payroll … -------------------------------------------------------------------------------------
@@ -115,8 +130,12 @@ def payroll_cli(
                 print(f"已导出 {count} 笔到 {path}")
                 payroll.refresh_from_db()
             elif action == "results":
+                from canlian.common.exceptions import PermissionDenied
+
                 from .importers import parse_bank_results
 
+                if not access.can_run_payroll(acting_user):  # before the file is read
+                    raise PermissionDenied("只有区残联业务科室可以导入回盘结果")
                 outcome = results_apply(
                     acting_user=acting_user, payroll=payroll, results=parse_bank_results(path)
                 )

@@ -75,6 +75,7 @@ def _walk(app: Application, target: str, *, users: dict, maker, checker, applied
             district2,
             {
                 "decision_date": applied + timedelta(days=18),
+                "today": applied + timedelta(days=18),
                 "decision_doc_no": f"吴民救〔{applied.year}〕{app.pk}号",
             },
         ),
@@ -213,30 +214,24 @@ def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Prog
     raise_care, care_decided = months[3], months[5]
     for i, month in enumerate(months):
         if month == raise_dibao:
-            for name, value in (
-                ("common.dibao_standard_urban", "1220.00"),
-                ("common.dibao_standard_rural", "1220.00"),
-            ):
+            for name, value in (("common.dibao_standard", "1260.00"),):
                 ParameterValue.objects.get_or_create(
                     name=name,
                     valid_from=month,
                     defaults={
                         "value": value,
-                        "reference": "演示：苏州市低保标准年度调整（示例值）",
+                        "reference": "演示：苏州市城乡低保标准年度调整（示例值，非真实标准）",
                         "created_by": admin,
                     },
                 )
         if month == add_months(care_decided, 1):
-            for name, value in (
-                ("care_allowance.amount_urban", "160.00"),
-                ("care_allowance.amount_rural", "120.00"),
-            ):
+            for name, value in (("care_allowance.amount", "170.00"),):
                 ParameterValue.objects.get_or_create(
                     name=name,
                     valid_from=raise_care,
                     defaults={
                         "value": value,
-                        "reference": "演示：区护理补贴提标，追溯执行（示例值）",
+                        "reference": "演示：区护理补贴提标，追溯执行（示例值，非真实标准）",
                         "created_by": admin,
                     },
                 )
@@ -273,7 +268,9 @@ def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Prog
             payroll = payroll_transition(
                 acting_user=users["demo_district2"], payroll=payroll, to_status="approved"
             )
-            payroll_bank_file(acting_user=users["demo_district"], payroll=payroll, out=io.BytesIO())
+            payroll_bank_file(
+                acting_user=users["demo_district"], payroll=payroll, out=io.BytesIO(), unmasked=True
+            )
             if i == len(months) - 2:
                 continue  # last month's bank results are not back yet
             lines = list(payroll.lines.values_list("pk", flat=True))

@@ -1,4 +1,8 @@
-"""The bank file of an approved payroll (.xlsx). Full account and ID numbers only for the role allowed."""
+"""The bank file of an approved payroll (.xlsx). Full account and ID numbers only for the role allowed.
+
+Only the bank's copy (unmasked) is 出盘: it moves an approved batch to 已出盘. The masked copy is for reading
+and changes no state. Amounts are numbers shown with two decimals (``0.00``), and the last row is the total
+the bank checks (``合计``: the number of lines and their sum), which the return-file import skips."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from canlian.common.exceptions import DomainError, PermissionDenied
 from canlian.common.masking import mask_id_number
 from canlian.common.spreadsheet import XlsxBook
 
-from .models import Payroll, PayrollLine
+from .models import Payroll, PayrollLine, yuan
 
 BANK_HEADERS = [
     "流水号",
@@ -23,6 +27,8 @@ BANK_HEADERS = [
     "类型",
     "镇(街道)",
 ]
+AMOUNT_COLUMN = BANK_HEADERS.index("金额（元）")
+TOTAL_LABEL = "合计"
 
 
 def payroll_bank_file(*, acting_user, payroll: Payroll, out, unmasked: bool = False) -> int:
@@ -37,34 +43,46 @@ def payroll_bank_file(*, acting_user, payroll: Payroll, out, unmasked: bool = Fa
         lines = (
             PayrollLine.objects.filter(payroll=p).select_related("person", "town").order_by("town_id", "id")
         )
-        count = 0
+        count, total_fen = 0, 0
         with XlsxBook(out, constant_memory=p.line_count > 5000) as book:
             sheet = book.add_sheet(f"{p.programme.name}{p.month:%Y%m}", BANK_HEADERS, text_columns=[0, 2, 4])
+            money = book.workbook.add_format({"num_format": "0.00"})
+            ws = sheet.worksheet
             for line in lines.iterator(chunk_size=2000):
                 id_number = line.person.id_number if unmasked else mask_id_number(line.person.id_number)
                 account = line.bank_account if unmasked else mask_id_number(line.bank_account)
-                sheet.append(
+                row = sheet.append(
                     [
                         str(line.pk),
                         line.person.name,
                         id_number,
                         line.bank_name,
                         account,
-                        line.amount,
+                        None,
                         f"{line.for_month:%Y-%m}",
                         line.get_kind_display(),
                         line.town.name,
                     ]
                 )
+                # fen → yuan as a number: a double holds every amount below 10^13 yuan to the fen exactly
+                ws.write_number(row, AMOUNT_COLUMN, line.amount_fen / 100, money)
                 count += 1
+                total_fen += line.amount_fen
+            row = sheet.append([TOTAL_LABEL, f"共 {count} 笔"])
+            ws.write_number(row, AMOUNT_COLUMN, total_fen / 100, money)
         old = p.status
-        if p.status == Payroll.Status.APPROVED:
+        if unmasked and p.status == Payroll.Status.APPROVED:
             p.status = Payroll.Status.EXPORTED
             p.save(update_fields=["status"])
         audit_record(
             acting_user=acting_user,
             action="payroll.export",
             obj=p,
-            changes={"status": [old, p.status], "rows": [None, count], "masked": [None, not unmasked]},
+            changes={
+                "status": [old, p.status],
+                "rows": [None, count],
+                "total": [None, str(yuan(total_fen))],
+                "masked": [None, not unmasked],
+            },
         )
     return count

@@ -11,6 +11,8 @@ ALIASES = {
     "reason": ["失败原因", "备注", "原因"],
     "amount": ["金额（元）", "金额", "发放金额"],
 }
+# the bank file's last row (``exporters.TOTAL_LABEL``): the bank checks it; it is no line of the batch
+TOTAL_ROW_LABELS = ("合计", "总计")
 PAID = {"成功", "已到账", "到账", "paid", "success", "ok"}
 FAILED = {"失败", "退回", "failed", "fail"}
 
@@ -25,6 +27,8 @@ def parse_bank_results(source, *, filename: str = "") -> list[dict]:
     for row_no, cells in table.rows:
         raw_id = cells[table.columns["line_id"]]
         raw_result = str(cells[table.columns["result"]] or "").strip()
+        if str(raw_id or "").strip().replace(" ", "").startswith(TOTAL_ROW_LABELS):
+            continue
         try:
             line_id = int(float(str(raw_id).strip()))
         except ValueError:
@@ -45,4 +49,6 @@ def parse_bank_results(source, *, filename: str = "") -> list[dict]:
         out.append({"row": row_no, "line_id": line_id, "paid": paid, "reason": reason})
     if errors:
         raise ValidationFailed(errors)
+    if not out:
+        raise ValidationFailed({"文件": f"回盘文件“{filename}”除合计行外没有任何明细行"})
     return out

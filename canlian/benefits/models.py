@@ -88,6 +88,8 @@ class Application(models.Model):
     posting_end = models.DateField("公示结束", null=True, blank=True)
     objections = models.TextField("公示异议", blank=True)
     decision_date = models.DateField("民政审定日期", null=True, blank=True)
+    approval_posting_start = models.DateField("审定结果公示开始", null=True, blank=True)
+    approval_posting_end = models.DateField("审定结果公示期满", null=True, blank=True)
     decision_doc_no = models.CharField("审定文号", max_length=100, blank=True)
     reject_reason = models.TextField("不予通过理由", blank=True)
     bank_name = models.CharField("开户银行", max_length=50, blank=True)

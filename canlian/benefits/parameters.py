@@ -24,6 +24,16 @@ class ParameterError(ValueError):
     pass
 
 
+class NoValueYet(ParameterError):
+    """No value is known for the day asked (before the earliest sourced value, or none entered at all)."""
+
+    def __init__(self, parameter: Parameter, day: date):
+        self.parameter, self.day = parameter, day
+        first = parameter.values[0].valid_from if parameter.values else None
+        known = f"已知最早取值自 {first.isoformat()} 起" if first else "尚未录入任何取值"
+        super().__init__(f"参数“{parameter.description}”在 {day.isoformat()} 尚无取值（{known}）")
+
+
 def coerce(kind: str, raw):
     if kind in ("money", "rate"):
         value = Decimal(str(raw))
@@ -68,7 +78,7 @@ class Parameter:
         dates = [v.valid_from for v in self.values]
         i = bisect.bisect_right(dates, day) - 1
         if i < 0:
-            raise ParameterError(f"参数“{self.description}”在 {day.isoformat()} 尚无取值")
+            raise NoValueYet(self, day)
         return self.values[i].value
 
     def has_value_on(self, day: date) -> bool:

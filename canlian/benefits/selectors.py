@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -20,11 +20,26 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 
 from canlian.accounts import access
-from canlian.registry.models import Certificate, EconomicStatusPeriod, Person
+from canlian.registry.models import (
+    Certificate,
+    EconomicStatusPeriod,
+    EmploymentPeriod,
+    Person,
+    PersonCircumstance,
+)
 
+from .hooks import provided_facts
 from .parameters import ParameterSet, shipped
 from .rules import evaluate, explain_person, month_bounds
-from .rules.facts import PERIOD_SCHEMA, conform, with_economic_flags
+from .rules.facts import (
+    CIRCUMSTANCE_SCHEMA,
+    EMPLOYMENT_SCHEMA,
+    PERIOD_SCHEMA,
+    conform,
+    with_circumstances,
+    with_economic_flags,
+    with_provided,
+)
 
 INTELLECTUAL_OR_MENTAL = {5, 6}
 PERSON_SCHEMA = {
@@ -71,13 +86,39 @@ class RegistryFrames:
     persons: pl.DataFrame
     certificates: pl.DataFrame
     periods: pl.DataFrame
+    circumstances: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CIRCUMSTANCE_SCHEMA))
+    employment: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EMPLOYMENT_SCHEMA))
+
+
+def _fen(amount) -> int | None:
+    return None if amount is None else int(amount * 100)
 
 
 def registry_frames(*, persons=None) -> RegistryFrames:
     """``persons``: a queryset, already scoped (default: everyone)."""
     if connection.vendor == "postgresql":
-        return _registry_frames_copy(persons)
-    return _registry_frames_orm(persons)
+        frames = _registry_frames_copy(persons)
+    else:
+        frames = _registry_frames_orm(persons)
+    frames.certificates = _with_previous_certificate(frames.certificates, persons)
+    return frames
+
+
+PREVIOUS_SCHEMA = {"person_id": pl.Int64, "prev_cert_valid_until": pl.Date}
+
+
+def _with_previous_certificate(certificates: pl.DataFrame, persons) -> pl.DataFrame:
+    """``prev_cert_valid_until``: the latest end of the person's earlier (not current, not cancelled)
+    certificates, for the renewal rules of ``rules.base.certificate_valid``. One query (few rows)."""
+    earlier = Certificate.objects.filter(is_current=False).exclude(status=Certificate.Status.CANCELLED)
+    if persons is not None:
+        earlier = earlier.filter(person__in=persons.order_by().values("pk"))
+    previous = (
+        frame_of(earlier.order_by().values_list("person_id", "valid_until"), PREVIOUS_SCHEMA)
+        .group_by("person_id")
+        .agg(pl.col("prev_cert_valid_until").max())
+    )
+    return certificates.join(previous, on="person_id", how="left")
 
 
 def _registry_frames_orm(persons) -> RegistryFrames:
@@ -122,7 +163,29 @@ def _registry_frames_orm(persons) -> RegistryFrames:
         schema=PERIOD_SCHEMA,
         orient="row",
     )
-    return RegistryFrames(person_df, cert_df, period_df)
+    circumstances = PersonCircumstance.objects.all()
+    employment = EmploymentPeriod.objects.all()
+    if persons is not None:
+        circumstances = circumstances.filter(person__in=qs)
+        employment = employment.filter(person__in=qs)
+    circumstance_df = pl.DataFrame(
+        [
+            (pid, kind, _fen(amount), since, until)
+            for pid, kind, amount, since, until in circumstances.values_list(
+                "person_id", "kind", "amount", "valid_from", "valid_to"
+            ).iterator(chunk_size=5000)
+        ],
+        schema=CIRCUMSTANCE_SCHEMA,
+        orient="row",
+    )
+    employment_df = pl.DataFrame(
+        list(
+            employment.values_list("person_id", "status", "valid_from", "valid_to").iterator(chunk_size=5000)
+        ),
+        schema=EMPLOYMENT_SCHEMA,
+        orient="row",
+    )
+    return RegistryFrames(person_df, cert_df, period_df, circumstance_df, employment_df)
 
 
 def copy_frame(sql: str, params: list | tuple, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -158,7 +221,10 @@ def frame_of(rows, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 def _registry_frames_copy(persons) -> RegistryFrames:
     qn = connection.ops.quote_name
-    person_t, cert_t, period_t = (m._meta.db_table for m in (Person, Certificate, EconomicStatusPeriod))
+    person_t, cert_t, period_t, circumstance_t, employment_t = (
+        m._meta.db_table
+        for m in (Person, Certificate, EconomicStatusPeriod, PersonCircumstance, EmploymentPeriod)
+    )
     sub, params = "", []
     if persons is not None:
         try:
@@ -204,13 +270,31 @@ def _registry_frames_copy(persons) -> RegistryFrames:
         params,
         PERIOD_SCHEMA,
     )
-    return RegistryFrames(person_df, cert_df, period_df)
+    circumstance_df = copy_frame(
+        f"SELECT person_id, kind, (amount * 100)::bigint, valid_from, valid_to FROM {qn(circumstance_t)} "
+        f"WHERE TRUE{scoped('person_id')}",
+        params,
+        CIRCUMSTANCE_SCHEMA,
+    )
+    employment_df = copy_frame(
+        f"SELECT person_id, status, valid_from, valid_to FROM {qn(employment_t)} WHERE TRUE{scoped('person_id')}",
+        params,
+        EMPLOYMENT_SCHEMA,
+    )
+    return RegistryFrames(person_df, cert_df, period_df, circumstance_df, employment_df)
 
 
 def facts_for_month(frames: RegistryFrames, month: date) -> pl.DataFrame:
+    """The facts of every person for the month: certificate, economic status, the dated circumstances and
+    employment, then what registered facts providers (``hooks.facts_provider_register``) know."""
     start, end = month_bounds(month)
     facts = frames.persons.lazy().join(frames.certificates.lazy(), on="person_id", how="left")
-    return conform(with_economic_flags(facts, frames.periods, start, end)).collect()
+    facts = with_economic_flags(facts, frames.periods, start, end)
+    facts = with_circumstances(facts, frames.circumstances, frames.employment, start, end)
+    provided = provided_facts(month=start, person_ids=frames.persons["person_id"])
+    if provided:
+        facts = with_provided(facts, provided)
+    return conform(facts).collect()
 
 
 def month_facts(month: date, *, persons=None) -> pl.DataFrame:

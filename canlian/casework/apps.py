@@ -17,6 +17,36 @@ class CaseworkConfig(AppConfig):
 
         timeline_register("casework", case_entries)
         self._register_facts()
+        self._register_audit_labels()
+
+    def _register_audit_labels(self):
+        """The Chinese names of the engine's own audit actions, per declared programme, and of the services'."""
+        from canlian.common.audit_display import register_actions
+
+        from .programme import programmes
+
+        generic = {
+            "open": "登记个案",
+            "update": "更正个案",
+            "due_done": "完成到期事项",
+            "attach": "上传附件",
+            "download": "下载附件",
+        }
+        for p in programmes():
+            register_actions(
+                {f"case.{p.code}.{verb}": f"{p.name}：{label}" for verb, label in generic.items()}
+            )
+        register_actions(
+            {
+                "user.institution": "设置所属机构",
+                "settlement.create": "生成机构结算",
+                "custodial.contract_create": "登记托养服务购买合同",
+                "custodial.inspection": "托养服务质量检查",
+                "roster.report_download": "下载服务名单导入报告",
+                "case.renovation.item_add": "无障碍改造：增加改造项目",
+                "case.renovation.item_remove": "无障碍改造：删除改造项目",
+            }
+        )
 
     def _register_facts(self):
         """Child rehabilitation's assessed need feeds the benefits rule ``child_rehab`` through the benefits

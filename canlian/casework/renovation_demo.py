@@ -66,7 +66,7 @@ def renovation_demo(
             poor.filter(person__town__code=town_code, person_id__in=severe)
             .order_by("person_id")
             .values_list("person", flat=True)
-            .distinct()[:40]
+            .distinct()[:80]
         )
         rng.shuffle(candidates)
         from canlian.registry.models import Person

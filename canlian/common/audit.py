@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .context import client_ip
+from .audit_display import require_label
+from .context import client_ip, refusal_audited
 from .models import AuditLog
 
 
@@ -28,6 +29,7 @@ def audit_record(
     detail: str = "",
     username: str = "",
 ) -> AuditLog:
+    require_label(action)
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
@@ -35,6 +37,8 @@ def audit_record(
     fields = _user_fields(acting_user)
     if username and not fields["username"]:
         fields["username"] = username
+    if result == AuditLog.Result.DENIED:
+        refusal_audited.set(True)
     return AuditLog.objects.create(
         **fields,
         action=action,
@@ -50,6 +54,7 @@ def audit_record(
 
 def _bulk_base(acting_user, action: str) -> dict[str, Any]:
     """The columns every row of one bulk audit write shares (attnames)."""
+    require_label(action)
     fields = _user_fields(acting_user)
     return {
         "user_id": fields["user"].pk if fields["user"] is not None else None,
@@ -110,6 +115,56 @@ class AuditCopy:
         from .bulk import copy_text
 
         return self._rows.write([f"{copy_text(str(object_id))}\t{tail}\n" for object_id, tail in rows])
+
+
+def audit_read(
+    *, acting_user, action: str, obj=None, object_type: str = "", object_repr: str = "", changes=None
+):
+    """A read of personal data (a person page, a search by ID or certificate number, a download): the same
+    row as a write, outside any transaction. The values in ``changes`` must already be masked."""
+    return audit_record(
+        acting_user=acting_user,
+        action=action,
+        obj=obj,
+        object_type=object_type,
+        object_repr=object_repr,
+        changes=changes,
+    )
+
+
+def _refused_object(match) -> tuple[str, str]:
+    """(object_type, object_id) of the record a refused URL names: ``registry:person_detail`` with ``pk``
+    → ``registry.person``; empty when the URL's name does not start with a model's name."""
+    from django.apps import apps
+
+    object_id = next((str(v) for k, v in match.kwargs.items() if k in ("pk", "id")), "")
+    app_label, _, url_name = (match.view_name or "").rpartition(":")
+    model_name = url_name.split("_", 1)[0]
+    try:
+        apps.get_model(app_label, model_name)
+    except (LookupError, ValueError):
+        return "", object_id
+    return f"{app_label}.{model_name}", object_id
+
+
+def audit_refusal(request, status: int) -> AuditLog | None:
+    """A page refused to a signed-in user (403), or a record not found or out of their scope (404 on a URL
+    that resolved to a page). Unknown URLs and anonymous requests (sent to sign in) are not recorded."""
+    user = getattr(request, "user", None)
+    match = getattr(request, "resolver_match", None)
+    if match is None or user is None or not user.is_authenticated:
+        return None
+    object_type, object_id = _refused_object(match)
+    return audit_record(
+        acting_user=user,
+        action="access.denied",
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=request.path[:200],
+        result=AuditLog.Result.DENIED,
+        detail=f"{request.method} {request.path}："
+        + ("无权访问（403）" if status == 403 else "未找到，或不在其管辖范围内（404）"),
+    )
 
 
 def _short_repr(obj) -> str:

@@ -124,7 +124,11 @@ def key_probe_register(probe) -> None:
 
 
 def _mismatch() -> KeyMismatch:
-    return KeyMismatch(KEY_MISMATCH_MESSAGE.format(key_file=settings.DATA_DIR / "keys.json"))
+    message = KEY_MISMATCH_MESSAGE.format(key_file=settings.DATA_DIR / "keys.json")
+    staged = settings.DATA_DIR / "keys.json.new"
+    if staged.exists():
+        message += f"\n注意：{staged} 存在，说明上一次密钥轮换在提交后未能换上新密钥文件：请核对后用它替换 keys.json。"
+    return KeyMismatch(message)
 
 
 def keys_verify() -> str:

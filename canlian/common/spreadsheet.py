@@ -3,7 +3,8 @@
 Reading: .xlsx/.xlsm/.xlsb/.xls/.ods with python-calamine, .csv/.txt with encoding detection (UTF-8 with or
 without BOM, UTF-16 with BOM, then GB18030, a superset of GBK). The kind of file is decided by its first
 bytes, not by its name. Cells are kept as read: an ID number that Excel stored as a number stays a float, so
-that the ID rules can say exactly what went wrong.
+that the ID rules can say exactly what went wrong. Every read is checked against the upload limits and runs
+in a child process with a memory and time limit (``safe_read``): no file can take the caller down.
 
 Writing: ``XlsxBook``, a thin layer over xlsxwriter (constant-memory mode for big files) that writes text as
 text (never as a formula), dates as dates, and can flag cells with a red fill and a comment.
@@ -11,7 +12,6 @@ text (never as a formula), dates as dates, and can flag cells with a red fill an
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import re
@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import xlsxwriter
-from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
 
-from .exceptions import DomainError
+from . import safe_read
+from .safe_read import PASSWORD_MESSAGE, PasswordProtected, SpreadsheetError, UnsafeFile
+
+__all__ = ["PasswordProtected", "SpreadsheetError", "UnsafeFile"]
 
 SUPPORTED_EXTENSIONS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".csv", ".txt")
 HEADER_SCAN_ROWS = 20
@@ -43,10 +45,6 @@ _OTHER_MAGIC = (
     (b"\x1f\x8b", "gzip 压缩包"),
     (b"{\\rtf", "RTF 文档"),
 )
-
-
-class SpreadsheetError(DomainError):
-    """The file cannot be used at all (unreadable, empty, wrong type, no header). Nothing is written."""
 
 
 # ---- detecting the kind of file ------------------------------------------------------------------------
@@ -98,8 +96,11 @@ def detect_format(source: str | os.PathLike | bytes, *, filename: str = "") -> s
     if not head:
         raise SpreadsheetError("文件为空（0 字节）")
     if head.startswith(_ZIP_MAGIC):
+        safe_read.check_zip_members(source, safe_read.upload_limits())
         return _zip_kind(source)
     if head.startswith(_OLE_MAGIC):
+        if safe_read.is_encrypted_ole(source):
+            raise PasswordProtected(PASSWORD_MESSAGE)
         return "xls"
     for magic, label in _OTHER_MAGIC:
         if head.startswith(magic):
@@ -124,63 +125,28 @@ def detect_format(source: str | os.PathLike | bytes, *, filename: str = "") -> s
 # ---- reading -------------------------------------------------------------------------------------------
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise SpreadsheetError("文件编码无法识别（UTF-16 内容损坏）") from None
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise SpreadsheetError("文件编码无法识别：请用 Excel 另存为“CSV UTF-8（逗号分隔）”或 .xlsx 后再上传")
-
-
-def _csv_rows(data: bytes) -> list[list[Any]]:
-    text = _decode(data)
-    first_line = text.split("\n", 1)[0]
-    delimiter = max((",", "\t", ";"), key=first_line.count)
-    try:
-        return [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-    except csv.Error as exc:
-        raise SpreadsheetError(f"CSV 文件格式错误：{exc}") from None
-
-
 @dataclass
 class Sheet:
     name: str
     rows: list[list[Any]]  # rows[i] is Excel row i + 1, cells from column A
 
 
-def read_sheets(source: str | os.PathLike | bytes, *, filename: str = "") -> tuple[str, list[Sheet]]:
-    """All visible sheets of a workbook (a CSV file is one sheet), rows aligned to Excel's numbering."""
+def upload_check(source: str | os.PathLike | bytes, *, filename: str = "") -> str:
+    """What an upload page runs before it queues a job: the kind of file, and the cheap limit checks (size,
+    inflated size, declared dimensions, password) so that the user hears at once; SpreadsheetError."""
     kind = detect_format(source, filename=filename)
-    if kind == "csv":
-        data = bytes(source) if isinstance(source, bytes | bytearray) else Path(source).read_bytes()
-        return kind, [Sheet(name="CSV", rows=_csv_rows(data))]
-    try:
-        with _open_workbook(source) as wb:
-            sheets = []
-            for meta in wb.sheets_metadata:
-                if meta.visible != SheetVisibleEnum.Visible or meta.typ != SheetTypeEnum.WorkSheet:
-                    continue
-                rows = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-                sheets.append(Sheet(name=meta.name, rows=rows))
-    except PasswordError:
-        raise SpreadsheetError("文件设置了打开密码，请取消密码后再上传") from None
-    except (CalamineError, ValueError, OSError) as exc:
-        raise SpreadsheetError(f"文件已损坏或格式不正确，无法读取（{type(exc).__name__}）") from None
-    return kind, sheets
+    safe_read.check_structure(source, kind, safe_read.upload_limits())
+    return kind
 
 
-def _open_workbook(source) -> CalamineWorkbook:
-    if isinstance(source, bytes | bytearray):
-        return CalamineWorkbook.from_filelike(io.BytesIO(source))
-    # from_filelike: calamine decides by content, not by the (possibly wrong) extension.
-    with open(source, "rb") as fh:
-        return CalamineWorkbook.from_filelike(io.BytesIO(fh.read()))
+def read_sheets(source: str | os.PathLike | bytes, *, filename: str = "") -> tuple[str, list[Sheet]]:
+    """All visible sheets of a workbook (a CSV file is one sheet), rows aligned to Excel's numbering.
+    Checked against the upload limits, then read in a child process (``safe_read.read_isolated``)."""
+    kind = detect_format(source, filename=filename)
+    limits = safe_read.upload_limits()
+    safe_read.check_structure(source, kind, limits)
+    sheets = safe_read.read_isolated(source, kind=kind, limits=limits)
+    return kind, [Sheet(name=name, rows=rows) for name, rows in sheets]
 
 
 _HEADER_DROP = re.compile(r"[\s\u3000*＊:：/／、()（）\[\]【】<>《》\"'“”‘’_\-—.]+")

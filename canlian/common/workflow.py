@@ -67,6 +67,12 @@ class Workflow:
     _by_name: dict[str, Move] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        from .audit_display import register_actions
+
+        # every move is an audit action "<code>.<move>": its Chinese label is the move's own
+        register_actions(
+            {f"{self.code}.{m.name}": f"{self.name}：{m.label}" for m in self.moves}, strict=False
+        )
         by_name = {}
         for m in self.moves:
             if m.name in by_name:

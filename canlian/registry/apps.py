@@ -13,6 +13,27 @@ class RegistryConfig(AppConfig):
 
         key_probe_register(key_probe)
 
+        from django.core.checks import Tags, register
+
+        from canlian.accounts.forms import login_refusal_register
+
+        from .demo import demo_accounts_check, demo_login_refusal
+
+        login_refusal_register(demo_login_refusal)
+        register(demo_accounts_check, Tags.security, deploy=True)
+
+        from canlian.common.keyrotation import blind_index_register
+
+        blind_index_register(
+            "registry.Person", index_field="id_number_index", source_field="id_number", purpose="id_number"
+        )
+        blind_index_register(
+            "registry.Certificate",
+            index_field="number_index",
+            source_field="number",
+            purpose="certificate_number",
+        )
+
         from canlian.accounts import access
         from canlian.common.navigation import NavEntry, nav_register
 

@@ -14,7 +14,7 @@ from django import forms
 from canlian.accounts import access
 from canlian.common.masking import mask_id_number, mask_phone
 
-from .models import EconomicStatus, EmploymentStatus, HouseholdType, Person, Region
+from .models import CircumstanceKind, EconomicStatus, EmploymentStatus, HouseholdType, Person, Region
 from .validation import PersonRecord, RegionLookup, validate_person_record
 
 # Errors from validation about fields this form has no input for are shown next to the closest input.
@@ -186,6 +186,7 @@ class PersonForm(forms.Form):
         return RegionLookup(
             towns={t.code: t.pk for t in self._towns.values()},
             communities={(c.parent_id, c.name): c.pk for c in self._communities.values()},
+            town_names={t.pk: t.name for t in self._towns.values()},
         )
 
     def clean(self):
@@ -239,6 +240,82 @@ class StatusForm(forms.Form):
         error_messages={"invalid": "请填写有效日期，如 2023-05-06"},
         widget=_date_input(),
     )
+    moved_out_on = forms.DateField(
+        label="迁出日期",
+        required=False,
+        help_text="状态为“迁出”时填写，不填为今天；迁出当月照发，次月起停发",
+        error_messages={"invalid": "请填写有效日期，如 2023-05-06"},
+        widget=_date_input(),
+    )
+
+
+_DATE_ERRORS = {"invalid": "请填写有效日期，如 2024-03-01"}
+
+
+class CircumstanceForm(forms.Form):
+    """Record one of the person's circumstances (``circumstances.circumstance_add`` checks the rest)."""
+
+    kind = forms.ChoiceField(
+        label="情况",
+        choices=[("", "请选择"), *CircumstanceKind.choices],
+        required=False,
+        error_messages={"invalid_choice": "请从列表中选择情况"},
+        widget=_select(),
+    )
+    valid_from = forms.DateField(
+        label="起始日期",
+        required=False,
+        help_text="迁出填迁出日期",
+        error_messages=_DATE_ERRORS,
+        widget=_date_input(),
+    )
+    valid_to = forms.DateField(
+        label="截止日期",
+        required=False,
+        help_text="不填表示至今",
+        error_messages=_DATE_ERRORS,
+        widget=_date_input(),
+    )
+    amount = forms.CharField(
+        label="金额(元/月)",
+        required=False,
+        max_length=20,
+        help_text="仅老年护理补贴填写",
+        widget=_text_input(inputmode="decimal", autocomplete="off"),
+    )
+    source = forms.CharField(
+        label="来源",
+        required=False,
+        max_length=100,
+        help_text="如：民政低保系统、村(社区)核实",
+        widget=_text_input(),
+    )
+
+
+class CircumstanceEndForm(forms.Form):
+    period = forms.IntegerField(widget=forms.HiddenInput)
+    valid_to = forms.DateField(
+        label="截止日期", required=False, error_messages=_DATE_ERRORS, widget=_date_input()
+    )
+
+
+class EmploymentForm(forms.Form):
+    status = forms.ChoiceField(
+        label="就业状况",
+        choices=[("", "未填写"), *[c for c in EmploymentStatus.choices if c[0]]],
+        required=False,
+        error_messages={"invalid_choice": "请从列表中选择就业状况"},
+        widget=_select(),
+    )
+    valid_from = forms.DateField(
+        label="起始日期", required=False, error_messages=_DATE_ERRORS, widget=_date_input()
+    )
+
+    def clean_valid_from(self):
+        value = self.cleaned_data.get("valid_from")
+        if value is None:
+            raise forms.ValidationError("请填写起始日期")
+        return value
 
 
 class CommunityForm(forms.Form):

@@ -51,17 +51,20 @@ from canlian.common.exceptions import DomainError, PermissionDenied
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.masking import mask_id_number, mask_phone
 
-from . import services
+from . import circumstances, services
 from .models import (
     Certificate,
+    CircumstanceKind,
     EconomicStatus,
     EconomicStatusPeriod,
+    EmploymentPeriod,
     EmploymentStatus,
     HouseholdType,
     Person,
+    PersonCircumstance,
     Region,
 )
-from .validation import FIELD_LABELS, PersonRecord, RegionLookup, validate_person_record
+from .validation import FIELD_LABELS, PersonRecord, RegionLookup, parse_date, validate_person_record
 
 BATCH_SIZE = 2000
 PARALLEL_MIN_ROWS = 20_000
@@ -97,6 +100,8 @@ PERSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "guardian_name": ("监护人姓名", "监护人"),
     "guardian_relation": ("与监护人关系", "监护关系"),
     "guardian_phone": ("监护人电话", "监护人联系电话", "监护人手机"),
+    # the person's circumstances, dated (``circumstances.FACT_COLUMNS``): optional columns
+    **circumstances.IMPORT_COLUMNS,
 }
 REQUIRED_COLUMNS = ("name", "id_number", "certificate_number", "issue_date", "town", "household_type")
 TEMPLATE_COLUMNS = (
@@ -112,6 +117,7 @@ TEMPLATE_COLUMNS = (
     "category",
     "grade",
     "employment_status",
+    *circumstances.FACT_COLUMNS,
 )
 TEXT_KEYS = ("id_number", "certificate_number", "phone", "guardian_phone")
 # The example row of the template: refused on import so that it never becomes a person by accident.
@@ -121,13 +127,19 @@ TEMPLATE_EXAMPLE = {
     "certificate_number": "11010519491231002X42",
     "issue_date": "2019-05-06",
     "town": "甪直镇",
-    "community": "甪直社区",
+    "community": "保圣社区",  # a real community (保圣社区居委会), in the short form
     "household_type": "城镇",
     "economic_status": "低保",
     "phone": "13812345678",
     "category": "肢体",
     "grade": "二级",
     "employment_status": "未就业",
+    "no_fixed_income": "否",
+    "multiple_in_household": "否",
+    "injury_care": "否",
+    "orphan_allowance": "否",
+    "elderly_care": "",
+    "moved_out": "",
 }
 
 
@@ -154,6 +166,7 @@ class RowResult:
     copy_tails: tuple[str, str, str] | None = None  # PostgreSQL: person, certificate, audit COPY lines
     pinyin: tuple[str, str] = ("", "")
     new_cert: bool = False  # the certificate number is to be inserted (new person or changed number)
+    fact_ops: list = field(default_factory=list)  # circumstances.FactOp: periods to open or end
 
 
 @dataclass
@@ -244,6 +257,7 @@ class _Context:
     today: date
     allow_new_communities: bool
     has_economic: bool
+    has_facts: bool = False  # the file has circumstance columns (``circumstances.FACT_COLUMNS``)
     created_by_id: int | None = None
     copy: _CopyFormats | None = None  # PostgreSQL: the created rows formatted for COPY by the workers
 
@@ -286,6 +300,9 @@ def _prepare(rows: list[tuple[int, list]], ctx: _Context) -> list[tuple]:
         )
         if not ctx.has_economic:
             record.economic_status = ""  # no such column: leave the status as it is
+        if ctx.has_facts:
+            record.facts, fact_errors = circumstances.parse_facts(raw, today=ctx.today, parse_date=parse_date)
+            errors.update(fact_errors)
         if errors:
             out.append((record, errors, "", "", ("", ""), None, None, None))
             continue
@@ -485,6 +502,7 @@ def _begin(
         today=today,
         allow_new_communities=allow_new_communities,
         has_economic="economic_status" in table.columns,
+        has_facts=any(k in table.columns for k in circumstances.IMPORT_COLUMNS),
         created_by_id=acting_user.pk,
         # only an import that writes (``lock``) has the workers format the rows for COPY
         copy=_CopyFormats.for_import(acting_user=acting_user, now=timezone.now()) if lock else None,
@@ -640,8 +658,9 @@ def _index_lookup(model, column: str, values: list[str], *, select: str = "id") 
     return found
 
 
-def _existing_persons(indexes: list[str], *, lock: bool) -> dict[str, Person]:
-    """Registered persons by ID blind index, with their current certificate and economic periods."""
+def _existing_persons(indexes: list[str], *, lock: bool, facts: bool = False) -> dict[str, Person]:
+    """Registered persons by ID blind index, with their current certificate and economic periods (and their
+    circumstances, when the file has such columns: one more query per slice)."""
     present = _index_lookup(Person, "id_number_index", indexes)
     if not present:
         return {}
@@ -652,6 +671,7 @@ def _existing_persons(indexes: list[str], *, lock: bool) -> dict[str, Person]:
             to_attr="_current_certificates",
         ),
         "economic_periods",
+        *(["circumstances"] if facts else []),
     )
     if lock:
         qs = qs.select_for_update(of=("self",)).order_by("pk")
@@ -666,18 +686,22 @@ def _existing_certificates(indexes: list[str]) -> dict[str, int]:
 def _classify(rows: list[RowResult], *, today: date, scope, region_names: dict[int, str], lock: bool) -> None:
     """Created, updated, unchanged or rejected, against the registry: one lookup per slice, none per row."""
     valid = [r for r in rows if not r.errors]
-    persons = _existing_persons([r.id_index for r in valid], lock=lock) if valid else {}
+    facts = any(r.record.facts for r in valid)
+    persons = _existing_persons([r.id_index for r in valid], lock=lock, facts=facts) if valid else {}
     for r in valid:
         person = persons.get(r.id_index)
         record = r.record
         if person is None:
             r.outcome, r.new_cert = CREATED, True
+            if record.facts:
+                r.fact_ops, _changes, fact_errors = circumstances.plan_facts(
+                    record.facts, (), today=today, birth_date=record.birth_date
+                )
+                r.errors.update(fact_errors)
             continue
         r.person = person
         if scope is not None and person.town_id != scope.pk:
-            r.errors["town"] = (
-                f"该身份证号已在“{region_names.get(person.town_id, '')}”登记，您无权修改（如需迁入，请联系区残联）"
-            )
+            r.errors["town"] = "该身份证号已在其他镇(街道)登记，您无权修改（如需迁入，请联系区残联）"
             continue
         changes = services.person_changes(person, record, on=today)
         if record.community_name and record.community_id is None:
@@ -689,6 +713,14 @@ def _classify(rows: list[RowResult], *, today: date, scope, region_names: dict[i
                     f"该人员已有自{max(later).isoformat()}起的家庭经济状况记录，不能再从今天起变更"
                 )
                 continue
+        if record.facts:
+            r.fact_ops, fact_changes, fact_errors = circumstances.plan_facts(
+                record.facts, person.circumstances.all(), today=today, birth_date=person.birth_date
+            )
+            if fact_errors:
+                r.errors.update(fact_errors)
+                continue
+            changes |= fact_changes
         r.changes = changes
         r.outcome = UPDATED if changes else UNCHANGED
         r.new_cert = "certificate_number" in changes
@@ -704,7 +736,7 @@ def _classify(rows: list[RowResult], *, today: date, scope, region_names: dict[i
             r.errors["certificate_number"] = "该残疾人证号已登记在另一份档案中"
     for r in rows:
         if r.errors:
-            r.outcome, r.changes, r.new_cert = REJECTED, {}, False
+            r.outcome, r.changes, r.new_cert, r.fact_ops = REJECTED, {}, False, []
 
 
 # ---- display -------------------------------------------------------------------------------------------
@@ -725,7 +757,8 @@ def display_changes(changes: dict[str, tuple], region_names: dict[int, str]) -> 
             old, new = region_names.get(old, "") if old else "", region_names.get(new, "") if new else ""
         elif key in _CHOICE_LABELS:
             old, new = _CHOICE_LABELS[key].get(old, old or ""), _CHOICE_LABELS[key].get(new, new or "")
-        out[FIELD_LABELS.get(base, base)] = [old if old is not None else "", new if new is not None else ""]
+        label = FIELD_LABELS.get(base) or circumstances.FACT_LABELS.get(base, base)
+        out[label] = [old if old is not None else "", new if new is not None else ""]
     return out
 
 
@@ -867,7 +900,7 @@ def _write_creates(
     serialised; plain values are encrypted here as on ``save()``. On PostgreSQL the workers formatted the
     rows for COPY already (``_CopyFormats``): only the ids are added here."""
     if copy is not None and all(r.copy_tails is not None for r in rows):
-        _copy_creates(rows, copy=copy, today=today, now=now)
+        _copy_creates(rows, acting_user=acting_user, copy=copy, today=today, now=now)
         return
     # sealed: the values a worker encrypted (``EncryptedTextField`` passes ciphertext through)
     persons = [
@@ -901,6 +934,7 @@ def _write_creates(
         now=now,
     )
     insert_rows(EconomicStatusPeriod, _economic_periods(rows, pks, today), now=now)
+    _write_facts(rows, pks, acting_user=acting_user, now=now)
     entries = []
     for r, pk in zip(rows, pks, strict=True):
         object_repr, changes = r.created_audit or _created_audit(r.record)
@@ -915,7 +949,7 @@ def _write_creates(
     audit_record_many(acting_user=acting_user, action="person.import_create", entries=entries)
 
 
-def _copy_creates(rows: list[RowResult], *, copy: _CopyFormats, today: date, now) -> None:
+def _copy_creates(rows: list[RowResult], *, acting_user, copy: _CopyFormats, today: date, now) -> None:
     pks = reserve_pks(Person, len(rows))
     copy.person.write(
         [
@@ -925,7 +959,83 @@ def _copy_creates(rows: list[RowResult], *, copy: _CopyFormats, today: date, now
     )
     copy.certificate.write([f"{pk}\t{r.copy_tails[1]}\n" for r, pk in zip(rows, pks, strict=True)])
     insert_rows(EconomicStatusPeriod, _economic_periods(rows, pks, today), now=now)
+    _write_facts(rows, pks, acting_user=acting_user, now=now)
     copy.audit.write([(pk, r.copy_tails[2]) for r, pk in zip(rows, pks, strict=True)])
+
+
+def _write_facts(rows: list[RowResult], pks: list[int], *, acting_user, now) -> None:
+    """The circumstance periods the rows' plans end and open (``circumstances.plan_facts``): one UPDATE per
+    end date (nearly always the day before the import), one bulk INSERT; persons whose move out opens are
+    marked 迁出. Nothing at all for a file without circumstance columns."""
+    ends: dict[date, list[int]] = {}
+    opens, moved = [], []
+    user_id = getattr(acting_user, "pk", None)
+    for r, pk in zip(rows, pks, strict=True):
+        for op in r.fact_ops:
+            if op.period_id is not None:
+                ends.setdefault(op.valid_to, []).append(op.period_id)
+                continue
+            opens.append(
+                {
+                    "person_id": pk,
+                    "kind": op.kind,
+                    "amount": op.amount,
+                    "valid_from": op.valid_from,
+                    "valid_to": None,
+                    "source": "导入",
+                    "created_by_id": user_id,
+                }
+            )
+            if op.kind == CircumstanceKind.MOVED_OUT:
+                moved.append(pk)
+    for valid_to, ids in sorted(ends.items()):  # ended first: one open period per kind
+        for chunk in _chunks(ids, PARALLEL_CHUNK):
+            PersonCircumstance.objects.filter(pk__in=chunk).update(valid_to=valid_to)
+    insert_rows(PersonCircumstance, opens, now=now)
+    for chunk in _chunks(moved, PARALLEL_CHUNK):
+        Person.objects.filter(pk__in=chunk, status=Person.Status.ACTIVE).update(
+            status=Person.Status.MOVED_OUT, updated_at=now
+        )
+
+
+def _write_employment(changes: list[tuple[int, str, str]], *, acting_user, today: date, now) -> None:
+    """Employment status changed by the import, dated as ``circumstances.employment_status_change`` does,
+    set-based: the open period ends yesterday (a person with none gets the earlier status as a period up to
+    yesterday), and the new status opens today."""
+    ids = [pk for pk, _old, _new in changes]
+    EmploymentPeriod.objects.filter(person_id__in=ids, valid_from=today).delete()  # a same-day correction
+    dated = set(EmploymentPeriod.objects.filter(person_id__in=ids).values_list("person_id", flat=True))
+    EmploymentPeriod.objects.filter(person_id__in=ids, valid_to__isnull=True).update(
+        valid_to=today - timedelta(days=1)
+    )
+    births = dict(
+        Person.objects.filter(pk__in=[pk for pk in ids if pk not in dated]).values_list("pk", "birth_date")
+    )
+    user_id, rows = acting_user.pk, []
+    for pk, old, new in changes:
+        if pk in births and old and births[pk] < today:
+            rows.append(
+                {
+                    "person_id": pk,
+                    "status": old,
+                    "valid_from": births[pk],
+                    "valid_to": today - timedelta(days=1),
+                    "source": "此前登记的就业状况",
+                    "created_by_id": user_id,
+                }
+            )
+        if new:
+            rows.append(
+                {
+                    "person_id": pk,
+                    "status": new,
+                    "valid_from": today,
+                    "valid_to": None,
+                    "source": "导入",
+                    "created_by_id": user_id,
+                }
+            )
+    insert_rows(EmploymentPeriod, rows, now=now)
 
 
 def _economic_periods(rows: list[RowResult], pks: list[int], today: date) -> list[dict]:
@@ -940,7 +1050,7 @@ def _economic_periods(rows: list[RowResult], pks: list[int], today: date) -> lis
 def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> None:
     for batch in _chunks(rows, BATCH_SIZE):
         persons, fields, audits = [], {"updated_at"}, []
-        new_certs, cert_dates, econ_changes = [], [], []
+        new_certs, cert_dates, econ_changes, employment_changes = [], [], [], []
         for r in batch:
             person, changes = r.person, dict(r.changes)
             if "community_id" in changes:  # a community created on commit has its id only now
@@ -964,6 +1074,8 @@ def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> N
                 cert_dates.append(cert)
             if "economic_status" in changes:
                 econ_changes.append(r)
+            if "employment_status" in changes:
+                employment_changes.append((person.pk, *changes["employment_status"]))
         Person.objects.bulk_update(persons, sorted(fields), batch_size=500)
         if new_certs:
             Certificate.objects.filter(
@@ -991,6 +1103,9 @@ def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> N
                 ],
                 batch_size=BATCH_SIZE,
             )
+        _write_facts(batch, [r.person.pk for r in batch], acting_user=acting_user, now=now)
+        if employment_changes:
+            _write_employment(employment_changes, acting_user=acting_user, today=today, now=now)
         audit_record_many(
             acting_user=acting_user,
             action="person.import_update",
@@ -1054,12 +1169,18 @@ def report_write(staged: Staged, out, *, committed: bool = False) -> None:
 
 # ---- template ------------------------------------------------------------------------------------------
 
+_FLAG_NOTE = (
+    "选填：是/否（也可填 Y/N、1/0、√）。“是”从导入当天起登记（或按“<列名>起始日期”列）；"
+    "“否”结束已登记的记录（截止到导入前一天）；不填表示不变。"
+)
+
 
 def template_write(out) -> None:
     """The import template: the standard columns, one example row, and a 说明 sheet."""
     from .validation import ECONOMIC_STATUSES, EMPLOYMENT_STATUSES, HOUSEHOLD_TYPES
 
-    headers = [FIELD_LABELS[k] for k in TEMPLATE_COLUMNS]
+    labels = FIELD_LABELS | circumstances.FACT_LABELS
+    headers = [labels[k] for k in TEMPLATE_COLUMNS]
     text_columns = [TEMPLATE_COLUMNS.index(k) for k in TEXT_KEYS if k in TEMPLATE_COLUMNS]
     towns = list(
         Region.objects.filter(level=Region.Level.TOWN).order_by("code").values_list("name", flat=True)
@@ -1071,6 +1192,7 @@ def template_write(out) -> None:
         "category": [label for _v, label in Certificate.Category.choices],
         "grade": [label for _v, label in Certificate.Grade.choices],
         "employment_status": [label for v, label in EmploymentStatus.choices if v],
+        **{key: ["是", "否"] for key in circumstances.FLAG_KINDS},
     }
     with spreadsheet.XlsxBook(out) as book:
         sheet = book.add_sheet("残疾人名单", headers, text_columns=text_columns, widths={1: 22, 2: 24, 3: 12})
@@ -1102,7 +1224,9 @@ def template_write(out) -> None:
             "town": "本区的镇(街道)名称或9位代码："
             + "、".join(towns)
             + "。镇(街道)工作人员只能导入本镇(街道)的人员。",
-            "community": "所属镇(街道)下的村(社区)名称。系统中没有的村(社区)，只有勾选“允许自动新建村(社区)”时才会新建。",
+            "community": "所属镇(街道)下的村(社区)名称（国家统计局区划名称），可写简称：新家社区即新家社区居委会，"
+            "杨湾村即杨湾村委会。名称写错时会提示最接近的名称。新设立、尚未列入的村(社区)，"
+            "只有勾选“允许自动新建村(社区)”时才会新建。",
             "household_type": "可填："
             + "、".join(sorted(k for k in HOUSEHOLD_TYPES if not k.isascii()))
             + "。",
@@ -1117,9 +1241,13 @@ def template_write(out) -> None:
             "employment_status": "选填："
             + "、".join(sorted(k for k in EMPLOYMENT_STATUSES if k and not k.isascii()))
             + "。",
+            **{key: _FLAG_NOTE for key in circumstances.FLAG_KINDS},
+            "elderly_care": "选填：每月领取的老年护理补贴金额（元，最多两位小数），用于与护理补贴择高；"
+            "填 0 或“否”表示已停发（截止到导入前一天），不填表示不变。",
+            "moved_out": "选填：户籍迁出本区的日期。迁出当月照发，次月起停发；迁出前各月的补发不受影响。不填表示不变。",
         }
         for key in TEMPLATE_COLUMNS:
-            notes.append([FIELD_LABELS[key], "必填" if key in required else "选填", explain[key]])
+            notes.append([labels[key], "必填" if key in required else "选填", explain[key]])
         notes.append([])
         for line in (
             "第2行是示例，导入前请删除（系统不会导入示例行）。",
@@ -1129,6 +1257,8 @@ def template_write(out) -> None:
             "已登记的人员按身份证号匹配：信息有变化的行将更新档案（导入前可预览变化），没有变化的行不做处理。",
             "重复导入同一个文件不会产生任何变化。有错误的行不导入，可下载错误报告修改后重新导入。",
             "支持 .xlsx、.xls、.ods 和 .csv（UTF-8 或 GBK 编码）文件。",
+            "无固定收入等情况如需注明起始日期，可另加一列“<列名>起始日期”（如“无固定收入起始日期”），"
+            "不加则从导入当天起算。",
         ):
             notes.append(["", "", line])
 

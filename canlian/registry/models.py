@@ -24,6 +24,11 @@ class Region(models.Model):
         DISTRICT = "district", "区"
         STREET = "street", "街道"
         TOWN = "town", "镇"
+        TOWNSHIP = "township", "乡"
+        ZONE = "zone", "开发区(园区)"
+        FARM = "farm", "农(林)场"
+        RESORT = "resort", "度假区(风景区)"
+        OTHER = "other", "其他乡级单位"
         VILLAGE = "village", "村"
         COMMUNITY = "community", "社区"
 
@@ -34,6 +39,8 @@ class Region(models.Model):
     parent = models.ForeignKey(
         "self", verbose_name="上级", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
+    # From the national statistical division codes (registry/divisions.py); False for a unit an admin added
+    official = models.BooleanField("统计用区划代码", default=False)
 
     class Meta:
         verbose_name = "行政区划"
@@ -202,6 +209,7 @@ class Certificate(models.Model):
         EXPIRED = "expired", "过期"
         FROZEN = "frozen", "冻结"
         CANCELLED = "cancelled", "注销"
+        REASSESSING = "reassessing", "等级复评中"  # the old grade is paid until the new certificate
 
     person = models.ForeignKey(
         Person, verbose_name="持证人", on_delete=models.PROTECT, related_name="certificates"
@@ -303,6 +311,130 @@ class EconomicStatusPeriod(models.Model):
                 name="economic_period_ends_after_start",
             ),
             models.UniqueConstraint(fields=["person", "valid_from"], name="economic_period_unique_start"),
+        ]
+
+    def __str__(self):
+        end = self.valid_to.isoformat() if self.valid_to else "至今"
+        return f"{self.get_status_display()} {self.valid_from.isoformat()}～{end}"
+
+    def covers(self, on: date) -> bool:
+        return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
+
+
+class CircumstanceKind(models.TextChoices):
+    """The dated facts about a person (and household) that the benefit rules read (DOMAIN.md §5)."""
+
+    NO_FIXED_INCOME = "no_fixed_income", "无固定收入"
+    MULTIPLE_IN_HOUSEHOLD = "multiple_in_household", "一户多残或依老养残"
+    INJURY_CARE = "injury_care", "领取工伤保险生活护理费"
+    ORPHAN_ALLOWANCE = "orphan_allowance", "领取孤儿或事实无人抚养儿童基本生活费"
+    ELDERLY_CARE = "elderly_care", "领取老年护理补贴"
+    CARE_NEED = "care_need", "经评估有长期护理需求"
+    MOVED_OUT = "moved_out", "迁出本区"
+
+
+class PersonCircumstance(models.Model):
+    """One fact about a person over a dated period, like ``EconomicStatusPeriod``: eligibility for a month
+    sees the facts that overlap the month. ``moved_out`` starts on the move date (paid for that month,
+    stopped from the next); ``elderly_care`` carries the monthly amount (for 择高). Written only through
+    ``registry.circumstances``; the database keeps one open period per person and kind."""
+
+    person = models.ForeignKey(
+        Person,
+        verbose_name="残疾人",
+        on_delete=models.PROTECT,
+        related_name="circumstances",
+        db_index=False,  # circumstance_unique_start (person, kind, valid_from) starts with it
+    )
+    kind = models.CharField("情况", max_length=24, choices=CircumstanceKind.choices)
+    amount = models.DecimalField("金额(元/月)", max_digits=10, decimal_places=2, null=True, blank=True)
+    valid_from = models.DateField("起始日期")
+    valid_to = models.DateField("截止日期", null=True, blank=True)
+    source = models.CharField("来源", max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="录入人",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # provenance, as Person.created_by
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField("录入时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "家庭与个人情况"
+        verbose_name_plural = "家庭与个人情况"
+        ordering = ["person", "kind", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="circumstance_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="elderly_care", amount__gt=0)
+                | (~Q(kind="elderly_care") & Q(amount__isnull=True)),
+                name="circumstance_amount_iff_elderly_care",
+            ),
+            models.UniqueConstraint(
+                fields=["person", "kind", "valid_from"], name="circumstance_unique_start"
+            ),
+            models.UniqueConstraint(
+                fields=["person", "kind"], condition=Q(valid_to__isnull=True), name="circumstance_one_open"
+            ),
+        ]
+
+    def __str__(self):
+        end = self.valid_to.isoformat() if self.valid_to else "至今"
+        amount = f" {self.amount} 元/月" if self.amount is not None else ""
+        return f"{self.get_kind_display()}{amount} {self.valid_from.isoformat()}～{end}"
+
+    def covers(self, on: date) -> bool:
+        return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
+
+
+class EmploymentPeriod(models.Model):
+    """Employment status over a dated period; ``Person.employment_status`` is the current value, kept in step
+    by ``registry.circumstances.employment_status_change``. A person with no period has had the current
+    value throughout. The employment module (issue 11) extends this with the type and the employer."""
+
+    person = models.ForeignKey(
+        Person,
+        verbose_name="残疾人",
+        on_delete=models.PROTECT,
+        related_name="employment_periods",
+        db_index=False,  # employment_period_unique_start (person, valid_from) starts with it
+    )
+    status = models.CharField(
+        "就业状况", max_length=16, choices=[c for c in EmploymentStatus.choices if c[0]]
+    )
+    valid_from = models.DateField("起始日期")
+    valid_to = models.DateField("截止日期", null=True, blank=True)
+    source = models.CharField("来源", max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="录入人",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField("录入时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "就业状况记录"
+        verbose_name_plural = "就业状况记录"
+        ordering = ["person", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="employment_period_ends_after_start",
+            ),
+            models.UniqueConstraint(fields=["person", "valid_from"], name="employment_period_unique_start"),
+            models.UniqueConstraint(
+                fields=["person"], condition=Q(valid_to__isnull=True), name="employment_period_one_open"
+            ),
         ]
 
     def __str__(self):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pypinyin import Style, lazy_pinyin
 from pypinyin.core import Pinyin
@@ -15,8 +16,9 @@ from canlian.common.crypto import blind_index
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.masking import mask_id_number, mask_phone
 
+from . import divisions
 from .models import Certificate, EconomicStatus, EconomicStatusPeriod, Person, Region
-from .validation import PersonRecord
+from .validation import PersonRecord, community_key
 
 SENSITIVE_MASKS = {
     "id_number": mask_id_number,
@@ -155,6 +157,27 @@ def _ensure_community(*, acting_user, record: PersonRecord) -> None:
         ).pk
 
 
+def _duplicate_refused(func):
+    """A form submitted twice (or two clerks registering the same person at once) passes the existence check
+    in both requests; the unique index then refuses the second insert. Say so in Chinese instead of a 500."""
+
+    @functools.wraps(func)
+    def wrapper(*args, record: PersonRecord, **kwargs):
+        try:
+            return func(*args, record=record, **kwargs)
+        except IntegrityError as exc:
+            if Person.objects.filter(id_number_index=id_index(record.id_number)).exists():
+                raise ValidationFailed(
+                    {"id_number": "该身份证号刚刚已登记（可能是重复提交），请勿重复建档"}
+                ) from exc
+            raise ValidationFailed(
+                {"certificate_number": "该残疾人证号刚刚已登记（可能是重复提交）"}
+            ) from exc
+
+    return wrapper
+
+
+@_duplicate_refused
 @transaction.atomic
 def person_create(*, acting_user, record: PersonRecord) -> Person:
     _check_scope(acting_user, record.town_id)
@@ -248,6 +271,13 @@ def person_update(*, acting_user, person: Person, record: PersonRecord) -> dict[
         economic_status_change(
             acting_user=None, person=person, status=record.economic_status, valid_from=today, audit=False
         )
+    if "employment_status" in changes:
+        from .circumstances import employment_status_change
+
+        old, new = changes["employment_status"]
+        employment_status_change(
+            acting_user=acting_user, person=person, status=new, valid_from=today, audit=False, previous=old
+        )
     audit_record(acting_user=acting_user, action="person.update", obj=person, changes=masked_changes(changes))
     return changes
 
@@ -286,19 +316,60 @@ def economic_status_change(
 
 
 @transaction.atomic
-def person_set_status(*, acting_user, person: Person, status: str, death_date: date | None = None) -> Person:
+def person_set_status(
+    *,
+    acting_user,
+    person: Person,
+    status: str,
+    death_date: date | None = None,
+    moved_out_on: date | None = None,
+) -> Person:
+    """Set the status. 迁出 is dated (``registry.circumstances``): moving out records the move on
+    ``moved_out_on`` (default today) unless a move is already open; back to 在册 ends the open move the day
+    before (or removes a move recorded for today: a correction)."""
+    from .models import CircumstanceKind, PersonCircumstance
+
     person = Person.objects.select_for_update().get(pk=person.pk)
     if not access.can_edit_person(acting_user, person):
         raise PermissionDenied("您无权修改该残疾人信息")
     if status not in Person.Status.values:
         raise DomainError("无效的人员状态")
+    today = timezone.localdate()
     if status == Person.Status.DECEASED:
         if death_date is None:
             raise ValidationFailed({"death_date": "请填写死亡日期"})
-        if death_date > timezone.localdate() or death_date < person.birth_date:
+        if death_date > today or death_date < person.birth_date:
             raise ValidationFailed({"death_date": "死亡日期应在出生日期与今天之间"})
     else:
         death_date = None
+    moves = PersonCircumstance.objects.select_for_update().filter(
+        person=person, kind=CircumstanceKind.MOVED_OUT, valid_to__isnull=True
+    )
+    move_changes: dict[str, tuple] = {}
+    if status == Person.Status.MOVED_OUT and not moves.exists():
+        moved_on = moved_out_on or today
+        if moved_on > today or moved_on < person.birth_date:
+            raise ValidationFailed({"moved_out_on": "迁出日期应在出生日期与今天之间"})
+        if PersonCircumstance.objects.filter(
+            person=person, kind=CircumstanceKind.MOVED_OUT, valid_to__gte=moved_on
+        ).exists():
+            raise ValidationFailed({"moved_out_on": "该日期与已登记的迁出记录重叠"})
+        PersonCircumstance.objects.create(
+            person=person,
+            kind=CircumstanceKind.MOVED_OUT,
+            valid_from=moved_on,
+            source="变更人员状态",
+            created_by=acting_user,
+        )
+        move_changes["moved_out"] = (None, moved_on)
+    elif status == Person.Status.ACTIVE:
+        for move in moves:
+            if move.valid_from >= today:
+                move.delete()
+            else:
+                move.valid_to = today - timedelta(days=1)
+                move.save(update_fields=["valid_to"])
+                move_changes["valid_to"] = (None, move.valid_to)
     old = (person.status, person.death_date)
     person.status, person.death_date = status, death_date
     person.save(update_fields=["status", "death_date", "updated_at"])
@@ -306,7 +377,9 @@ def person_set_status(*, acting_user, person: Person, status: str, death_date: d
         acting_user=acting_user,
         action="person.status",
         obj=person,
-        changes=masked_changes({"status": (old[0], status), "death_date": (old[1], death_date)}),
+        changes=masked_changes(
+            {"status": (old[0], status), "death_date": (old[1], death_date), **move_changes}
+        ),
     )
     return person
 
@@ -333,8 +406,10 @@ def community_create(
         raise ValidationFailed({"name": "名称不能为空"})
     if town.level != Region.Level.TOWN:
         raise ValidationFailed({"parent": "村(社区)只能建在镇(街道)之下"})
-    if Region.objects.filter(parent=town, name=name).exists():
-        raise ValidationFailed({"name": f"“{town.name}”下已有“{name}”"})
+    key = community_key(name)
+    for existing in Region.objects.filter(parent=town).values_list("name", flat=True):
+        if existing == name or community_key(existing) == key:  # 天平村 is 天平村委会
+            raise ValidationFailed({"name": f"“{town.name}”下已有“{existing}”"})
     if not code:
         siblings = Region.objects.select_for_update().filter(parent=town).values_list("code", flat=True)
         seq = (
@@ -351,6 +426,37 @@ def community_create(
         changes={"name": [None, name], "code": [None, code]},
     )
     return region
+
+
+@transaction.atomic
+def regions_load(*, acting_user, district: str = "") -> divisions.SyncResult:
+    """Bring the county's towns and villages in line with the national statistical division codes (idempotent:
+    existing units are kept; an admin's village that names an official one is adopted). One audit row."""
+    if not access.can_manage_regions(acting_user):
+        raise PermissionDenied("您无权载入行政区划")
+    county = divisions.county_read(district or None)
+    result = divisions.county_sync(Region, county)
+    if result.changed:
+        audit_record(
+            acting_user=acting_user,
+            action="region.load",
+            object_type="registry.region",
+            object_id=county.code,
+            object_repr=f"{county.name}（{county.code}）",
+            changes={
+                "created": [None, [f"{code} {name}" for code, name in result.created]],
+                "adopted": [
+                    [f"{old} {old_name}" for old, old_name, _, _ in result.adopted],
+                    [f"{code} {name}" for _, _, code, name in result.adopted],
+                ],
+                "recoded": [
+                    [f"{old} {name}" for old, _, name in result.recoded],
+                    [new for _, new, _ in result.recoded],
+                ],
+                "marked_official": [None, result.marked],
+            },
+        )
+    return result
 
 
 @transaction.atomic

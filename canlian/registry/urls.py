@@ -11,6 +11,11 @@ urlpatterns = [
     path("persons/<int:pk>/edit/", views.person_edit, name="person_edit"),
     path("persons/<int:pk>/reveal/", views.person_reveal, name="person_reveal"),
     path("persons/<int:pk>/status/", views.person_status, name="person_status"),
+    path("persons/<int:pk>/circumstances/", views.person_circumstance_add, name="person_circumstance_add"),
+    path(
+        "persons/<int:pk>/circumstances/end/", views.person_circumstance_end, name="person_circumstance_end"
+    ),
+    path("persons/<int:pk>/employment/", views.person_employment, name="person_employment"),
     path("regions/", views.region_list, name="region_list"),
     path("regions/new/", views.region_create, name="region_create"),
     # import and export: views_import.py

@@ -3,11 +3,19 @@
 ``validate_person_record(raw)`` takes loosely typed values (strings from a form, cells from a sheet) and
 returns a ``PersonRecord`` plus a dict of Chinese error messages keyed by field name. Region lookups are
 passed in as dicts so that a 100,000-row import validates without a query per row.
+
+A village or community is matched the way clerks write it (``community_key``): full-width characters and
+spaces do not count, and the short form names the same unit as the official one (新家社区 = 新家社区居委会,
+杨湾村 = 杨湾村委会 = 杨湾村民委员会; 杨湾 alone when no other unit of the town is 杨湾-something). A name that
+matches none of the town's units is rejected with the closest names of that town (by characters and by pinyin,
+so 新加社区 suggests 新家社区) or with the town it belongs to. ``RegionLookup`` resolves each distinct
+(town, name) pair once.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -149,20 +157,136 @@ class PersonRecord:
     sex: str = ""
     birth_date: date | None = None
     provided: set[str] = field(default_factory=set)
+    facts: dict = field(default_factory=dict)  # import: kind → circumstances.FactCell (blank = no change)
+
+
+def normalize_name(text: str) -> str:
+    """Full-width letters, digits and brackets to half-width (NFKC), every space removed."""
+    text = unicodedata.normalize("NFKC", text)
+    return _WHITESPACE.sub("", text) if not text.isalnum() else text
+
+
+_COMMITTEES = (
+    ("村民委员会", "村"),
+    ("村委会", "村"),
+    ("居民委员会", "社区"),
+    ("居民委会", "社区"),  # so spelt in the 2023 list: 孙武花园社区居民委会 (香山街道)
+    ("居委会", "社区"),
+)
+
+
+def _split_committee(name: str) -> tuple[str, str]:
+    """(stem, kind word) of a name ending in a committee suffix, else (name, "")."""
+    for suffix, kind in _COMMITTEES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], kind
+    return name, ""
+
+
+def community_key(text: str) -> str:
+    """The short form a village or community is known by: 新家社区居委会 → 新家社区, 杨湾村委会 → 杨湾村,
+    杨湾村民委员会 → 杨湾村, 开发区东居委会 → 开发区东社区; other names as they are (normalised)."""
+    stem, kind = _split_committee(normalize_name(text))
+    if kind == "村" or (kind and not stem.endswith(kind)):
+        return stem + kind
+    return stem
+
+
+def _community_keys(name: str) -> set[str]:
+    """Every short form an official name answers to: its key, and for 东村村委会 also 东村."""
+    normal = normalize_name(name)
+    stem, kind = _split_committee(normal)
+    keys = {normal, community_key(normal)}
+    if kind and stem.endswith(kind):
+        keys.add(stem)
+    return keys
+
+
+def _bare(key: str) -> str:
+    for word in ("社区", "村"):
+        if key.endswith(word) and len(key) > len(word):
+            return key[: -len(word)]
+    return key
+
+
+def _pinyin(text: str) -> list[str]:
+    from pypinyin import lazy_pinyin
+
+    return lazy_pinyin(text)  # compared syllable by syllable: 加 and 家 are the same, 建 and 港 are not
+
+
+@dataclass
+class _TownCommunities:
+    """The names one town's villages and communities answer to, each → region ids."""
+
+    by_key: dict[str, set[int]] = field(default_factory=dict)
+    by_bare: dict[str, set[int]] = field(default_factory=dict)
+    short: dict[int, str] = field(default_factory=dict)  # region id → the name shown in suggestions
+    _pinyin: dict[int, list[str]] | None = None
+
+    def add(self, pk: int, name: str) -> None:
+        for key in _community_keys(name):
+            self.by_key.setdefault(key, set()).add(pk)
+        self.by_bare.setdefault(_bare(community_key(name)), set()).add(pk)
+        self.short[pk] = community_key(name)
+
+    def candidates(self, text: str) -> set[int]:
+        key = community_key(text)
+        found = self.by_key.get(key)
+        if not found and key == _bare(key):  # no 村/社区 written: 杨湾 for 杨湾村 (or for 杨湾社区)
+            found = self.by_bare.get(key)
+        return found or set()
+
+    def match(self, text: str) -> int | None:
+        found = self.candidates(text)
+        return next(iter(found)) if len(found) == 1 else None
+
+    def closest(self, text: str, limit: int = 3) -> list[str]:
+        """The town's names closest to ``text``, by characters or by pinyin (新加社区 → 新家社区)."""
+        from rapidfuzz.fuzz import ratio
+
+        if self._pinyin is None:
+            self._pinyin = {pk: _pinyin(short) for pk, short in self.short.items()}
+        key = community_key(text)
+        key_pinyin = _pinyin(key)
+        scored = sorted(
+            (
+                (max(ratio(key, short), ratio(key_pinyin, self._pinyin[pk])), short)
+                for pk, short in self.short.items()
+            ),
+            key=lambda s: (-s[0], s[1]),
+        )
+        if not scored or scored[0][0] < 60:
+            return []
+        best = scored[0][0]
+        out: list[str] = []
+        for score, short in scored:
+            if score < max(60, best - 8) or len(out) == limit:
+                break
+            if short not in out:
+                out.append(short)
+        return out
 
 
 @dataclass
 class RegionLookup:
-    """Towns by name and code; communities by (town id, name)."""
+    """Towns by name and code; communities by (town id, name), matched in short form too.
+
+    ``community_resolve`` answers each distinct (town, name) pair once (a 100,000-row import names a few
+    hundred), so the fuzzy suggestions cost nothing per row."""
 
     towns: dict[str, int]
     communities: dict[tuple[int, str], int]
+    town_names: dict[int, str] = field(default_factory=dict)
+    _by_town: dict[int, _TownCommunities] | None = field(default=None, repr=False)
+    _resolved: dict[tuple, tuple[int | None, str, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls) -> RegionLookup:
         from .models import Region
 
         towns: dict[str, int] = {}
+        town_names: dict[int, str] = {}
         communities: dict[tuple[int, str], int] = {}
         for pk, code, name, level, parent_id in Region.objects.values_list(
             "pk", "code", "name", "level", "parent_id"
@@ -170,11 +294,61 @@ class RegionLookup:
             if level == Region.Level.TOWN:
                 towns[name] = pk
                 towns[code] = pk
+                town_names[pk] = name
                 if name == "甪直镇":
                     towns["甬直镇"] = pk  # a common OCR and typing error of 甪
             elif level == Region.Level.COMMUNITY:
                 communities[(parent_id, name)] = pk
-        return cls(towns, communities)
+        return cls(towns, communities, town_names)
+
+    def town_id(self, text: str) -> int | None:
+        found = self.towns.get(text)
+        return found if found is not None else self.towns.get(normalize_name(text))
+
+    def _index(self) -> dict[int, _TownCommunities]:
+        if self._by_town is None:
+            self._by_town = {}
+            for (town_id, name), pk in self.communities.items():
+                self._by_town.setdefault(town_id, _TownCommunities()).add(pk, name)
+        return self._by_town
+
+    def community_resolve(
+        self, town_id: int, text: str, *, allow_new: bool = False, town_label: str = ""
+    ) -> tuple[int | None, str, str]:
+        """(region id, name of a community to create, error message) for what a clerk wrote."""
+        cache_key = (town_id, text, allow_new)
+        known = self._resolved.get(cache_key)
+        if known is None:
+            known = self._resolved[cache_key] = self._community_resolve(town_id, text, allow_new, town_label)
+        return known
+
+    def _community_resolve(
+        self, town_id: int, text: str, allow_new: bool, town_label: str
+    ) -> tuple[int | None, str, str]:
+        index = self._index()
+        own = index.get(town_id) or _TownCommunities()
+        pk = self.communities.get((town_id, text))
+        if pk:
+            return pk, "", ""
+        found = own.candidates(text)
+        town = self.town_names.get(town_id) or town_label
+        if len(found) == 1:
+            return next(iter(found)), "", ""
+        if found:  # 杨湾 where the town has 杨湾村 and 杨湾社区: never guessed, never created
+            names = "、".join(sorted(own.short[pk] for pk in found))
+            return None, "", f"“{text}”在{town}有{len(found)}个：{names}，请写明是哪一个"
+        others = sorted(
+            {self.town_names.get(t, "") for t, other in index.items() if t != town_id and other.match(text)}
+            - {""}
+        )
+        if others:
+            return None, "", f"“{text}”属于{'、'.join(others)}，不是{town}的村(社区)"
+        if allow_new:
+            return None, normalize_name(text), ""
+        closest = own.closest(text)
+        if closest:
+            return None, "", f"“{text}”不是{town}的村(社区)，是否为：{'、'.join(closest)}？"
+        return None, "", f"“{text}”不是{town}的村(社区)（新设立的村(社区)可勾选“自动新建村(社区)”）"
 
 
 def validate_person_record(
@@ -246,23 +420,20 @@ def validate_person_record(
         errors["issue_date"] = exc.message
 
     town_text = _no_spaces(texts.get("town", ""))
+    town_id = regions.town_id(town_text) if town_text else None
     if not town_text:
         errors["town"] = "镇(街道)不能为空"
-    elif town_text not in regions.towns:
+    elif town_id is None:
         errors["town"] = f"未知的镇(街道)“{town_text}”"
     else:
-        rec.town_id = regions.towns[town_text]
+        rec.town_id = town_id
         community_text = _no_spaces(texts.get("community", ""))
         if community_text:
-            community_id = regions.communities.get((rec.town_id, community_text))
-            if community_id:
-                rec.community_id = community_id
-            elif allow_new_community:
-                rec.community_name = community_text
-            else:
-                errors["community"] = (
-                    f"“{town_text}”下没有村(社区)“{community_text}”（可勾选“自动新建村(社区)”）"
-                )
+            rec.community_id, rec.community_name, error = regions.community_resolve(
+                town_id, community_text, allow_new=allow_new_community, town_label=town_text
+            )
+            if error:
+                errors["community"] = error
 
     for key, table, label, required in (
         ("household_type", HOUSEHOLD_TYPES, "户口性质", True),

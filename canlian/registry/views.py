@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,13 +21,24 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from canlian.accounts import access
 from canlian.common import audit_display
+from canlian.common.audit import audit_read
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.masking import mask_id_number, mask_phone
 
-from . import selectors, services
-from .forms import CommunityForm, PersonForm, StatusForm, add_errors, writable_towns
+from . import circumstances, selectors, services
+from .forms import (
+    CircumstanceEndForm,
+    CircumstanceForm,
+    CommunityForm,
+    EmploymentForm,
+    PersonForm,
+    StatusForm,
+    add_errors,
+    writable_towns,
+)
 from .identity import CATEGORY_LABELS, GRADE_LABELS
-from .models import Certificate, Person, Region
+from .identity import normalize as identity_normalize
+from .models import Certificate, EmploymentPeriod, Person, PersonCircumstance, Region
 from .timeline import person_timeline
 
 AUDIT_TIMELINE_LIMIT = 50
@@ -105,6 +116,17 @@ def person_list(request):
     filters = _filters(params, user)
     after = None if identity_search else _int(request.GET.get("after"))
     page = selectors.person_page(user, filters, today=today, after=after)
+    if identity_search:  # who looked up which number, and what they found (a masked number confirmed unseen)
+        audit_read(
+            acting_user=user,
+            action="person.search",
+            object_type="registry.person",
+            object_repr="按身份证号或证号查询",
+            changes={
+                "q": [None, mask_id_number(identity_normalize(filters.q))],
+                "results": [None, len(page.items)],
+            },
+        )
     for person in page.items:
         person.age = person.age_on(today)
     if identity_search:  # links on the page (first page, export) carry the other filters, never the number
@@ -164,7 +186,15 @@ def _components(cert: Certificate) -> list[Component]:
     return out
 
 
-def _detail_context(request, person: Person, *, status_form: StatusForm | None = None) -> dict:
+def _detail_context(
+    request,
+    person: Person,
+    *,
+    status_form: StatusForm | None = None,
+    fact_form: CircumstanceForm | None = None,
+    end_form: CircumstanceEndForm | None = None,
+    employment_form: EmploymentForm | None = None,
+) -> dict:
     user = request.user
     today = timezone.localdate()
     certificates = selectors.person_certificates(person)
@@ -178,9 +208,23 @@ def _detail_context(request, person: Person, *, status_form: StatusForm | None =
     for period in periods:
         period.is_current = period.covers(today)
     timeline = audit_display.describe(
-        access.person_audit_visible(user, person).order_by("-id")[:AUDIT_TIMELINE_LIMIT]
+        access.person_audit_visible(user, person)
+        .exclude(action__in=audit_display.READ_ACTIONS)
+        .order_by("-id")[:AUDIT_TIMELINE_LIMIT]
     )
     can_edit = access.can_edit_person(user, person)
+    facts = circumstances.person_circumstances(person)
+    for fact in facts:
+        fact.is_current = fact.valid_to is None or fact.valid_to >= today
+        fact.end_form = None
+        if can_edit and fact.valid_to is None:
+            bound = end_form is not None and end_form.data.get("period") == str(fact.pk)
+            fact.end_form = (
+                end_form
+                if bound
+                else CircumstanceEndForm(initial={"period": fact.pk}, auto_id=f"id_end{fact.pk}_%s")
+            )
+    employment = list(EmploymentPeriod.objects.filter(person=person).order_by("-valid_from"))
     return {
         "person": person,
         "age": person.age_on(today),
@@ -196,6 +240,11 @@ def _detail_context(request, person: Person, *, status_form: StatusForm | None =
         "can_edit": can_edit,
         "can_reveal": access.can_reveal(user, person),
         "status_form": status_form or (StatusForm(initial={"status": person.status}) if can_edit else None),
+        "facts": facts,
+        "employment_periods": employment,
+        "fact_form": fact_form or (CircumstanceForm(prefix="fact") if can_edit else None),
+        "employment_form": employment_form
+        or (EmploymentForm(prefix="job", initial={"status": person.employment_status}) if can_edit else None),
         "today": today,
     }
 
@@ -204,6 +253,7 @@ def _detail_context(request, person: Person, *, status_form: StatusForm | None =
 @require_GET
 def person_detail(request, pk):
     person = access.person_get(request.user, pk)
+    audit_read(acting_user=request.user, action="person.view", obj=person)
     return render(request, "registry/person_detail.html", _detail_context(request, person))
 
 
@@ -232,6 +282,7 @@ def person_status(request, pk):
                 person=person,
                 status=form.cleaned_data["status"],
                 death_date=form.cleaned_data["death_date"],
+                moved_out_on=form.cleaned_data["moved_out_on"],
             )
         except ValidationFailed as exc:
             add_errors(form, exc.errors)
@@ -243,6 +294,89 @@ def person_status(request, pk):
     context = _detail_context(request, person, status_form=form)
     context["status_open"] = True
     return render(request, "registry/person_detail.html", context, status=400)
+
+
+# ---- circumstances and employment, dated ------------------------------------------------------------------
+
+
+def _facts_error(request, person: Person, *, status: int = 400, **forms) -> HttpResponse:
+    context = _detail_context(request, person, **forms)
+    context["facts_open"] = "fact_form" in forms
+    return render(request, "registry/person_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def person_circumstance_add(request, pk):
+    person = access.person_get(request.user, pk, for_edit=True)
+    form = CircumstanceForm(request.POST, prefix="fact")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            period = circumstances.circumstance_add(
+                acting_user=request.user,
+                person=person,
+                kind=data["kind"],
+                valid_from=data["valid_from"],
+                valid_to=data["valid_to"],
+                amount=data["amount"] or None,
+                source=data["source"],
+            )
+        except ValidationFailed as exc:
+            add_errors(form, exc.errors)
+        except DomainError as exc:
+            _add_domain_error(form, exc, default="kind")
+        else:
+            messages.success(request, f"已登记：{period}")
+            return redirect(reverse("registry:person_detail", args=[person.pk]) + "#facts")
+    return _facts_error(request, person, fact_form=form)
+
+
+@login_required
+@require_POST
+def person_circumstance_end(request, pk):
+    person = access.person_get(request.user, pk, for_edit=True)
+    form = CircumstanceEndForm(request.POST, auto_id=f"id_end{_int(request.POST.get('period'))}_%s")
+    if form.is_valid():
+        period = PersonCircumstance.objects.filter(person=person, pk=form.cleaned_data["period"]).first()
+        if period is None:
+            raise Http404("未找到该记录")
+        try:
+            circumstances.circumstance_end(
+                acting_user=request.user, circumstance=period, valid_to=form.cleaned_data["valid_to"]
+            )
+        except ValidationFailed as exc:
+            add_errors(form, exc.errors)
+        except DomainError as exc:
+            _add_domain_error(form, exc, default="valid_to")
+        else:
+            messages.success(request, f"已结束：{period}")
+            return redirect(reverse("registry:person_detail", args=[person.pk]) + "#facts")
+    return _facts_error(request, person, end_form=form)
+
+
+@login_required
+@require_POST
+def person_employment(request, pk):
+    person = access.person_get(request.user, pk, for_edit=True)
+    form = EmploymentForm(request.POST, prefix="job")
+    if form.is_valid():
+        try:
+            circumstances.employment_status_change(
+                acting_user=request.user,
+                person=person,
+                status=form.cleaned_data["status"],
+                valid_from=form.cleaned_data["valid_from"],
+                source="档案页登记",
+            )
+        except ValidationFailed as exc:
+            add_errors(form, exc.errors)
+        except DomainError as exc:
+            _add_domain_error(form, exc, default="valid_from")
+        else:
+            messages.success(request, "就业状况已更新")
+            return redirect(reverse("registry:person_detail", args=[person.pk]) + "#facts")
+    return _facts_error(request, person, employment_form=form)
 
 
 # ---- create and edit -------------------------------------------------------------------------------------

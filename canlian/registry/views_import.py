@@ -23,7 +23,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from canlian.accounts import access
-from canlian.common import spreadsheet
+from canlian.common import safe_read, spreadsheet
+from canlian.common.audit import audit_read
 from canlian.common.exceptions import PermissionDenied
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
@@ -32,7 +33,6 @@ from canlian.common.uploads import upload_save
 from . import exporters, importers, selectors, tasks
 from .models import Person
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RECENT_JOBS = 10
 
@@ -61,17 +61,18 @@ def import_start(request):
     _require_importer(user)
     error = ""
     allow_new = False
+    limits = safe_read.upload_limits()
     if request.method == "POST":
         upload = request.FILES.get("file")
         allow_new = request.POST.get("allow_new_communities") == "on"
         if upload is None:
             error = "请选择要导入的文件"
-        elif upload.size > MAX_UPLOAD_BYTES:
-            error = f"文件过大（{upload.size / 1024 / 1024:.1f} MB），单个文件不能超过 50 MB"
+        elif safe_read.size_error(upload.size, limits):
+            error = safe_read.size_error(upload.size, limits)
         else:
             path = upload_save(upload)
-            try:
-                spreadsheet.detect_format(path, filename=upload.name)
+            try:  # the kind of file and the cheap limits (inflated size, dimensions, password) at once
+                spreadsheet.upload_check(path, filename=upload.name)
             except spreadsheet.SpreadsheetError as exc:
                 shutil.rmtree(path.parent, ignore_errors=True)
                 error = exc.message
@@ -100,7 +101,7 @@ def import_start(request):
             "allow_new": allow_new,
             "recent": recent,
             "town_fixed": access.town_scope(user),
-            "max_mb": MAX_UPLOAD_BYTES // 1024 // 1024,
+            "max_mb": limits.max_bytes // 1024 // 1024,
         },
         status=400 if error else 200,
     )
@@ -161,6 +162,13 @@ def import_report(request, pk):
     if not path.is_file():
         raise Http404("该导入没有可下载的报告")
     stem = os.path.splitext(job.params.get("filename", ""))[0] or "导入"
+    audit_read(
+        acting_user=request.user,
+        action="import.report_download",
+        obj=job,
+        object_repr=f"{stem}-导入报告.xlsx",
+        changes={"file": [None, job.params.get("filename", "")]},
+    )
     return FileResponse(
         open(path, "rb"), as_attachment=True, filename=f"{stem}-导入报告.xlsx", content_type=XLSX
     )

@@ -19,6 +19,12 @@ class VerificationConfig(AppConfig):
 
         payroll_check_register(CHECK_NAME, open_findings_check)
 
+        from canlian.common.keyrotation import blind_index_register
+
+        blind_index_register(
+            "verification.OutsideRow", index_field="id_index", source_field="id_number", purpose="id_number"
+        )
+
         from canlian.accounts import access
         from canlian.common.navigation import NavEntry, nav_register
 

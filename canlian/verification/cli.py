@@ -15,7 +15,7 @@ from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.jobs import cli_progress
 from canlian.common.spreadsheet import SpreadsheetError
 
-from .models import ListKind
+from .models import ListKind, Match
 
 KINDS = tuple(ListKind.values)
 
@@ -49,6 +49,7 @@ def verify_import_cli(
     complete: bool = False,
 ) -> int:
     from .importers import MappingRequired, field_label
+    from .selectors import list_fuzzy_matches
     from .services import outside_list_import
 
     if kind not in KINDS:
@@ -97,15 +98,22 @@ def verify_import_cli(
     bar.close()
     for e in result.errors[:50]:
         print(f"第{e['row']}行“{e['column']}”：{e['message']}", file=sys.stderr)
+    matches = list_fuzzy_matches(acting_user, result.outside_list)
     if as_json:
-        print(json.dumps(result.counts, ensure_ascii=False))
+        print(json.dumps({**result.counts, "fuzzy_matches": matches}, ensure_ascii=False))
         return 0
     c = result.counts
     print(
         f"已导入{ListKind(kind).label}（#{result.outside_list.pk}）：{c['rows']} 行；身份证号精确匹配 {c['matched_exact']} 行，"
         f"待确认候选 {c['candidates']} 行，未匹配 {c['unmatched']} 行；身份证号无效 {c['invalid_ids']} 行"
+        + (f"；模糊匹配自动生效 {c['matched_fuzzy']} 行" if c.get("matched_fuzzy") else "")
         + (f"；{result.rejected} 行有误未导入" if result.rejected else "")
     )
+    for m in matches[:50]:
+        print(
+            f"  第{m['row']}行 → 残疾人#{m['person_id']}（{Match.Status(m['status']).label}，得分 {m['score']:.2f}）："
+            f"{m['rule']}；相同：{'、'.join(m['agree']) or '无'}；不同：{'、'.join(m['differ']) or '无'}"
+        )
     return 0
 
 

@@ -15,6 +15,7 @@ from datetime import date
 
 import polars as pl
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Max, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -27,7 +28,7 @@ from canlian.common.jobs import Progress, noop_progress
 from canlian.registry.models import Certificate, EconomicStatusPeriod, Person
 
 from . import findings as rules
-from .matching import RULE_TEXT, Thresholds, exact_matches, fuzzy_candidates
+from .matching import AGREEMENT, RULE_TEXT, Thresholds, exact_matches, fuzzy_candidates
 from .models import Finding, ListKind, Match, OutsideList
 
 CHUNK = 900  # ids per IN (…) on SQLite
@@ -42,13 +43,45 @@ ROW_SCHEMA = {
 }
 
 
-def thresholds() -> Thresholds:
+def thresholds_for(kind: str | None = None) -> Thresholds:
+    """The matching thresholds of a list kind, from ``CANLIAN_MATCHING``: ``candidate`` (the lowest score
+    kept for a person to decide), ``auto`` (the score from which a candidate acts without one) and
+    ``near_name`` (one for all kinds); ``candidate`` and ``auto`` may be set per kind under ``kinds``. A bad
+    value stops with a Chinese message."""
     conf = getattr(settings, "CANLIAN_MATCHING", {}) or {}
     default = Thresholds()
-    return Thresholds(
-        min_score=float(conf.get("min_score", default.min_score)),
-        near_name=float(conf.get("near_name", default.near_name)),
-    )
+    base = {
+        "candidate": conf.get("candidate", conf.get("min_score", default.min_score)),
+        "auto": conf.get("auto", default.auto_score),
+        "near_name": conf.get("near_name", default.near_name),
+    }
+    kinds = conf.get("kinds", {}) or {}
+    unknown = sorted(set(kinds) - set(ListKind.values))
+    if unknown:
+        raise ImproperlyConfigured(f"CANLIAN_MATCHING 的 kinds 中有未知的名单类型：{'、'.join(unknown)}")
+    for name, own in kinds.items():
+        extra = sorted(set(own or {}) - {"candidate", "auto"})
+        if extra:
+            raise ImproperlyConfigured(
+                f"CANLIAN_MATCHING（{ListKind(name).label}）只能设置 candidate 和 auto，不能设置：{'、'.join(extra)}"
+            )
+    own = {**base, **((kinds.get(kind) or {}) if kind else {})}
+    where = f"CANLIAN_MATCHING（{ListKind(kind).label}）" if kind else "CANLIAN_MATCHING"
+    try:
+        candidate, auto, near = float(own["candidate"]), float(own["auto"]), float(own["near_name"])
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(f"{where}的阈值应为 0 到 1 之间的数") from None
+    if not (0 < candidate <= auto <= 1) or not (0 < near <= 1):
+        raise ImproperlyConfigured(
+            f"{where}的阈值应满足 0 < 候选阈值 candidate（{candidate}）≤ 自动匹配阈值 auto（{auto}）≤ 1，"
+            f"且 0 < near_name（{near}）≤ 1"
+        )
+    return Thresholds(min_score=candidate, near_name=near, auto_score=auto)
+
+
+def thresholds() -> Thresholds:
+    """The default thresholds (kinds without their own)."""
+    return thresholds_for(None)
 
 
 def _chunks(ids: Iterable[int], size: int = CHUNK):
@@ -92,23 +125,65 @@ def decrypt_ids(registry: pl.DataFrame) -> pl.DataFrame:
 
 
 def rows_frame(rows_qs) -> pl.DataFrame:
-    """List rows for matching, their normalised raw ID decrypted in memory."""
+    """List rows for matching, their normalised raw ID decrypted in memory, with their list's kind."""
     qs = rows_qs.order_by().annotate(stored_raw=Cast("id_raw", TextField()))
     df = frame_of(
-        qs.values_list("pk", "id_index", "stored_raw", "name", "name_pinyin", "name_initials", "birth_date"),
-        ROW_SCHEMA,
+        qs.values_list(
+            "pk",
+            "id_index",
+            "stored_raw",
+            "name",
+            "name_pinyin",
+            "name_initials",
+            "birth_date",
+            "outside_list__kind",
+        ),
+        {**ROW_SCHEMA, "list_kind": pl.Utf8},
     )
     return _decrypt_column(df, "id_raw").with_columns(
         pl.when(pl.col("id_index") == "").then(None).otherwise(pl.col("id_index")).alias("id_index")
     )
 
 
-def match_rows(*, rows: pl.DataFrame, run=None, progress: Progress = noop_progress) -> dict[str, int]:
-    """Exact and fuzzy matches for ``rows`` (ROW_SCHEMA), written as ``Match`` rows.
+def match_evidence(r: dict) -> dict:
+    """What the person deciding a candidate sees: the rule, the scores, and which fields agree or differ
+    (``agree``/``differ``/``unknown``: lists of Chinese field labels, in ``AGREEMENT`` order)."""
+    fields = {column: r.get(column) for column, _ in AGREEMENT}
+    return {
+        "rule": RULE_TEXT.get(r["match_type"], r["match_type"]),
+        "id_distance": int(r["id_distance"]),
+        "name_similarity": round(float(r["name_similarity"]), 3),
+        "birth_equal": bool(r["birth_equal"]),
+        "tied": bool(r["tied"]),
+        "fields": {k: (None if v is None else bool(v)) for k, v in fields.items()},
+        "agree": [label for column, label in AGREEMENT if fields[column] is True],
+        "differ": [label for column, label in AGREEMENT if fields[column] is False],
+        "unknown": [label for column, label in AGREEMENT if fields[column] is None],
+    }
 
-    Exact matches act at once (``auto``); fuzzy candidates wait for a person (``pending``)."""
+
+def match_rows(
+    *, rows: pl.DataFrame, run=None, kind: str | None = None, progress: Progress = noop_progress
+) -> dict[str, int]:
+    """Exact and fuzzy matches for ``rows`` (ROW_SCHEMA, and ``list_kind`` unless ``kind`` is given),
+    written as ``Match`` rows.
+
+    Exact matches act at once (``auto``); fuzzy candidates are kept when they reach their list kind's
+    candidate threshold and wait for a person (``pending``), unless they reach its auto threshold.
+    Counts: matched_exact, candidates (pending), unmatched, and matched_fuzzy when a candidate acted alone."""
     if rows.height == 0:
         return {"matched_exact": 0, "candidates": 0, "unmatched": 0}
+    if kind is not None or "list_kind" not in rows.columns:
+        rows = rows.with_columns(pl.lit(kind, dtype=pl.Utf8).alias("list_kind"))
+    by_kind = {k: thresholds_for(k) for k in rows["list_kind"].unique().to_list()}
+    limits = pl.DataFrame(
+        {
+            "list_kind": list(by_kind),
+            "_candidate": [t.min_score for t in by_kind.values()],
+            "_auto": [t.auto_score for t in by_kind.values()],
+        },
+        schema={"list_kind": pl.Utf8, "_candidate": pl.Float64, "_auto": pl.Float64},
+    )
     progress(0, 3, "精确比对（身份证号）")
     registry = registry_match_frame()
     exact = exact_matches(registry, rows, key="id_index")
@@ -123,7 +198,15 @@ def match_rows(*, rows: pl.DataFrame, run=None, progress: Progress = noop_progre
             .otherwise(None)
             .alias("id_number")
         )
-        fuzzy = fuzzy_candidates(registry_ids, candidates_in, thresholds=thresholds())
+        # the lowest candidate threshold of the kinds present, then each row's own: the best candidate of
+        # a row does not depend on the threshold, only whether it is kept
+        lowest = min(by_kind.values(), key=lambda t: t.min_score)
+        fuzzy = (
+            fuzzy_candidates(registry_ids, candidates_in, thresholds=lowest)
+            .join(rest.select("row_id", "list_kind"), on="row_id", how="left", nulls_equal=True)
+            .join(limits, on="list_kind", how="left", nulls_equal=True)
+            .filter(pl.col("score") >= pl.col("_candidate"))
+        )
     progress(2, 3, "写入匹配结果")
     matches = [
         Match(
@@ -137,7 +220,10 @@ def match_rows(*, rows: pl.DataFrame, run=None, progress: Progress = noop_progre
         )
         for row_id, person_id in exact.iter_rows()
     ]
+    acted_alone = 0
     for r in fuzzy.iter_rows(named=True) if fuzzy.height else ():
+        alone = r["score"] >= r["_auto"] and not r["tied"]
+        acted_alone += alone
         matches.append(
             Match(
                 row_id=r["row_id"],
@@ -145,25 +231,22 @@ def match_rows(*, rows: pl.DataFrame, run=None, progress: Progress = noop_progre
                 run=run,
                 match_type=r["match_type"],
                 score=round(float(r["score"]), 4),
-                evidence={
-                    "rule": RULE_TEXT.get(r["match_type"], r["match_type"]),
-                    "id_distance": int(r["id_distance"]),
-                    "name_similarity": round(float(r["name_similarity"]), 3),
-                    "birth_equal": bool(r["birth_equal"]),
-                    "tied": bool(r["tied"]),
-                },
-                status=Match.Status.PENDING,
+                evidence=match_evidence(r),
+                status=Match.Status.AUTO if alone else Match.Status.PENDING,
             )
         )
     Match.objects.bulk_create(matches, batch_size=2000, ignore_conflicts=True)
     exact_rows = exact["row_id"].n_unique() if exact.height else 0
     fuzzy_rows = fuzzy.height if fuzzy.height else 0
     progress(3, 3, "比对完成")
-    return {
+    counts = {
         "matched_exact": exact_rows,
-        "candidates": fuzzy_rows,
+        "candidates": fuzzy_rows - acted_alone,
         "unmatched": rows.height - exact_rows - fuzzy_rows,
     }
+    if acted_alone:
+        counts["matched_fuzzy"] = acted_alone
+    return counts
 
 
 # ---- findings --------------------------------------------------------------------------------------------
@@ -282,10 +365,15 @@ def monthly_amounts(enrolments: pl.DataFrame, month: date) -> pl.DataFrame:
                 pl.lit(date(9999, 12, 31)).alias("cert_valid_until"),
                 pl.lit(None, dtype=pl.Date).alias("cert_status_changed_on"),
                 pl.lit(False).alias("tekun"),
+                pl.lit(False).alias("injury_care"),  # what would be paid without the stopping fact
             )
+            from canlian.benefits.parameters import NoValueYet
             from canlian.benefits.rules import evaluate
 
-            result = evaluate(facts, month, current_parameters(), programmes=list(rules.CASH_PROGRAMMES))
+            try:
+                result = evaluate(facts, month, current_parameters(), programmes=list(rules.CASH_PROGRAMMES))
+            except NoValueYet:  # no known standard for the month: the money at stake is not known (0)
+                continue
             parts.append(
                 result.unpivot(
                     index="person_id",
@@ -294,11 +382,12 @@ def monthly_amounts(enrolments: pl.DataFrame, month: date) -> pl.DataFrame:
                     value_name="rule",
                 ).with_columns(pl.col("programme").str.replace("_amount_fen", "", literal=True))
             )
-        by_rule = (
-            missing.select("enrolment_id", "person_id", "programme")
-            .join(pl.concat(parts), on=["person_id", "programme"], how="left")
-            .select("enrolment_id", pl.col("rule").cast(pl.Int64))
-        )
+        if parts:
+            by_rule = (
+                missing.select("enrolment_id", "person_id", "programme")
+                .join(pl.concat(parts), on=["person_id", "programme"], how="left")
+                .select("enrolment_id", pl.col("rule").cast(pl.Int64))
+            )
     last_payroll = pl.DataFrame(
         list(
             Payroll.objects.values("programme__code")
@@ -411,6 +500,17 @@ def findings_write(*, run, found: pl.DataFrame, acting: pl.DataFrame, acting_use
         )
     )
     by_match = {a["match_id"]: a for a in acting.iter_rows(named=True)} if acting.height else {}
+    # a confirmed candidate carries what the person saw when confirming it: which fields agree, which differ
+    fuzzy_ids = sorted(
+        {
+            m
+            for m in found["match_id"].drop_nulls().to_list()
+            if by_match.get(m, {}).get("match_type", Match.EXACT) != Match.EXACT
+        }
+    )
+    decided = {}
+    for chunk in _chunks(fuzzy_ids):
+        decided.update(Match.objects.filter(pk__in=chunk).values_list("pk", "evidence"))
     new = []
     for r in found.iter_rows(named=True):
         key = (r["kind"], r["person_id"], r["enrolment_id"])
@@ -431,6 +531,11 @@ def findings_write(*, run, found: pl.DataFrame, acting: pl.DataFrame, acting_use
                     "event_date": a["event_date"].isoformat() if a["event_date"] else "",
                 }
             )
+            seen = decided.get(r["match_id"]) or {}
+            if a["match_type"] != Match.EXACT and seen:
+                evidence["match"] = {
+                    k: seen[k] for k in ("rule", "agree", "differ", "unknown", "id_distance") if k in seen
+                }
         if r["other_person_id"] is not None:
             evidence["other_person_id"] = r["other_person_id"]
         if r["elderly_fen"] is not None:

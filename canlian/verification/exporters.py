@@ -8,7 +8,7 @@ from canlian.common.exceptions import PermissionDenied
 from canlian.common.masking import mask_id_number
 from canlian.common.spreadsheet import XlsxBook
 
-from .selectors import FindingFilters, findings_filtered, report
+from .selectors import ReportScope, findings_filtered, report
 
 DETAIL_HEADERS = [
     "疑点编号",
@@ -27,11 +27,14 @@ DETAIL_HEADERS = [
 ]
 
 
-def report_xlsx(*, acting_user, run, out) -> int:
-    """Write the report of ``run`` (all findings when None) for what the user may see; returns the rows."""
+def report_xlsx(*, acting_user, out, scope: ReportScope | None = None, run=None) -> int:
+    """Write the report of ``scope`` (or of one ``run``; all findings when neither) for what the user may
+    see; returns the rows."""
     if not access.can_read_verification(acting_user):
         raise PermissionDenied("您无权导出比对报告")
-    rep = report(acting_user, run)
+    scope = scope or ReportScope(run=run)
+    run = scope.run
+    rep = report(acting_user, scope)
     count = 0
     with XlsxBook(out) as book:
         sheet = book.add_sheet(
@@ -58,9 +61,7 @@ def report_xlsx(*, acting_user, run, out) -> int:
             ]
         )
         detail = book.add_sheet("疑点明细", DETAIL_HEADERS, text_columns=[4])
-        qs = findings_filtered(acting_user, FindingFilters(run=run.pk if run else None)).order_by(
-            "town_id", "kind", "id"
-        )
+        qs = findings_filtered(acting_user, scope.filters()).order_by("town_id", "kind", "id")
         for f in qs.iterator(chunk_size=2000):
             detail.append(
                 [
@@ -85,6 +86,8 @@ def report_xlsx(*, acting_user, run, out) -> int:
         action="verification.report_export",
         object_type="verification.verificationrun",
         object_id=run.pk if run else "",
-        changes={"rows": [None, count], "masked": [None, True]},
+        changes={"rows": [None, count], "masked": [None, True]}
+        if run is not None
+        else {"rows": [None, count], "masked": [None, True], "scope": [None, scope.label]},
     )
     return count

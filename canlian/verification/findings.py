@@ -6,7 +6,9 @@ benefit rules (``benefits/rules``): a status that holds on one day of a month co
 
 - deceased: paid for the month of death, not after (month after death);
 - left_dibao: 低保 ending in a month still counts for it (month after the end);
-- entered_tekun, injury_care, elderly_care_overlap: not due from the month the other benefit starts;
+- entered_tekun, injury_care, elderly_care_overlap: not due from the month the other benefit starts; which
+  programmes 特困 and 工伤保险生活护理费 stop is the benefit programmes' own list
+  (``benefits.rules.programmes_stopped_by``), the one the eligibility rules use;
 - cert_cancelled: stops from the month of cancellation when cancelled on the 1st, else from the next;
 - cert_expired: valid through the month of ``valid_until`` (month after);
 - moved_out: month after the move (the registry has no date: the run month);
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
+
+from canlian.benefits.rules import PROGRAMMES, programmes_stopped_by
 
 CASH_PROGRAMMES = ("living_allowance", "care_allowance")
 CERT_PROGRAMMES = ("living_allowance", "care_allowance", "suhuibao", "custodial_care")
@@ -213,30 +217,40 @@ def _start_of(kind: str, f: Facts) -> pl.LazyFrame:
     )
 
 
-def _tekun(f: Facts) -> list[pl.LazyFrame]:
+def stopped_text(fact: str) -> str:
+    """“两项补贴均停发” / “护理补贴停发”: the programmes the benefit rules stop for ``fact``."""
+    stopped = programmes_stopped_by(fact)
+    if set(CASH_PROGRAMMES) <= set(stopped):
+        return "两项补贴均停发"
+    return "、".join(PROGRAMMES[name].label for name in stopped) + "停发"
+
+
+# list kind → the fact of the benefit rules it reports, and the finding kind
+STOPPING_LISTS = {"tekun": ("tekun", "entered_tekun"), "injury_care": ("injury_care", "injury_care")}
+STOPPING_TEXT = {
+    "tekun": "特困供养名单：{} 起纳入特困供养，",
+    "injury_care": "工伤保险生活护理费名单：{} 起领取，",
+}
+
+
+def _stopping(f: Facts, list_kind: str) -> list[pl.LazyFrame]:
+    fact, kind = STOPPING_LISTS[list_kind]
     rows = (
-        _start_of("tekun", f)
-        .join(_open(f, CASH_PROGRAMMES), on="person_id")
+        _start_of(list_kind, f)
+        .join(_open(f, programmes_stopped_by(fact)), on="person_id")
         .with_columns(
-            pl.format("特困供养名单：{} 起纳入特困供养，两项补贴均停发", _fmt("effective_month")).alias(
-                "reason"
-            )
+            pl.format(STOPPING_TEXT[list_kind] + stopped_text(fact), _fmt("effective_month")).alias("reason")
         )
     )
-    return [_out(rows, "entered_tekun")]
+    return [_out(rows, kind)]
+
+
+def _tekun(f: Facts) -> list[pl.LazyFrame]:
+    return _stopping(f, "tekun")
 
 
 def _injury_care(f: Facts) -> list[pl.LazyFrame]:
-    rows = (
-        _start_of("injury_care", f)
-        .join(_open(f, ("care_allowance",)), on="person_id")
-        .with_columns(
-            pl.format("工伤保险生活护理费名单：{} 起领取，护理补贴停发", _fmt("effective_month")).alias(
-                "reason"
-            )
-        )
-    )
-    return [_out(rows, "injury_care")]
+    return _stopping(f, "injury_care")
 
 
 def _elderly_care(f: Facts) -> list[pl.LazyFrame]:

@@ -240,6 +240,8 @@ def outside_list_stage(
     required = {key: field_label(kind, key) for key in REQUIRED[kind]}
     try:
         table = spreadsheet.read_table(source, aliases=aliases, required=required, filename=filename)
+    except (spreadsheet.UnsafeFile, spreadsheet.PasswordProtected):
+        raise  # over a limit or locked: reading it again to guess its headers would fail the same way
     except spreadsheet.SpreadsheetError as exc:
         headers = _guess_headers(source, filename)
         if headers is None:

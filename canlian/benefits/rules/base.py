@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
-from ..parameters import ParameterSet
+from ..parameters import NoValueYet, ParameterSet
 from .facts import conform
 
 
@@ -61,6 +61,7 @@ class Programme:
     name: str = ""
     label: str = ""
     cash: bool = True
+    stopped_by: tuple[str, ...] = ()  # facts that stop this programme (``programmes.STOPS``)
 
     def conditions(self, ctx: Context) -> list[Condition]:
         raise NotImplementedError
@@ -121,20 +122,58 @@ def alive(ctx: Context) -> Condition:
     )
 
 
+def since_text(column: str, *, word: str = "起") -> pl.Expr:
+    """``（2024-03-01 起）`` from a ``<fact>_since`` date column; empty when the date is unknown."""
+    when = pl.col(column)
+    return (
+        pl.when(when.is_not_null())
+        .then(pl.format("（{} {}）", when.dt.strftime("%Y-%m-%d"), pl.lit(word)))
+        .otherwise(pl.lit(""))
+    )
+
+
 def in_district(ctx: Context) -> Condition:
-    return Condition("in_district", ~pl.col("moved_out"), "户籍在本区", "户籍已迁出本区")
+    moved_on = pl.col("moved_out_since")
+    why_not = (
+        pl.when(moved_on.is_not_null())
+        .then(pl.format("已迁出（{} 迁出），次月起停发", moved_on.dt.strftime("%Y-%m-%d")))
+        .otherwise(pl.lit("户籍已迁出本区"))
+    )
+    yes = (
+        pl.when(moved_on.is_not_null())
+        .then(pl.format("本月迁出（{} 迁出），当月照发", moved_on.dt.strftime("%Y-%m-%d")))
+        .otherwise(pl.lit("户籍在本区"))
+    )
+    return Condition("in_district", ~pl.col("moved_out"), yes, why_not)
 
 
 def certificate_valid(ctx: Context) -> Condition:
+    """A certificate that holds on one day of the month (民发〔2021〕70号):
+
+    - paid through the month its validity ends, stopped from the next;
+    - while the grade is being re-assessed (``cert_status`` reassessing) the certificate keeps paying at its
+      old grade, even past its end date;
+    - a new certificate (the current one) after an earlier one (``prev_cert_valid_until``): months the earlier
+      one covered stay payable, and after a gap it pays from its issue month with back pay for at most
+      ``common.certificate_back_pay_months`` months before it (the payroll pays them as arrears)."""
     status = pl.col("cert_status")
     changed = pl.col("cert_status_changed_on")
-    stopped = status.is_in(["cancelled", "frozen"]) & (changed.is_null() | (changed <= ctx.start))
-    holds = (
-        pl.col("category").is_not_null()
-        & (pl.col("cert_issue_date") <= ctx.end)
-        & (pl.col("cert_valid_until") >= ctx.start)
-        & ~stopped
+    issued, until, prev = (
+        pl.col("cert_issue_date"),
+        pl.col("cert_valid_until"),
+        pl.col("prev_cert_valid_until"),
     )
+    stopped = status.is_in(["cancelled", "frozen"]) & (changed.is_null() | (changed <= ctx.start))
+    reassessing = (status == "reassessing") & (issued <= ctx.end)
+    covered = (issued <= ctx.end) & (until >= ctx.start)
+    back_months = int(ctx.p("common.certificate_back_pay_months"))
+    not_yet = prev.is_not_null() & (issued > ctx.end)
+    earlier_covers = not_yet & (prev >= ctx.start)
+    # issued in month I: months I-N … I-1 are paid back (``issued <= last day of M+N`` ⇔ I ≤ M+N)
+    back_pay = (
+        not_yet & (prev < ctx.start) & (issued <= _add_months(ctx.start, back_months + 1) - timedelta(1))
+    )
+    holds = pl.col("category").is_not_null() & ~stopped & (covered | reassessing | earlier_covers | back_pay)
     why_not = (
         pl.when(pl.col("category").is_null())
         .then(pl.lit("无残疾人证"))
@@ -142,11 +181,41 @@ def certificate_valid(ctx: Context) -> Condition:
         .then(pl.lit("残疾人证已注销"))
         .when(stopped)
         .then(pl.lit("残疾人证已冻结"))
-        .when(pl.col("cert_issue_date") > ctx.end)
+        .when(not_yet)
+        .then(
+            pl.format(
+                "原残疾人证已于 {} 到期，新证 {} 核发，补发不超过核发前 {} 个月",
+                prev.dt.strftime("%Y-%m-%d"),
+                issued.dt.strftime("%Y-%m-%d"),
+                pl.lit(back_months),
+            )
+        )
+        .when(issued > ctx.end)
         .then(pl.lit("残疾人证本月尚未核发"))
-        .otherwise(pl.format("残疾人证已于 {} 到期", pl.col("cert_valid_until").dt.strftime("%Y-%m-%d")))
+        .otherwise(pl.format("残疾人证已于 {} 到期，次月起停发", until.dt.strftime("%Y-%m-%d")))
     )
-    return Condition("certificate_valid", holds, "持有效残疾人证", why_not)
+    yes = (
+        pl.when(reassessing & ~covered)
+        .then(pl.lit("残疾人证等级复评中，按原等级标准发放"))
+        .when(earlier_covers)
+        .then(pl.format("持原残疾人证（{} 到期）", prev.dt.strftime("%Y-%m-%d")))
+        .when(back_pay)
+        .then(
+            pl.format(
+                "换领新证补发：原证 {} 到期，新证 {} 核发，补发核发前 {} 个月内",
+                prev.dt.strftime("%Y-%m-%d"),
+                issued.dt.strftime("%Y-%m-%d"),
+                pl.lit(back_months),
+            )
+        )
+        .otherwise(pl.lit("持有效残疾人证"))
+    )
+    return Condition("certificate_valid", holds, yes, why_not)
+
+
+def _add_months(day: date, n: int) -> date:
+    index = day.year * 12 + day.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
 
 
 def not_tekun(ctx: Context) -> Condition:
@@ -158,7 +227,7 @@ def no_injury_care(ctx: Context) -> Condition:
         "no_injury_care",
         ~pl.col("injury_care"),
         "未领取工伤保险生活护理费",
-        "已领取工伤保险生活护理费，不享受两项补贴",
+        pl.format("已领取工伤保险生活护理费{}，不享受两项补贴", since_text("injury_care_since")),
     )
 
 
@@ -193,17 +262,43 @@ def evaluate(
 
 
 def explain_person(facts_row: pl.DataFrame, month: date, params: ParameterSet) -> dict:
-    """The same code path for one person: {programme: {eligible, amount (Decimal yuan), amount_fen, reasons}}."""
+    """The same code path for one person: {programme: {eligible, amount (Decimal yuan), amount_fen, reasons}}.
+
+    A programme whose standard is not known for the month (no sourced value yet: ``NoValueYet``) is not
+    judged: ``eligible`` and ``amount`` are None, ``determined`` is False and the reason says which value is
+    missing; the other programmes are judged as usual."""
     from . import programmes as _  # noqa: F401
 
-    result = evaluate(facts_row, month, params, explain=True)
-    row = result.row(0, named=True)
+    try:
+        rows = {None: evaluate(facts_row, month, params, explain=True).row(0, named=True)}
+    except NoValueYet:
+        rows = {}
+        for name in PROGRAMMES:
+            try:
+                rows[name] = evaluate(facts_row, month, params, programmes=[name], explain=True).row(
+                    0, named=True
+                )
+            except NoValueYet as exc:
+                rows[name] = exc
     out = {}
     for name, prog in PROGRAMMES.items():
+        row = rows.get(None) or rows[name]
+        if isinstance(row, NoValueYet):
+            out[name] = {
+                "label": prog.label,
+                "eligible": None,
+                "determined": False,
+                "amount_fen": None,
+                "amount": None,
+                "cash": prog.cash,
+                "reasons": [f"✘ {month:%Y-%m} 没有已知的标准，无法测算：{row}"],
+            }
+            continue
         amount_fen = row[f"{name}_amount_fen"]
         out[name] = {
             "label": prog.label,
             "eligible": row[f"{name}_eligible"],
+            "determined": True,
             "amount_fen": amount_fen,
             "amount": (Decimal(amount_fen) / 100).quantize(Decimal("0.01")),
             "cash": prog.cash,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from .base import (
+    PROGRAMMES,
     Condition,
     Context,
     Programme,
@@ -18,11 +19,59 @@ from .base import (
     no_injury_care,
     not_tekun,
     register,
+    since_text,
     times_rate_fen,
 )
 
 SEVERE = pl.col("grade") <= 2
 URBAN = pl.col("household_type") == "urban"
+
+
+def no_orphan_allowance(ctx: Context) -> Condition:
+    return Condition(
+        "no_orphan_allowance",
+        ~pl.col("orphan_allowance"),
+        "未领取孤儿（事实无人抚养儿童）基本生活费",
+        pl.format(
+            "已领取孤儿（事实无人抚养儿童）基本生活费{}，不享受生活补贴", since_text("orphan_allowance_since")
+        ),
+    )
+
+
+# The facts that stop a programme outright (DOMAIN.md §5 "Both"): fact column → its condition. Each programme
+# lists the ones that stop it (``Programme.stopped_by``); the rules build their conditions from that list and
+# the data comparison (``verification/findings.py``) reads it through ``programmes_stopped_by``: one source.
+STOPS = {
+    "tekun": not_tekun,  # 特困供养: neither allowance
+    "injury_care": no_injury_care,  # 工伤保险生活护理费: neither allowance
+    "orphan_allowance": no_orphan_allowance,  # 孤儿 / 事实无人抚养儿童基本生活费: no living allowance
+}
+
+
+def stop_conditions(programme: Programme, ctx: Context) -> list[Condition]:
+    return [STOPS[fact](ctx) for fact in programme.stopped_by]
+
+
+def programmes_stopped_by(fact: str) -> tuple[str, ...]:
+    """The programmes (codes) a fact stops, in registration order: ``("living_allowance", "care_allowance")``
+    for 工伤保险生活护理费 and for 特困供养."""
+    if fact not in STOPS:
+        raise KeyError(f"未定义的停发事实 {fact}")
+    return tuple(name for name, prog in PROGRAMMES.items() if fact in prog.stopped_by)
+
+
+def _urban_rural(ctx: Context, switch: str, single: str, urban: str, rural: str) -> tuple[pl.Expr, str]:
+    """One standard for the city, or urban and rural ones (a dated switch): (fen, the label for reasons)."""
+    if bool(ctx.p(switch)):
+        expr = pl.when(URBAN).then(pl.lit(fen(ctx.p(urban)))).otherwise(pl.lit(fen(ctx.p(rural))))
+        return expr, "split"
+    return pl.lit(fen(ctx.p(single)), dtype=pl.Int64), "single"
+
+
+def _standard_label(kind: str) -> pl.Expr:
+    if kind == "single":
+        return pl.lit("城乡统一")
+    return pl.when(URBAN).then(pl.lit("城镇")).otherwise(pl.lit("农村"))
 
 
 def _yuan(amount_fen: pl.Expr) -> pl.Expr:
@@ -36,6 +85,7 @@ class LivingAllowance(Programme):
 
     name = "living_allowance"
     label = "困难残疾人生活补贴"
+    stopped_by = ("tekun", "injury_care", "orphan_allowance")
 
     def _cases(self, ctx: Context) -> list[tuple[str, pl.Expr, int]]:
         near = pl.col("near_dibao") & pl.lit(bool(ctx.p("living_allowance.include_near_dibao")))
@@ -48,11 +98,13 @@ class LivingAllowance(Programme):
                 "rate_dibao_other",
                 "rate_no_income_severe",
                 "rate_multiple_in_household",
+                "rate_unemployed_grade34_intellectual_mental",
             )
         }
         no_income_severe = (
             ~in_dibao & pl.col("no_fixed_income") & SEVERE & pl.col("category").is_in([1, 4, 5, 6])
         )
+        unemployed_grade34 = ~pl.col("employed") & ~SEVERE & pl.col("has_intellectual_or_mental")
         return [
             (
                 "rate_dibao_severe",
@@ -70,13 +122,19 @@ class LivingAllowance(Programme):
                 "rate_no_income_severe",
                 no_income_severe,
                 bp["rate_no_income_severe"],
-                pl.lit("低保外无固定收入的重度残疾人"),
+                pl.format("低保外无固定收入{}的重度残疾人", since_text("no_fixed_income_since")),
             ),
             (
                 "rate_multiple_in_household",
                 pl.col("multiple_in_household"),
                 bp["rate_multiple_in_household"],
-                pl.lit("一户多残或依老养残"),
+                pl.format("一户多残或依老养残{}", since_text("multiple_in_household_since")),
+            ),
+            (
+                "rate_unemployed_grade34_intellectual_mental",
+                unemployed_grade34,
+                bp["rate_unemployed_grade34_intellectual_mental"],
+                pl.lit("未就业的三、四级智力或精神残疾人"),
             ),
         ]
 
@@ -86,10 +144,17 @@ class LivingAllowance(Programme):
             [pl.when(cond).then(pl.lit(bp)).otherwise(pl.lit(0)) for _, cond, bp, _ in cases]
         )
 
+    def standard(self, ctx: Context) -> tuple[pl.Expr, str]:
+        return _urban_rural(
+            ctx,
+            "common.dibao_urban_rural_split",
+            "common.dibao_standard",
+            "common.dibao_standard_urban",
+            "common.dibao_standard_rural",
+        )
+
     def standard_fen(self, ctx: Context) -> pl.Expr:
-        urban = fen(ctx.p("common.dibao_standard_urban"))
-        rural = fen(ctx.p("common.dibao_standard_rural"))
-        return pl.when(URBAN).then(pl.lit(urban)).otherwise(pl.lit(rural))
+        return self.standard(ctx)[0]
 
     def conditions(self, ctx: Context) -> list[Condition]:
         cases = self._cases(ctx)
@@ -102,26 +167,20 @@ class LivingAllowance(Programme):
             chain = pl.when(hit).then(text) if chain is None else chain.when(hit).then(text)
         label = chain.otherwise(pl.lit(""))
         pct = pl.format("{}%", (rate // 100).cast(pl.Utf8))
-        household = pl.when(URBAN).then(pl.lit("城镇")).otherwise(pl.lit("农村"))
+        standard, kind = self.standard(ctx)
         return [
             alive(ctx),
             in_district(ctx),
             certificate_valid(ctx),
-            not_tekun(ctx),
-            no_injury_care(ctx),
-            Condition(
-                "no_orphan_allowance",
-                ~pl.col("orphan_allowance"),
-                "未领取孤儿（事实无人抚养儿童）基本生活费",
-                "已领取孤儿（事实无人抚养儿童）基本生活费，不享受生活补贴",
-            ),
+            *stop_conditions(self, ctx),
             Condition(
                 "hardship_case",
                 rate > 0,
                 pl.format(
-                    "{}：按{}低保标准 {} 元的 {} 发放", label, household, _yuan(self.standard_fen(ctx)), pct
+                    "{}：按{}低保标准 {} 元的 {} 发放", label, _standard_label(kind), _yuan(standard), pct
                 ),
-                "不属于低保、低保边缘家庭，也不属于低保外无固定收入重度残疾人或一户多残、依老养残",
+                "不属于低保家庭，也不属于低保外无固定收入重度残疾人、一户多残或依老养残、"
+                "未就业的三、四级智力或精神残疾人",
             ),
         ]
 
@@ -135,11 +194,19 @@ class CareAllowance(Programme):
 
     name = "care_allowance"
     label = "重度残疾人护理补贴"
+    stopped_by = ("tekun", "injury_care")
+
+    def standard(self, ctx: Context) -> tuple[pl.Expr, str]:
+        return _urban_rural(
+            ctx,
+            "care_allowance.urban_rural_split",
+            "care_allowance.amount",
+            "care_allowance.amount_urban",
+            "care_allowance.amount_rural",
+        )
 
     def standard_fen(self, ctx: Context) -> pl.Expr:
-        urban = fen(ctx.p("care_allowance.amount_urban"))
-        rural = fen(ctx.p("care_allowance.amount_rural"))
-        return pl.when(URBAN).then(pl.lit(urban)).otherwise(pl.lit(rural))
+        return self.standard(ctx)[0]
 
     def conditions(self, ctx: Context) -> list[Condition]:
         extension = bool(ctx.p("care_allowance.include_grade34_intellectual_mental"))
@@ -149,7 +216,7 @@ class CareAllowance(Programme):
         qualifies = severe_case | extended_case
         reason = (
             pl.when(severe_case)
-            .then(pl.lit("一、二级重度残疾人，需长期照护"))
+            .then(pl.format("一、二级重度残疾人，需长期照护{}", since_text("care_need_since")))
             .otherwise(pl.lit("三、四级智力或精神残疾人（扩面）"))
         )
         why_not = (
@@ -157,14 +224,13 @@ class CareAllowance(Programme):
             .then(pl.lit("一、二级残疾但经评估无长期照护需求"))
             .otherwise(pl.lit("非一、二级重度残疾，且不属三、四级智力或精神残疾扩面范围"))
         )
-        amount = self.standard_fen(ctx)
+        amount, kind = self.standard(ctx)
         elderly = pl.col("elderly_care_fen")
         return [
             alive(ctx),
             in_district(ctx),
             certificate_valid(ctx),
-            not_tekun(ctx),
-            no_injury_care(ctx),
+            *stop_conditions(self, ctx),
             Condition("severity", qualifies, reason, why_not),
             Condition(
                 "higher_than_elderly_care",
@@ -172,19 +238,17 @@ class CareAllowance(Programme):
                 pl.when(elderly > 0)
                 .then(
                     pl.format(
-                        "本补贴 {} 元高于老年护理补贴 {} 元，择高发放本补贴", _yuan(amount), _yuan(elderly)
+                        "本补贴 {} 元高于老年护理补贴 {} 元{}，择高发放本补贴",
+                        _yuan(amount),
+                        _yuan(elderly),
+                        since_text("elderly_care_since"),
                     )
                 )
-                .otherwise(
-                    pl.format(
-                        "按{}标准 {} 元/月发放",
-                        pl.when(URBAN).then(pl.lit("城镇")).otherwise(pl.lit("农村")),
-                        _yuan(amount),
-                    )
-                ),
+                .otherwise(pl.format("按{}标准 {} 元/月发放", _standard_label(kind), _yuan(amount))),
                 pl.format(
-                    "老年护理补贴 {} 元不低于本补贴 {} 元，择高领取老年护理补贴",
+                    "老年护理补贴 {} 元{}不低于本补贴 {} 元，择高领取老年护理补贴",
                     _yuan(elderly),
+                    since_text("elderly_care_since"),
                     _yuan(amount),
                 ),
             ),

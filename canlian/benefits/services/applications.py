@@ -17,7 +17,6 @@ from canlian.common.masking import mask_id_number
 from ..models import Application, ApplicationAttachment, ApplicationTransition, Enrolment, Programme
 
 S = Application.Status
-POSTING_DAYS = 7
 TOWN, DISTRICT = {Role.TOWN_STAFF, Role.DISTRICT_STAFF}, {Role.DISTRICT_STAFF}
 
 
@@ -58,6 +57,41 @@ def allowed_moves(user, application: Application) -> list[tuple[str, str]]:
 
 def month_of(day: date) -> date:
     return day.replace(day=1)
+
+
+# ---- posting periods (公示): their length and whether it counts working days are dated settings ------------
+
+
+@dataclass(frozen=True)
+class PostingRule:
+    days: int
+    working_days: bool  # Monday to Friday; public holidays are not known to the system and count as working
+
+    @property
+    def text(self) -> str:
+        return f"{self.days} 个工作日" if self.working_days else f"{self.days} 天"
+
+    def end(self, start: date) -> date:
+        """The day from which the posting is over (the review may happen): ``start`` + N days, or the day after
+        N working days counted from the day after ``start``."""
+        if not self.working_days:
+            return start + timedelta(days=self.days)
+        day, left = start, self.days
+        while left > 0:
+            day += timedelta(days=1)
+            if day.weekday() < 5:
+                left -= 1
+        return day
+
+
+def posting_rule(on: date, *, second: bool = False) -> PostingRule:
+    """The village posting after the town review, or (``second``) the posting of 民政's approval, in force
+    on ``on`` (``common.posting_days`` / ``common.approval_posting_days`` and ``common.posting_working_days``)."""
+    from ..selectors import current_parameters
+
+    params = current_parameters()
+    name = "common.approval_posting_days" if second else "common.posting_days"
+    return PostingRule(int(params.at(name, on)), bool(params.at("common.posting_working_days", on)))
 
 
 @transaction.atomic
@@ -166,12 +200,21 @@ def application_transition(
     changes: dict[str, list] = {"status": [app.status, to_status]}
     fields = ["status", "version", "updated_at"]
     if to_status == S.POSTED:
-        app.posting_start, app.posting_end = today, today + timedelta(days=POSTING_DAYS)
+        rule = posting_rule(today)
+        app.posting_start, app.posting_end = today, rule.end(today)
         fields += ["posting_start", "posting_end"]
-        changes["posting"] = [None, f"{app.posting_start}～{app.posting_end}"]
+        changes["posting"] = [None, f"{app.posting_start}～{app.posting_end}（{rule.text}）"]
     if app.status == S.POSTED and to_status == S.DISTRICT_REVIEWED:
         if today < app.posting_end:
-            raise DomainError(f"公示期未满 {POSTING_DAYS} 天，{app.posting_end:%Y-%m-%d} 后方可审核")
+            length = posting_rule(app.posting_start).text
+            raise DomainError(f"公示期未满 {length}，{app.posting_end:%Y-%m-%d} 后方可审核")
+    if app.status == S.APPROVED and to_status == S.ENROLLED:
+        if app.approval_posting_end and today < app.approval_posting_end:
+            length = posting_rule(app.approval_posting_start, second=True).text
+            raise DomainError(
+                f"民政审定结果公示期未满 {length}（{app.approval_posting_start:%Y-%m-%d} 起），"
+                f"{app.approval_posting_end:%Y-%m-%d} 后方可纳入发放"
+            )
     if objections:
         app.objections = (app.objections + "\n" if app.objections else "") + objections.strip()
         fields.append("objections")
@@ -179,9 +222,19 @@ def application_transition(
     if to_status == S.APPROVED:
         if not decision_date or not decision_doc_no.strip():
             raise ValidationFailed({"decision": "请填写民政部门审定日期和文号"})
+        if decision_date > today:
+            raise ValidationFailed({"decision_date": "民政审定日期不能晚于今天"})
         app.decision_date, app.decision_doc_no = decision_date, decision_doc_no.strip()
         fields += ["decision_date", "decision_doc_no"]
         changes["decision"] = [None, f"{decision_date} {app.decision_doc_no}"]
+        # the second posting (审定结果公示), on 民政's side, from the decision date
+        rule = posting_rule(decision_date, second=True)
+        app.approval_posting_start, app.approval_posting_end = decision_date, rule.end(decision_date)
+        fields += ["approval_posting_start", "approval_posting_end"]
+        changes["approval_posting"] = [
+            None,
+            f"{app.approval_posting_start}～{app.approval_posting_end}（{rule.text}）",
+        ]
     if to_status == S.REJECTED:
         if not reject_reason.strip():
             raise ValidationFailed({"reject_reason": "请填写不予通过的理由"})

@@ -15,13 +15,14 @@ each month keeps only what is still owed (``_accounted``); ``docs/benchmarks.md`
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
 from django.db import IntegrityError, connection, transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from canlian.accounts import access
 from canlian.common.audit import audit_record
@@ -30,6 +31,7 @@ from canlian.common.jobs import Progress, noop_progress
 from canlian.registry.models import Person
 
 from ..models import Enrolment, EnrolmentChange, Payroll, PayrollLine, Programme
+from ..parameters import NoValueYet
 from ..rules import evaluate
 from ..selectors import current_parameters, facts_for_month, frame_of, registry_frames
 
@@ -54,10 +56,46 @@ def months_between(start: date, end: date) -> list[date]:
     return out
 
 
+def payroll_month_check(*, programme: Programme, month: date, today: date | None = None) -> date:
+    """The first of ``month``, or a ``DomainError`` saying why no batch may be generated for it.
+
+    A batch pays its month and, as arrears (补发), every earlier month it looks back over that no batch has
+    paid yet. So a batch generated ahead of time (2027-03 in December 2026) wrote this month's and the next
+    months' money as arrears, and this month's own batch, generated afterwards, found it all accounted for
+    and came out empty. Hence: no month after next; next month only once this month has its batch; and no
+    month earlier than a batch that already exists (it would find its money paid by that later batch).
+    Web, task and CLI all refuse through here."""
+    month = month.replace(day=1)
+    current = (today or timezone.localdate()).replace(day=1)
+    latest = add_months(current, 1)
+    if month > latest:
+        raise DomainError(
+            f"不能生成 {month.year}年{month.month}月 的发放批次：最多只能提前生成下月"
+            f"（{latest.year}年{latest.month}月）的批次"
+        )
+    payrolls = Payroll.objects.filter(programme=programme)
+    later = payrolls.filter(month__gt=month).order_by("month").first()
+    if later is not None and not payrolls.filter(month=month).exists():
+        hint = "请先作废该草稿" if later.status == P.DRAFT else "该批次已在办理，不能再补生成更早的月份"
+        raise DomainError(
+            f"已有 {later.month.year}年{later.month.month}月 的{programme.name}批次（{later.get_status_display()}），"
+            f"其中已按补发计入 {month.year}年{month.month}月：不能再生成 {month.year}年{month.month}月 的批次，{hint}"
+        )
+    if month == latest and not payrolls.filter(month=current).exists():
+        raise DomainError(
+            f"请先生成本月（{current.year}年{current.month}月）的{programme.name}批次，"
+            f"再生成下月（{month.year}年{month.month}月）的批次"
+        )
+    return month
+
+
 @dataclass
 class PlannedLines:
     lines: pl.DataFrame  # enrolment_id, person_id, town_id, kind, for_month, amount_fen, reissue_of_id
     months_evaluated: int
+    # months looked back over that have no known standard (before the earliest sourced value): nothing can be
+    # computed for them, so no arrears are planned; they are named in the audit row
+    months_without_standard: list[date] = field(default_factory=list)
 
 
 def payable_mask(enrolments: pl.DataFrame, changes: pl.DataFrame, month: date) -> pl.DataFrame:
@@ -124,9 +162,18 @@ def payroll_plan(*, programme: Programme, month: date, progress: Progress = noop
     )
     towns = frames.persons.select("person_id", "town_id")
     params = current_parameters()
-    parts = []
+    parts, without_standard = [], []
     for i, m in enumerate(months, start=1):
-        result = evaluate(facts_for_month(frames, m), m, params, programmes=[programme.code])
+        try:
+            result = evaluate(facts_for_month(frames, m), m, params, programmes=[programme.code])
+        except NoValueYet as exc:
+            if m == month:
+                raise DomainError(
+                    f"{month:%Y-%m} 没有已知的“{programme.name}”标准，不能生成发放批次：{exc}。"
+                    "请先在参数页面录入有依据的标准"
+                ) from None
+            without_standard.append(m)
+            continue
         # due this month less what was already paid for it: only what is still owed is kept, so a month
         # that was paid in full adds nothing (no frame of every enrolment × every month looked at)
         owed = (
@@ -191,7 +238,7 @@ def payroll_plan(*, programme: Programme, month: date, progress: Progress = noop
         ["town_id", "person_id", "for_month", "kind"]
     )
     progress(len(months) + 1, len(months) + 2, "计算完成")
-    return PlannedLines(lines, len(months))
+    return PlannedLines(lines, len(months) - len(without_standard), without_standard)
 
 
 class Accounted:
@@ -272,6 +319,7 @@ def payroll_generate(
     existing = Payroll.objects.filter(programme=programme, month=month).first()
     if existing:
         return existing
+    payroll_month_check(programme=programme, month=month)
     plan = payroll_plan(programme=programme, month=month, progress=progress)
     lines = plan.lines.join(_bank_details(programme), on="enrolment_id", how="left").with_columns(
         pl.col("bank_name").fill_null(""), pl.col("bank_account").fill_null("")
@@ -293,6 +341,16 @@ def payroll_generate(
                     "lines": [None, count],
                     "total": [None, str(payroll.total)],
                     "months": [None, plan.months_evaluated],
+                    **(
+                        {
+                            "months_without_standard": [
+                                None,
+                                [f"{m:%Y-%m}" for m in plan.months_without_standard],
+                            ]
+                        }
+                        if plan.months_without_standard
+                        else {}
+                    ),
                 },
             )
     except IntegrityError:
@@ -387,6 +445,11 @@ def payroll_transition(
     label = TRANSITIONS.get((p.status, to_status))
     if label is None:
         raise DomainError(f"不能从“{p.get_status_display()}”变为“{P(to_status).label}”")
+    if to_status in (P.REVIEWED, P.APPROVED) and p.line_count == 0:
+        raise DomainError(
+            f"{p.programme.name} {p.month.year}年{p.month.month}月的批次没有任何发放明细（0 笔），不能{label}："
+            "请核对享受名单和发放月份，作废该草稿后重新生成"
+        )
     fields = ["status", "version"]
     if to_status == P.REVIEWED:
         p.reviewed_by = acting_user

@@ -3,9 +3,15 @@
 import json
 from datetime import date
 
+import pytest
+
 from canlian.benefits.selectors import month_facts, population_eligibility
 from canlian.cli import main
 from canlian.registry.models import EconomicStatusPeriod
+
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
 
 
 def test_facts_from_registry_and_cli_json(make_person, users, capsys):

@@ -13,17 +13,17 @@ from canlian.common.models import AuditLog
 def test_add_future_value_is_audited_and_used_from_its_date(users):
     parameter_value_add(
         acting_user=users["admin"],
-        name="care_allowance.amount_urban",
+        name="care_allowance.amount",
         valid_from=date(2027, 1, 1),
         value="180",
         reference="吴残〔2026〕9号",
     )
     params = current_parameters()
-    assert params.at("care_allowance.amount_urban", date(2026, 12, 31)) == Decimal("150.00")
-    assert params.at("care_allowance.amount_urban", date(2027, 1, 1)) == Decimal("180")
+    assert params.at("care_allowance.amount", date(2026, 12, 31)) == Decimal("160.00")
+    assert params.at("care_allowance.amount", date(2027, 1, 1)) == Decimal("180")
     log = AuditLog.objects.get(action="parameter.add")
     assert (log.object_id, log.changes["value"], log.detail) == (
-        "care_allowance.amount_urban",
+        "care_allowance.amount",
         [None, "180"],
         "吴残〔2026〕9号",
     )
@@ -33,17 +33,17 @@ def test_add_future_value_is_audited_and_used_from_its_date(users):
     ("name", "day", "value", "reference", "field"),
     [
         (
-            "care_allowance.amount_urban",
-            date(2023, 7, 1),
+            "care_allowance.amount",
+            date(2025, 5, 1),
             "160",
             "x",
             "valid_from",
         ),  # a shipped date: never an edit
-        ("care_allowance.amount_urban", date(2027, 1, 1), "abc", "x", "value"),
-        ("care_allowance.amount_urban", date(2027, 1, 1), "150.001", "x", "value"),
-        ("care_allowance.amount_urban", date(2027, 1, 1), "-1", "x", "value"),
+        ("care_allowance.amount", date(2027, 1, 1), "abc", "x", "value"),
+        ("care_allowance.amount", date(2027, 1, 1), "150.001", "x", "value"),
+        ("care_allowance.amount", date(2027, 1, 1), "-1", "x", "value"),
         ("living_allowance.include_near_dibao", date(2027, 1, 1), "maybe", "x", "value"),
-        ("care_allowance.amount_urban", date(2027, 1, 1), "150", " ", "reference"),
+        ("care_allowance.amount", date(2027, 1, 1), "150", " ", "reference"),
         ("no.such", date(2027, 1, 1), "1", "x", "name"),
     ],
 )

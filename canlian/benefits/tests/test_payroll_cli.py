@@ -1,9 +1,15 @@
 from datetime import date
 
+import pytest
+
 from canlian.benefits.models import Enrolment, Payroll, PayrollLine, Programme
 from canlian.cli import main
 from canlian.common.spreadsheet import read_table, write_xlsx
 from canlian.registry.models import EconomicStatusPeriod
+
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
 
 
 def test_payroll_cli_round_trip(users, make_user, make_person, tmp_path, capsys):
@@ -39,8 +45,10 @@ def test_payroll_cli_round_trip(users, make_user, make_person, tmp_path, capsys)
         == 0
     )
     table = read_table(bank, aliases={"id": ["流水号"], "account": ["银行账号"], "idn": ["身份证号"]})
-    assert {r[table.columns["account"]] for _, r in table.rows} == {"6222020000001234"}
-    ids = [r[table.columns["id"]] for _, r in table.rows]
+    *lines, (_, total) = table.rows
+    assert {r[table.columns["account"]] for _, r in lines} == {"6222020000001234"}
+    assert total[:2] == ["合计", "共 2 笔"] and total[5] == 260.0
+    ids = [r[table.columns["id"]] for _, r in lines]
 
     ret = tmp_path / "return.xlsx"
     write_xlsx(ret, ["流水号", "结果", "失败原因"], [[ids[0], "成功", ""], [ids[1], "失败", "户名不符"]])

@@ -19,6 +19,10 @@ from canlian.registry.models import EconomicStatusPeriod
 from . import test_views_pages as shared
 from .test_views_pages import enrol
 
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
+
 staff_fixture = shared.staff_fixture
 living_fixture = shared.living_fixture
 dibao_person_fixture = shared.dibao_person_fixture

@@ -12,7 +12,17 @@ from django.db.models.functions import Cast
 from canlian.benefits import selectors
 from canlian.benefits.models import Enrolment, PayrollLine, Programme
 from canlian.benefits.services.payroll import payroll_generate
-from canlian.registry.models import Certificate, EconomicStatusPeriod, Person
+from canlian.registry.models import (
+    Certificate,
+    EconomicStatusPeriod,
+    EmploymentPeriod,
+    Person,
+    PersonCircumstance,
+)
+
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
 
 
 @pytest.fixture
@@ -36,6 +46,19 @@ def population(make_person):
         person=mental, status="dibao", valid_from=date(2020, 1, 1), valid_to=date(2023, 8, 15)
     )
     EconomicStatusPeriod.objects.create(person=mental, status="near_dibao", valid_from=date(2023, 8, 16))
+    # the person's circumstances and employment, dated
+    PersonCircumstance.objects.create(person=mental, kind="no_fixed_income", valid_from=date(2023, 3, 1))
+    PersonCircumstance.objects.create(
+        person=multiple_other, kind="elderly_care", amount="212.35", valid_from=date(2023, 1, 1)
+    )
+    PersonCircumstance.objects.create(
+        person=multiple_im, kind="injury_care", valid_from=date(2022, 1, 1), valid_to=date(2023, 6, 30)
+    )
+    PersonCircumstance.objects.create(person=moved, kind="moved_out", valid_from=date(2023, 6, 30))
+    EmploymentPeriod.objects.create(
+        person=multiple_im, status="unemployed", valid_from=date(2000, 1, 1), valid_to=date(2023, 7, 31)
+    )
+    EmploymentPeriod.objects.create(person=multiple_im, status="employed", valid_from=date(2023, 8, 1))
     return {"multiple_im": multiple_im, "multiple_other": multiple_other, "mental": mental, "moved": moved}
 
 
@@ -56,6 +79,12 @@ def test_copy_read_equals_orm_read(population):
         assert _sorted(fast.periods, "person_id", "valid_from").equals(
             _sorted(orm.periods, "person_id", "valid_from")
         )
+        assert _sorted(fast.circumstances, "person_id", "kind", "valid_from").equals(
+            _sorted(orm.circumstances, "person_id", "kind", "valid_from")
+        )
+        assert _sorted(fast.employment, "person_id", "valid_from").equals(
+            _sorted(orm.employment, "person_id", "valid_from")
+        )
     everyone = selectors.registry_frames()
     assert everyone.persons.height == 5
     facts = selectors.facts_for_month(everyone, date(2023, 8, 1)).sort("person_id")
@@ -67,7 +96,30 @@ def test_copy_read_equals_orm_read(population):
         True,
     )
     assert by_id[population["mental"].pk]["employed"] is True
-    assert by_id[population["moved"].pk]["moved_out"] is True
+    assert by_id[population["moved"].pk]["moved_out"] is True  # moved out on 2023-06-30
+    assert by_id[population["moved"].pk]["moved_out_since"] == date(2023, 6, 30)
+    assert (
+        by_id[population["mental"].pk]["no_fixed_income"],
+        by_id[population["mental"].pk]["no_fixed_income_since"],
+    ) == (
+        True,
+        date(2023, 3, 1),
+    )
+    assert by_id[population["multiple_other"].pk]["elderly_care_fen"] == 21235
+    assert by_id[population["multiple_im"].pk]["injury_care"] is False  # ended 2023-06-30
+    assert (
+        by_id[population["multiple_im"].pk]["employed"],
+        by_id[population["multiple_im"].pk]["employed_since"],
+    ) == (
+        True,
+        date(2023, 8, 1),
+    )
+    june = {
+        r["person_id"]: r for r in selectors.facts_for_month(everyone, date(2023, 6, 1)).iter_rows(named=True)
+    }
+    assert june[population["moved"].pk]["moved_out"] is False  # paid for the month of the move
+    assert june[population["multiple_im"].pk]["employed"] is False
+    assert june[population["multiple_im"].pk]["injury_care"] is True
 
 
 def test_frame_of_an_empty_queryset_is_an_empty_frame(db):

@@ -1,8 +1,14 @@
 from datetime import date
 
+import pytest
+
 from canlian.benefits.models import Enrolment, Programme
 from canlian.benefits.selectors import screening
 from canlian.registry.models import EconomicStatusPeriod
+
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
 
 
 def test_screening_lists_both_ways_and_is_scoped(users, make_person):

@@ -23,7 +23,10 @@ staff_fixture = shared.staff_fixture
 living_fixture = shared.living_fixture
 dibao_person_fixture = shared.dibao_person_fixture
 
-pytestmark = pytest.mark.urls(URLS)
+pytestmark = [
+    pytest.mark.urls(URLS),
+    pytest.mark.usefixtures("example_standards_2023"),
+]  # 2023 months: the example standards
 S = Application.Status
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -15,6 +16,7 @@ from django.test import Client
 from django.urls import include, path, reverse
 
 from canlian.benefits.models import Application, Enrolment, ParameterValue, Programme
+from canlian.benefits.selectors import current_parameters
 from canlian.benefits.services.applications import application_create, application_transition
 from canlian.benefits.services.payroll import payroll_generate
 from canlian.common.models import AuditLog
@@ -96,7 +98,7 @@ def enrol(staff, person, programme, *, applied_on=date(2023, 5, 10), account="62
 
 
 @pytest.fixture
-def world(staff, dibao_person, living):
+def world(staff, dibao_person, living, example_standards_2023):
     """One enrolled person in 甪直镇, an open application, and a generated payroll."""
     enrol(staff, dibao_person, living)
     care = Programme.objects.get(code="care_allowance")
@@ -195,7 +197,7 @@ def test_programme_pages_count_what_the_user_may_see(staff, world):
 
 
 @pytest.fixture
-def screening_world(staff, make_person):
+def screening_world(staff, make_person, example_standards_2023):
     care = Programme.objects.get(code="care_allowance")
     owed = make_person(name="赵一", grade=1)  # eligible, not enrolled
     stale = make_person(name="钱二", grade=3)  # enrolled, no longer eligible
@@ -293,18 +295,24 @@ def test_parameters_page_shows_every_parameter_with_its_history(staff):
     response = client_for(staff["admin"]).get(reverse("benefits:parameter_list"))
     html = response.content.decode()
     params = {p.name: p for g in response.context["groups"] for p in g.params}
-    assert len(params) == 14
-    urban = params["common.dibao_standard_urban"]
-    assert urban.description == "苏州市城镇最低生活保障标准（元/人·月）"
-    assert urban.unit == "元/月"
-    assert urban.example is True
-    assert [(str(v.valid_from), v.value, v.source) for v in urban.values] == [
-        ("2023-07-01", "1175.00", "yaml"),
-        ("2022-07-01", "1095.00", "yaml"),
+    assert len(params) == 23
+    standard = params["common.dibao_standard"]
+    assert standard.description == "苏州市城乡统一最低生活保障标准（元/人·月）"
+    assert standard.unit == "元/月"
+    assert standard.example is False
+    assert [(str(v.valid_from), v.value, v.source) for v in standard.values] == [
+        ("2025-07-01", "1208.00", "yaml"),
+        ("2025-05-01", "1155.00", "yaml"),
     ]
-    assert 'id="param-common-dibao_standard_urban"' in html
-    assert "示例值" in html
-    assert "苏州市民政局、财政局年度最低生活保障标准调整通知" in html
+    assert standard.current.value == "1208.00"
+    assert 'id="param-common-dibao_standard"' in html
+    assert "苏州市人民政府 2025-08-05 公告" in html
+    assert "示例值" not in html
+    # a city that splits its standard enters the urban and rural values here (Suzhou does not: none shipped)
+    urban = params["common.dibao_standard_urban"]
+    assert (urban.values, urban.current) == ([], None)
+    assert params["common.posting_days"].unit == "天"
+    assert params["common.certificate_back_pay_months"].unit == "个月"
 
 
 def test_adding_a_value_shows_the_new_dated_row(staff):
@@ -312,22 +320,18 @@ def test_adding_a_value_shows_the_new_dated_row(staff):
     # When the district officer adds a 2030 standard
     response = client.post(
         reverse("benefits:parameter_add"),
-        _param_post("common.dibao_standard_urban", "2030-07-01", "1250.00", "苏民发〔2030〕1号"),
+        _param_post("common.dibao_standard", "2030-07-01", "1250.00", "苏民发〔2030〕1号"),
     )
     # Then it is stored, audited, and listed on top as a value still to come
     assert response.status_code == 302
-    assert response["Location"] == reverse("benefits:parameter_list") + "#param-common-dibao_standard_urban"
+    assert response["Location"] == reverse("benefits:parameter_list") + "#param-common-dibao_standard"
     assert list(ParameterValue.objects.values_list("name", "valid_from", "value", "reference")) == [
-        ("common.dibao_standard_urban", date(2030, 7, 1), "1250.00", "苏民发〔2030〕1号")
+        ("common.dibao_standard", date(2030, 7, 1), "1250.00", "苏民发〔2030〕1号")
     ]
-    assert (
-        AuditLog.objects.filter(action="parameter.add", object_id="common.dibao_standard_urban").count() == 1
-    )
+    assert AuditLog.objects.filter(action="parameter.add", object_id="common.dibao_standard").count() == 1
     page = client.get(reverse("benefits:parameter_list"))
-    urban = next(
-        p for g in page.context["groups"] for p in g.params if p.name == "common.dibao_standard_urban"
-    )
-    top = urban.values[0]
+    standard = _param_view(page, "common.dibao_standard")
+    top = standard.values[0]
     assert (str(top.valid_from), top.value, top.source, top.by, top.future) == (
         "2030-07-01",
         "1250.00",
@@ -335,20 +339,33 @@ def test_adding_a_value_shows_the_new_dated_row(staff):
         "district1",
         True,
     )
-    assert urban.current.value == "1175.00"
+    assert standard.current.value == "1208.00"
     assert 'data-valid-from="2030-07-01"' in page.content.decode()
+
+
+def test_a_value_before_the_first_sourced_one_can_be_added(staff):
+    """A district that finds the source of an earlier standard adds it as a dated value (not shipped)."""
+    client = client_for(staff["district"])
+    response = client.post(
+        reverse("benefits:parameter_add"),
+        _param_post("common.dibao_standard", "2024-07-01", "1130.00", "苏州市民政局 2024 年低保标准通知"),
+    )
+    assert response.status_code == 302
+    params = current_parameters()
+    assert params.at("common.dibao_standard", date(2024, 7, 1)) == Decimal("1130.00")
+    assert params.at("common.dibao_standard", date(2025, 5, 1)) == Decimal("1155.00")
 
 
 def test_a_shipped_date_cannot_be_edited(staff):
     response = client_for(staff["district"]).post(
         reverse("benefits:parameter_add"),
-        _param_post("common.dibao_standard_urban", "2023-07-01", "1300.00", "改标准"),
+        _param_post("common.dibao_standard", "2025-07-01", "1300.00", "改标准"),
     )
     assert response.status_code == 400
-    form = _param_view(response, "common.dibao_standard_urban").form
-    assert form.errors["valid_from"] == ["2023-07-01 已有取值；调整标准请另选生效日期，历史取值不可修改"]
+    form = _param_view(response, "common.dibao_standard").form
+    assert form.errors["valid_from"] == ["2025-07-01 已有取值；调整标准请另选生效日期，历史取值不可修改"]
     html = response.content.decode()
-    assert 'id="id_common-dibao_standard_urban-valid_from_error"' in html
+    assert 'id="id_common-dibao_standard-valid_from_error"' in html
     assert ParameterValue.objects.count() == 0
     assert AuditLog.objects.filter(action="parameter.add").count() == 0
 
@@ -360,11 +377,11 @@ def test_a_shipped_date_cannot_be_edited(staff):
 def test_bad_parameter_values_are_shown_next_to_the_field(staff, value, field, message):
     response = client_for(staff["district"]).post(
         reverse("benefits:parameter_add"),
-        _param_post("common.dibao_standard_urban", "2031-01-01", value, "依据"),
+        _param_post("common.dibao_standard", "2031-01-01", value, "依据"),
     )
     assert response.status_code == 400
     form = next(
-        p for g in response.context["groups"] for p in g.params if p.name == "common.dibao_standard_urban"
+        p for g in response.context["groups"] for p in g.params if p.name == "common.dibao_standard"
     ).form
     assert message in form.errors[field][0]
     assert ParameterValue.objects.count() == 0
@@ -373,7 +390,7 @@ def test_bad_parameter_values_are_shown_next_to_the_field(staff, value, field, m
 def test_town_staff_cannot_add_parameter_values(staff):
     response = client_for(staff["town_luzhi"]).post(
         reverse("benefits:parameter_add"),
-        _param_post("common.dibao_standard_urban", "2030-07-01", "1250.00", "依据"),
+        _param_post("common.dibao_standard", "2030-07-01", "1250.00", "依据"),
     )
     assert response.status_code == 403
     assert ParameterValue.objects.count() == 0

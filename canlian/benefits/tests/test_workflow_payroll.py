@@ -18,6 +18,10 @@ from canlian.common.exceptions import DomainError, PermissionDenied, ValidationF
 from canlian.common.models import AuditLog
 from canlian.registry.models import EconomicStatusPeriod
 
+pytestmark = pytest.mark.usefixtures(
+    "example_standards_2023"
+)  # 2023 months: the example standards (root conftest)
+
 S = Application.Status
 
 
@@ -242,9 +246,14 @@ def test_payroll_end_to_end(staff, dibao_person, living, make_person):
         buf.getvalue(), aliases={"id": ["流水号"], "account": ["银行账号"], "amount": ["金额（元）"]}
     )
     accounts = {r[table.columns["account"]] for _, r in table.rows}
-    assert accounts == {"622*********0001"}
+    assert accounts == {"622*********0001", ""}  # the last row is the total
+    july.refresh_from_db()
+    assert july.status == "approved"  # the masked copy is for reading
     with pytest.raises(PermissionDenied):
         payroll_bank_file(acting_user=staff["leader"], payroll=july, out=io.BytesIO(), unmasked=True)
+    assert (
+        payroll_bank_file(acting_user=staff["district"], payroll=july, out=io.BytesIO(), unmasked=True) == 3
+    )
     july.refresh_from_db()
     assert july.status == "exported"
 

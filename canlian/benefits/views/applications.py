@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from canlian.accounts import access
+from canlian.common.audit import audit_read
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.masking import mask_id_number
 
@@ -204,6 +205,16 @@ def _maker_of(app: Application, status: str):
     return None
 
 
+def _not_before(app: Application, to: str):
+    """The day a move waits for: the end of the village posting, or of the posting of 民政's approval."""
+    today = timezone.localdate()
+    if to == S.DISTRICT_REVIEWED and app.posting_end and today < app.posting_end:
+        return app.posting_end
+    if to == S.ENROLLED and app.approval_posting_end and today < app.approval_posting_end:
+        return app.approval_posting_end
+    return None
+
+
 def _moves(user, app: Application, bound: tuple[str, TransitionForm] | None = None) -> list[MoveView]:
     out = []
     for to, label in app_services.allowed_moves(user, app):
@@ -224,9 +235,7 @@ def _moves(user, app: Application, bound: tuple[str, TransitionForm] | None = No
                 style=MOVE_STYLE.get(to, "primary"),
                 own_work=bool(move.checker_of and _maker_of(app, move.checker_of) == user.pk),
                 open=bool(bound and bound[0] == to),
-                not_before=app.posting_end
-                if to == S.DISTRICT_REVIEWED and app.posting_end and timezone.localdate() < app.posting_end
-                else None,
+                not_before=_not_before(app, to),
             )
         )
     order = {"primary": 0, "danger": 1, "secondary": 2}
@@ -277,6 +286,15 @@ def _detail_context(request, app: Application, *, bound=None, attach_form=None, 
     if app.posting_start and app.posting_end:
         left = (app.posting_end - today).days
         posting = {"start": app.posting_start, "end": app.posting_end, "left": left, "over": left <= 0}
+    approval_posting = None
+    if app.approval_posting_start and app.approval_posting_end:
+        left = (app.approval_posting_end - today).days
+        approval_posting = {
+            "start": app.approval_posting_start,
+            "end": app.approval_posting_end,
+            "left": left,
+            "over": left <= 0,
+        }
     return {
         "app": app,
         "person": app.person,
@@ -287,7 +305,9 @@ def _detail_context(request, app: Application, *, bound=None, attach_form=None, 
         or (AttachmentForm(prefix="att") if can_file(user) and app.status not in FINAL else None),
         "masked_account": mask_id_number(app.bank_account),
         "posting": posting,
-        "posting_days": app_services.POSTING_DAYS,
+        "posting_days": app_services.posting_rule(app.posting_start or today).text,
+        "approval_posting": approval_posting,
+        "approval_posting_days": app_services.posting_rule(app.decision_date or today, second=True).text,
         "error": error,
         "enrolment": getattr(app, "enrolment", None) if app.status == S.ENROLLED else None,
         "next": safe_next(request, ""),
@@ -396,4 +416,10 @@ def attachment_download(request, pk, att):
         handle = attachment.file.open("rb")
     except FileNotFoundError:
         raise Http404("附件文件已不存在") from None
+    audit_read(
+        acting_user=user,
+        action="application.attachment_download",
+        obj=app,
+        changes={"file": [None, attachment.name]},
+    )
     return FileResponse(handle, as_attachment=True, filename=attachment.name)

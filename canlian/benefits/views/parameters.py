@@ -32,6 +32,8 @@ UNITS = {
     "grade": "级",
     "year": "周岁",
     "years": "周岁",
+    "days": "天",
+    "months": "个月",
 }
 KINDS = {"money": "金额", "rate": "比例", "bool": "开关", "int": "整数"}
 GROUP_NAMES = {"common": "通用"}

@@ -22,6 +22,7 @@ from canlian.accounts import access
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
+from canlian.common.safe_read import size_error, upload_limits
 
 from ..exporters import payroll_bank_file
 from ..forms import BankResultsForm, PayrollGenerateForm, PayrollMoveForm, mark_invalid
@@ -147,6 +148,11 @@ def payroll_generate(request):
     if existing:
         messages.info(request, f"{programme.name} {month:%Y-%m} 的发放批次已存在")
         return redirect("benefits:payroll_detail", pk=existing.pk)
+    try:  # the service checks again when the task runs; refused here, no job is queued for nothing
+        payroll_services.payroll_month_check(programme=programme, month=month)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("benefits:payroll_list")
     from ..tasks import payroll_generate_task
 
     job = job_create(
@@ -337,15 +343,22 @@ def payroll_bank_download(request, pk):
 @require_POST
 def payroll_results(request, pk):
     """The bank's return file: checked whole (errors per row, in Chinese); nothing is written unless all
-    rows are good."""
+    rows are good. Who may apply it is checked before the file is read (a hostile file must not reach the
+    reader on behalf of someone who may not import), and the file is read in a child process with limits
+    (``common.safe_read``)."""
     user = request.user
     require_reader(user)
     payroll = _get_payroll(user, pk)
+    if not access.can_run_payroll(user):
+        return _error_page(request, pk, "只有区残联业务科室可以导入回盘结果", 403)
     form = BankResultsForm(request.POST, request.FILES)
     if not form.is_valid():
         mark_invalid(form)
         return _error_page(request, pk, "请选择银行回盘文件", 400, results_form=form)
     upload = form.cleaned_data["file"]
+    too_big = size_error(upload.size, upload_limits())
+    if too_big:
+        return _error_page(request, pk, f"回盘文件“{upload.name}”无法导入：{too_big}", 400, results_form=form)
     try:
         results = parse_bank_results(upload.read(), filename=upload.name)
         outcome = payroll_services.results_apply(acting_user=user, payroll=payroll, results=results)

@@ -83,7 +83,7 @@ def review_queue(request):
             (
                 "town_reviewed",
                 "待公示",
-                f"初审通过，待在村(社区)公示不少于 {app_services.POSTING_DAYS} 天",
+                f"初审通过，待在村(社区)公示不少于 {app_services.posting_rule(today).text}",
                 qs.filter(status=S.TOWN_REVIEWED),
             ),
             ("draft", "我的草稿", "尚未提交的申请", qs.filter(status=S.DRAFT, created_by=user)),
@@ -104,7 +104,12 @@ def review_queue(request):
                 "录入民政部门审定日期和文号；审核人不能审定自己审核的申请",
                 qs.filter(status=S.DISTRICT_REVIEWED),
             ),
-            ("approved", "待纳入发放", "审定通过，纳入后从申请当月起计发", qs.filter(status=S.APPROVED)),
+            (
+                "approved",
+                "待纳入发放",
+                "审定通过且审定结果公示期满，纳入后从申请当月起计发",
+                qs.filter(status=S.APPROVED).exclude(approval_posting_end__gt=today),
+            ),
         ]
         waiting = qs.filter(status=S.POSTED, posting_end__gt=today).count()
         waiting_label = "公示中（未满期）"

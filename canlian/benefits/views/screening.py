@@ -129,7 +129,12 @@ def screening_export(request):
     programme, month, town, errors = _choice(request, user, request.POST)
     if errors:
         return HttpResponseBadRequest("；".join(errors), content_type="text/plain; charset=utf-8")
-    lists = _lists(user, programme, month, town)
+    try:
+        lists = _lists(user, programme, month, town)
+    except ParameterError as exc:
+        return HttpResponseBadRequest(
+            f"无法测算 {month:%Y年%m月}：{exc}", content_type="text/plain; charset=utf-8"
+        )
     missing, stale = lists["missing"], lists["stale"]
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
     with transaction.atomic():

@@ -391,3 +391,19 @@ def test_roster_rejects_bad_rows_with_row_and_column(users, poor, id_for, tmp_pa
     assert main(["services", "import", "renovation", str(path), "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert (out["created"], out["unchanged"]) == (0, 2)
+
+
+def test_priority_from_the_dated_person_facts(users, poor):
+    from canlian.registry.circumstances import circumstance_add
+
+    a = poor(name="张伟", address="甪直镇1号")
+    b = poor(name="李娜", address="甪直镇2号")
+    # 一户多残 from the last day of the application month counts for that month; the next month's does not
+    circumstance_add(
+        acting_user=users["district"], person=a, kind="multiple_in_household", valid_from=date(2023, 3, 31)
+    )
+    circumstance_add(
+        acting_user=users["district"], person=b, kind="multiple_in_household", valid_from=date(2023, 4, 1)
+    )
+    assert _apply(users, a).data["priority"] == "一户多残或以老养残"
+    assert _apply(users, b).data["priority"] == "无"

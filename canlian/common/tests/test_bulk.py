@@ -69,14 +69,14 @@ def test_audit_record_many_writes_json_and_serialised_json(users):
     before = AuditLog.objects.count()
     count = audit_record_many(
         acting_user=users["district"],
-        action="test.bulk",
+        action="person.import_create",
         entries=[
             {"object_type": "t", "object_id": 1, "object_repr": "x" * 300, "changes": {"名": [None, "张三"]}},
             {"object_type": "t", "object_id": 2, "changes": JSONText(json.dumps({"a": [1, 2]}))},
         ],
     )
     assert count == 2 and AuditLog.objects.count() == before + 2
-    rows = {row.object_id: row for row in AuditLog.objects.filter(action="test.bulk")}
+    rows = {row.object_id: row for row in AuditLog.objects.filter(action="person.import_create")}
     assert rows["1"].changes == {"名": [None, "张三"]} and len(rows["1"].object_repr) == 200
     assert rows["2"].changes == {"a": [1, 2]}
     assert rows["1"].username == users["district"].username and rows["1"].role == users["district"].role

@@ -79,6 +79,9 @@ def test_cli_refuses_a_new_key_file_next_to_an_old_database(tmp_path):
     made = _canlian(tmp_path, "demo", "--persons", "5", "--registry-only")
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "keys.json").exists()
+    # what the command created is for its user only
+    for path in (tmp_path / "keys.json", tmp_path / "canlian.sqlite3"):
+        assert path.stat().st_mode & 0o077 == 0, path
     # when the key file is lost and a new one is generated on the next start
     (tmp_path / "keys.json").unlink()
     out = tmp_path / "out.xlsx"

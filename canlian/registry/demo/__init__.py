@@ -31,7 +31,8 @@ from canlian.common.jobs import Progress, noop_progress
 from canlian.common.models import AuditLog
 
 from .. import services
-from ..models import Certificate, EconomicStatusPeriod, Person, Region
+from ..models import Certificate, EconomicStatusPeriod, EmploymentPeriod, Person, PersonCircumstance, Region
+from ..validation import community_key
 from .population import (
     TOWN_COMMUNITIES,
     DemoPerson,
@@ -82,25 +83,67 @@ DEMO_USERS: tuple[DemoLogin, ...] = (
     DemoLogin("demo_leader", Role.LEADER, None, "演示-领导", "Xishan#Orange2023"),
     DemoLogin("demo_auditor", Role.AUDITOR, None, "演示-审计员", "Guangfu#Plum2023"),
 )
+DEMO_USERNAMES = frozenset(d.username for d in DEMO_USERS)
+
+
+def demo_login_refusal(user) -> str | None:
+    """Demo accounts (printed passwords) never sign in where demo data is not allowed (production)."""
+    from django.conf import settings
+
+    if not settings.CANLIAN_DEMO_ALLOWED and user.username in DEMO_USERNAMES:
+        return "演示账号不能在正式环境中登录，请使用管理员为您建立的账号。"
+    return None
+
+
+def demo_accounts_check(app_configs=None, **kwargs):
+    """``check --deploy``: an error while any demo account is active (its password is printed in the docs and
+    on every first start)."""
+    from django.core.checks import Error
+    from django.db.utils import DatabaseError
+
+    try:
+        active = sorted(
+            User.objects.filter(username__in=DEMO_USERNAMES, is_active=True).values_list(
+                "username", flat=True
+            )
+        )
+    except DatabaseError:
+        return []  # no tables yet: nothing to check
+    if not active:
+        return []
+    return [
+        Error(
+            f"演示账号仍处于启用状态：{'、'.join(active)}。演示账号的密码是公开的，正式使用前必须停用或删除。"
+            " / demo accounts are active",
+            hint='在“用户管理”中停用，或执行：manage.py shell -c "from canlian.accounts.models import User; '
+            "User.objects.filter(username__startswith='demo_').update(is_active=False)\"",
+            id="canlian.E001",
+        )
+    ]
+
+
 # ---- services -------------------------------------------------------------------------------------------
 
 
 def communities_ensure(*, acting_user) -> dict[str, dict[str, int]]:
-    """Create the demo villages/communities that are missing; returns town code → {name: region id}."""
+    """The region id of each demo village/community (short form → its official unit, loaded from the division
+    codes); one is created only where the county's list lacks it. Returns town code → {demo name: id}."""
     towns = {t.code: t for t in Region.objects.filter(level=Region.Level.TOWN)}
     code_of = {t.pk: code for code, t in towns.items()}
-    existing: dict[str, dict[str, int]] = {code: {} for code in towns}
+    by_key: dict[str, dict[str, int]] = {code: {} for code in towns}
     for region in Region.objects.filter(level=Region.Level.COMMUNITY, parent__in=towns.values()):
-        existing[code_of[region.parent_id]][region.name] = region.pk
+        by_key[code_of[region.parent_id]].setdefault(community_key(region.name), region.pk)
+    existing: dict[str, dict[str, int]] = {code: {} for code in towns}
     for code, names in TOWN_COMMUNITIES.items():
         town = towns.get(code)
         if town is None:
             continue
         for name in names:
-            if name not in existing[code]:
+            pk = by_key[code].get(community_key(name))
+            if pk is None:
                 kind = Region.Kind.VILLAGE if name.endswith("村") else Region.Kind.COMMUNITY
-                region = services.community_create(acting_user=acting_user, town=town, name=name, kind=kind)
-                existing[code][name] = region.pk
+                pk = services.community_create(acting_user=acting_user, town=town, name=name, kind=kind).pk
+            existing[code][name] = pk
     return existing
 
 
@@ -151,6 +194,7 @@ class DemoResult:
     persons: int = 0
     certificates: int = 0
     economic_periods: int = 0
+    circumstances: int = 0
     seconds: float = 0.0
     first_id: int | None = None
     last_id: int | None = None
@@ -172,6 +216,8 @@ def demo_persons_delete(*, acting_user, chunk: int = BATCH_SIZE) -> DemoResult:
             part = ids[start : start + chunk]
             result.certificates += Certificate.objects.filter(person_id__in=part).delete()[0]
             result.economic_periods += EconomicStatusPeriod.objects.filter(person_id__in=part).delete()[0]
+            result.circumstances += PersonCircumstance.objects.filter(person_id__in=part).delete()[0]
+            EmploymentPeriod.objects.filter(person_id__in=part).delete()
             result.persons += (
                 Person.objects.filter(pk__in=part).only("pk").delete()[1].get(Person._meta.label, 0)
             )
@@ -189,6 +235,7 @@ def demo_persons_delete(*, acting_user, chunk: int = BATCH_SIZE) -> DemoResult:
                 "persons": result.persons,
                 "certificates": result.certificates,
                 "economic_periods": result.economic_periods,
+                "circumstances": result.circumstances,
             },
         )
     return result
@@ -234,6 +281,16 @@ CERTIFICATE_COLUMNS = (
     "created_at",
 )
 PERIOD_COLUMNS = ("person_id", "status", "valid_from", "valid_to", "source", "created_at")
+CIRCUMSTANCE_COLUMNS = (
+    "person_id",
+    "kind",
+    "amount",
+    "valid_from",
+    "valid_to",
+    "source",
+    "created_by_id",
+    "created_at",
+)
 
 
 def _person_row(p: DemoPerson, *, towns, communities, pinyin_cache, acting_user_id, now) -> tuple:
@@ -285,6 +342,7 @@ def demo_load(
     person_writer = RowWriter(Person, PERSON_COLUMNS)
     cert_writer = RowWriter(Certificate, CERTIFICATE_COLUMNS)
     period_writer = RowWriter(EconomicStatusPeriod, PERIOD_COLUMNS)
+    circumstance_writer = RowWriter(PersonCircumstance, CIRCUMSTANCE_COLUMNS)
     result = DemoResult()
     pinyin_cache: dict[str, tuple[str, str]] = {}
     counts = {"deceased": 0, "moved_out": 0, "certificates_cancelled": 0, "certificates_frozen": 0}
@@ -306,7 +364,7 @@ def demo_load(
             for p in batch
         ]
         ids = person_writer.write(rows, with_ids=True)
-        certs, periods = [], []
+        certs, periods, facts = [], [], []
         for pk, p in zip(ids, batch, strict=True):
             for c in p.certificates:
                 certs.append(
@@ -333,16 +391,23 @@ def demo_load(
                     counts["certificates_frozen"] += 1
             for period in p.periods:
                 periods.append((pk, period.status, period.valid_from, period.valid_to, "演示数据", now))
+            for fact in p.circumstances:
+                amount = None if fact.amount is None else str(fact.amount)
+                facts.append(
+                    (pk, fact.kind, amount, fact.valid_from, fact.valid_to, "演示数据", acting_user.pk, now)
+                )
             if p.status != Person.Status.ACTIVE:
                 counts[p.status] += 1
         cert_writer.write(certs)
         period_writer.write(periods)
+        circumstance_writer.write(facts)
         if ids:
             result.first_id = ids[0] if result.first_id is None else result.first_id
             result.last_id = ids[-1]
         result.persons += len(ids)
         result.certificates += len(certs)
         result.economic_periods += len(periods)
+        result.circumstances += len(facts)
         done += size
         progress(done, persons, "生成演示数据")
     result.counts = counts
@@ -355,6 +420,7 @@ def demo_load(
             "persons": result.persons,
             "certificates": result.certificates,
             "economic_periods": result.economic_periods,
+            "circumstances": result.circumstances,
             "seed": seed,
             "first_id": result.first_id,
             "last_id": result.last_id,

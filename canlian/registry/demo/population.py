@@ -5,7 +5,10 @@
 the 17th digit, names from common local surnames and era-typical given names, the category mix of
 DOMAIN.md §7 with more grade 3–4 than 1–2, ages skewed old, towns and villages, certificates with
 history (reissues, renewals), expired / frozen / cancelled ones, deaths and moves, economic-status
-periods over time, employment by age, guardians for minors.
+periods over time, employment by age, guardians for minors, and the dated circumstances the benefit rules
+read (无固定收入 for about half of the severe persons outside 低保, a few 一户多残 households, 工伤 care pay,
+orphans, elderly care allowances, the date of each move out), drawn from a second generator so that adding
+them left every earlier draw of a seed unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from itertools import accumulate
 
 from django.utils import timezone
@@ -25,22 +29,24 @@ from ..models import Certificate, Person
 
 # ---- places ---------------------------------------------------------------------------------------------
 
-# A handful of villages (村) and communities (社区) under each town/street (DOMAIN.md §3).
+# A handful of real villages (村) and communities (社区) under each town/street, in the short form clerks write
+# (新家社区 for 新家社区居委会): the national statistical division codes (2023) that the registry loads
+# (registry/divisions.py, DOMAIN.md §3); a test checks that each names one of its town's units.
 TOWN_COMMUNITIES: dict[str, tuple[str, ...]] = {
-    "320506001": ("龙桥社区", "新家社区", "宝带社区", "溪江社区", "花港社区"),
-    "320506003": ("越溪社区", "旺山村", "张桥村", "吴山社区", "珠村社区"),
-    "320506004": ("郭巷社区", "尹山湖社区", "东盛社区", "淞苇村", "姜庄村"),
-    "320506005": ("横泾社区", "上林村", "新齐村", "长远村", "东林渡社区"),
-    "320506006": ("香山社区", "舟山村", "梅舍社区", "渔帆村", "长沙社区"),
-    "320506009": ("东湖社区", "南石湖社区", "宝丰社区", "龙南社区", "吴中社区"),
-    "320506010": ("太湖社区", "新路村", "石湖社区", "渔港村"),
-    "320506100": ("甪直社区", "澄墩村", "淞南村", "湖浜村", "海藏村", "甫里社区"),
-    "320506103": ("木渎社区", "天平村", "金山村", "灵岩社区", "藏书社区", "穹窿社区"),
-    "320506104": ("胥口社区", "马舍村", "新峰村", "采香泾社区", "胥江社区"),
-    "320506107": ("东山社区", "陆巷村", "杨湾村", "三山村", "槎湾村", "光明村"),
-    "320506108": ("光福社区", "冲山村", "香雪村", "迂里村", "福利村"),
-    "320506109": ("金庭社区", "东村村", "明月湾村", "石公村", "缥缈村"),
-    "320506110": ("临湖社区", "浦庄村", "前塘村", "灵湖村", "石舍村"),
+    "320506001": ("龙桥社区", "新家社区", "蠡墅社区", "先锋社区", "东吴社区"),
+    "320506003": ("龙翔社区", "旺山村", "张桥村", "吴山社区", "珠村社区"),
+    "320506004": ("尹山社区", "姜庄社区", "双浜社区", "湖滨社区", "独墅湖社区"),
+    "320506005": ("泾苑社区", "上林村", "新齐村", "长远村", "新路村"),
+    "320506006": ("蒋墩社区", "舟山村", "梅舍村", "渔帆社区", "长沙社区"),
+    "320506009": ("东湖社区", "南石湖社区", "宝带桥社区", "龙南社区", "红庄社区"),
+    "320506010": ("融湾社区", "颐湾社区", "融悦湾社区"),
+    "320506100": ("保圣社区", "澄墩村", "淞南村", "湖浜村", "江湾村", "甫里社区"),
+    "320506103": ("香溪社区", "天平村", "金山村", "灵岩村", "藏书社区", "穹窿社区"),
+    "320506104": ("子胥社区", "马舍村", "新峰村", "采香泾村", "一箭河社区"),
+    "320506107": ("洞庭社区", "陆巷村", "杨湾村", "三山村", "碧螺村", "太湖村"),
+    "320506108": ("梅园社区", "冲山村", "香雪村", "迂里村", "福利村"),
+    "320506109": ("东河社区", "东村村", "堂里村", "石公村", "缥缈村"),
+    "320506110": ("渡村社区", "浦庄村", "前塘村", "灵湖村", "石舍村"),
 }
 # Relative population of each town/street; the towns hold more of the (older, rural) disabled population.
 TOWN_WEIGHTS: dict[str, float] = {
@@ -163,6 +169,14 @@ class DemoPeriod:
 
 
 @dataclass(slots=True)
+class DemoCircumstance:
+    kind: str
+    valid_from: date
+    valid_to: date | None = None
+    amount: Decimal | None = None
+
+
+@dataclass(slots=True)
 class DemoPerson:
     name: str
     id_number: str
@@ -181,6 +195,7 @@ class DemoPerson:
     guardian_phone: str
     certificates: list[DemoCertificate] = field(default_factory=list)
     periods: list[DemoPeriod] = field(default_factory=list)
+    circumstances: list[DemoCircumstance] = field(default_factory=list)
 
 
 class PopulationGenerator:
@@ -188,6 +203,7 @@ class PopulationGenerator:
 
     def __init__(self, *, seed: int, ref: date, town_codes: list[str] | None = None):
         self.rng = random.Random(seed)
+        self.facts_rng = random.Random(f"{seed}:circumstances")
         self.ref = ref
         codes = [c for c in TOWN_WEIGHTS if town_codes is None or c in town_codes]
         if not codes:
@@ -279,7 +295,9 @@ class PopulationGenerator:
             guardian_name, guardian_relation = self._guardian(name, age, birth.year)
             guardian_phone = self._phone()
         phone = self._phone() if age >= 14 and rng.random() < 0.88 else ""
+        circumstances = self._circumstances(birth, age, profile.code, grade, periods, status, death_date)
         return DemoPerson(
+            circumstances=circumstances,
             name=name,
             id_number=id_number,
             sex=identity.sex(id_number),
@@ -420,6 +438,56 @@ class PopulationGenerator:
         if death_date is None and rng.random() < 0.5:
             periods[-1].valid_to = None  # still open today
         return periods
+
+    def _circumstances(
+        self,
+        birth: date,
+        age: int,
+        category: int,
+        grade: int,
+        periods: list[DemoPeriod],
+        status: str,
+        death_date: date | None,
+    ) -> list[DemoCircumstance]:
+        """Tuned so that of the living-allowance recipients about 60% are there for no fixed income and
+        about 8% for 一户多残 (Kunshan, May 2025: 1,310 and 178 of 2,116)."""
+        rng, ref = self.facts_rng, self.ref
+        out: list[DemoCircumstance] = []
+        end = death_date
+
+        def since(earliest: date) -> date:
+            lo = max(earliest, _years_before(ref, 6))
+            hi = ref - timedelta(days=45)
+            span = (hi - lo).days
+            return lo + timedelta(days=rng.randint(0, span)) if span > 0 else hi
+
+        def add(kind: str, earliest: date, amount: Decimal | None = None) -> None:
+            start = since(earliest)
+            if end is None or start <= end:
+                out.append(DemoCircumstance(kind, start, end, amount))
+
+        adult = _years_before(birth, -18) if age >= 18 else None
+        supported = any(p.valid_to is None and p.status in ("dibao", "tekun") for p in periods)
+        r = rng.random()
+        if adult and not supported and grade <= 2 and category in (1, 4, 5, 6) and r < 0.85:
+            add("no_fixed_income", adult)
+        if adult and not supported and rng.random() < 0.04:
+            add("multiple_in_household", adult)
+        if adult and 18 <= age < 65 and category == 4 and rng.random() < 0.012:
+            add("injury_care", adult)
+        if age < 18 and rng.random() < 0.04:
+            add("orphan_allowance", birth)
+        if age >= 80 and rng.random() < 0.35:
+            add(
+                "elderly_care",
+                _years_before(birth, -80),
+                Decimal(rng.choice(("100.00", "150.00", "200.00", "300.00"))),
+            )
+        if status == Person.Status.MOVED_OUT:
+            lo = _years_before(ref, 3)
+            moved = lo + timedelta(days=rng.randint(0, (ref - timedelta(days=1) - lo).days))
+            out.append(DemoCircumstance("moved_out", moved))
+        return out
 
     def _employment(self, age: int, grade: int) -> str:
         r = self.rng.random()

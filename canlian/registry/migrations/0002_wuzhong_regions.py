@@ -1,5 +1,8 @@
-"""Wuzhong District and its 14 towns and streets (DOMAIN.md §3), with their statistical codes."""
+"""Wuzhong District and its 14 towns and streets (DOMAIN.md §3), with their statistical codes.
 
+Only when Wuzhong is the county served (``CANLIAN_DISTRICT``): another county gets its own towns from 0010."""
+
+from django.conf import settings
 from django.db import migrations
 
 DISTRICT = ("320506", "吴中区")
@@ -22,6 +25,8 @@ TOWNS = [
 
 
 def load(apps, schema_editor):
+    if getattr(settings, "CANLIAN_DISTRICT", DISTRICT[0]) != DISTRICT[0]:
+        return
     Region = apps.get_model("registry", "Region")
     district, _ = Region.objects.get_or_create(
         code=DISTRICT[0], defaults={"name": DISTRICT[1], "level": "district", "kind": "district"}

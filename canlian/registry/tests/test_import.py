@@ -459,7 +459,7 @@ def test_unknown_community_is_refused_unless_allowed(tmp_path, users, pid):
     assert errors_of(refused)[0] == (
         2,
         "村(社区)",
-        "“甪直镇”下没有村(社区)“新建村”（可勾选“自动新建村(社区)”）",
+        "“新建村”不是甪直镇的村(社区)（新设立的村(社区)可勾选“自动新建村(社区)”）",
     )
 
     allowed = stage(path, user, allow_new_communities=True)
@@ -498,7 +498,7 @@ def test_town_staff_can_import_only_their_own_town(tmp_path, users, pid, make_pe
 
     assert errors_of(staged) == [
         (3, "镇(街道)", "您只能导入本镇(街道)（甪直镇）的人员，该行属于“木渎镇”"),
-        (4, "镇(街道)", "该身份证号已在“木渎镇”登记，您无权修改（如需迁入，请联系区残联）"),
+        (4, "镇(街道)", "该身份证号已在其他镇(街道)登记，您无权修改（如需迁入，请联系区残联）"),
     ]
     assert sorted(Person.objects.values_list("name", "town__name")) == [
         ("王芳", "甪直镇"),
@@ -607,10 +607,10 @@ def test_cli_dry_run_writes_nothing_and_report_lists_errors(tmp_path, users, pid
     assert sheet[2][12].startswith("有错误，不导入") and sheet[2][13].startswith(
         "户口性质：无法识别的户口性质“城里”"
     )
-    assert sheet[3][13] == "村(社区)：“甪直镇”下没有村(社区)“新村”（可勾选“自动新建村(社区)”）"
+    assert sheet[3][13] == "村(社区)：“新村”不是甪直镇的村(社区)（新设立的村(社区)可勾选“自动新建村(社区)”）"
     assert wb.get_sheet_by_name("错误明细").to_python()[1:] == [
         [3, "户口性质", sheet[2][13].split("：", 1)[1]],
-        [4, "村(社区)", "“甪直镇”下没有村(社区)“新村”（可勾选“自动新建村(社区)”）"],
+        [4, "村(社区)", "“新村”不是甪直镇的村(社区)（新设立的村(社区)可勾选“自动新建村(社区)”）"],
     ]
 
 
@@ -891,7 +891,15 @@ def test_template_download(client, users):
     wb = CalamineWorkbook.from_filelike(io.BytesIO(b"".join(response.streaming_content)))
     assert wb.sheet_names == ["残疾人名单", "说明"]
     rows = wb.get_sheet_by_name("残疾人名单").to_python()
-    assert rows[0] == HEADERS
+    assert rows[0][:12] == HEADERS
+    assert rows[0][12:] == [
+        "无固定收入",
+        "一户多残或依老养残",
+        "工伤保险生活护理费",
+        "孤儿或事实无人抚养",
+        "老年护理补贴(元/月)",
+        "迁出日期",
+    ]
     assert rows[1][:3] == ["张三", "11010519491231002X", "11010519491231002X42"]
     notes = wb.get_sheet_by_name("说明").to_python()
     assert notes[0] == ["列名", "是否必填", "填写说明"]

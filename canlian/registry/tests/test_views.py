@@ -498,19 +498,33 @@ def test_status_unknown_value_is_refused(make_person, users):
 def test_admin_adds_a_community(users, towns):
     client = client_for(users["admin"])
     response = client.post(
-        reverse("registry:region_create"), {"town": towns["木渎镇"].pk, "name": " 天平村 ", "kind": "village"}
+        reverse("registry:region_create"),
+        {"town": towns["木渎镇"].pk, "name": " 天平新村 ", "kind": "village"},
     )
-    region = Region.objects.get(name="天平村")
+    region = Region.objects.get(name="天平新村")
     assert response.status_code == 302
-    assert (region.parent, region.level, region.kind, region.code) == (
+    # numbered after the official villages of the town (the last is 320506103208 善人桥村委会)
+    assert (region.parent, region.level, region.kind, region.code, region.official) == (
         towns["木渎镇"],
         "community",
         "village",
-        "320506103001",
+        "320506103209",
+        False,
     )
     assert AuditLog.objects.filter(action="region.create", object_id=str(region.pk)).count() == 1
     html = client.get(reverse("registry:region_list")).content.decode()
-    assert "天平村" in html.split(f'id="town-{towns["木渎镇"].pk}"')[1].split("</section>")[0]
+    assert "天平新村" in html.split(f'id="town-{towns["木渎镇"].pk}"')[1].split("</section>")[0]
+
+
+def test_admin_cannot_add_an_official_village_again_in_short_form(users, towns):
+    before = Region.objects.count()
+    response = client_for(users["admin"]).post(
+        reverse("registry:region_create"), {"town": towns["木渎镇"].pk, "name": "天平村", "kind": "village"}
+    )
+    assert response.status_code == 400
+    assert field_error(response.content.decode(), "name") == "“木渎镇”下已有“天平村委会”"
+    assert Region.objects.count() == before
+    assert AuditLog.objects.filter(action="region.create").count() == 0
 
 
 def test_duplicate_community_is_an_error_on_the_name(users, towns):

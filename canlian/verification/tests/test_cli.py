@@ -38,6 +38,24 @@ def test_import_json(tmp_path, capsys, staff, make_person):
         "candidates": 1,
         "unmatched": 1,
         "invalid_ids": 2,
+        "fuzzy_matches": [
+            {
+                "row": 3,
+                "person_id": b.pk,
+                "status": "pending",
+                "match_type": "id_typo_same_name",
+                "score": 0.97,
+                "rule": "身份证号相差一位（或相邻两位颠倒），姓名拼音相同",
+                "agree": [
+                    "姓名",
+                    "姓名拼音",
+                    "出生日期",
+                    "性别（身份证号第17位）",
+                    "户籍区县代码（身份证号前6位）",
+                ],
+                "differ": ["顺序码（身份证号第15-17位）", "身份证号"],
+            }
+        ],
     }
     assert "第3行“身份证号”：身份证号校验位错误" in err
     assert OutsideList.objects.get().received_on == date(2023, 8, 2)

@@ -138,3 +138,73 @@ def test_open_findings_count_for_the_payroll_page(ran):
     assert open_findings_count(living, date(2023, 8, 1)) == 4  # dead, tekun, left 低保, moved out
     assert open_findings_count(care, date(2023, 8, 1)) == 6
     assert open_findings_count(care, date(2023, 6, 1)) == 2  # expired from April, deceased from June
+
+
+def test_injury_care_and_tekun_lists_stop_both_allowances_as_the_rules_do(staff, make_person):
+    """工伤保险生活护理费 and 特困 stop both allowances: the findings follow the benefit programmes' own list
+    (``programmes_stopped_by``), so a person on both gets a finding for each, from the month the other
+    benefit starts (1st of July and 31st of July 2025: both from July), with the money at stake of the
+    real Suzhou standards for July 2025 (1,208 × 35% = 422.80 and 160.00)."""
+    from canlian.benefits.rules import programmes_stopped_by
+
+    injured = make_person(name="李四", birth=date(1953, 4, 5), grade=1)
+    poor = make_person(name="孙三", birth=date(1952, 3, 4), grade=2)
+    for p in (injured, poor):
+        EconomicStatusPeriod.objects.create(person=p, status="dibao", valid_from=date(2020, 1, 1))
+        for code in ("living_allowance", "care_allowance"):
+            world._enrol(p, code, start=date(2025, 5, 1))
+    for kind, person, day, source in (
+        ("injury_care", injured, "2025-07-31", "区人社局工伤科"),
+        ("tekun", poor, "2025-07-01", "区民政局特困科"),
+    ):
+        outside_list_import(
+            acting_user=staff["district"],
+            source=xlsx_bytes(["姓名", "身份证号", "起始日期"], [[person.name, person.id_number, day]]),
+            kind=kind,
+            filename=f"{kind}.xlsx",
+            source_name=source,
+            received_on=date(2025, 8, 2),
+        )
+    run = verification_run(acting_user=staff["district"], month=date(2025, 8, 1))
+    assert run.stats["findings"] == {"injury_care": 2, "entered_tekun": 2}
+    rows = sorted(
+        (
+            f.kind,
+            f.enrolment.programme.code,
+            f"{f.effective_month:%Y-%m}",
+            f.money_at_stake_fen,
+            f.evidence["reason"],
+        )
+        for f in Finding.objects.filter(run=run).select_related("enrolment__programme")
+    )
+    assert rows == [
+        (
+            "entered_tekun",
+            "care_allowance",
+            "2025-07",
+            16000,
+            "特困供养名单：2025-07-01 起纳入特困供养，两项补贴均停发",
+        ),
+        (
+            "entered_tekun",
+            "living_allowance",
+            "2025-07",
+            42280,
+            "特困供养名单：2025-07-01 起纳入特困供养，两项补贴均停发",
+        ),
+        (
+            "injury_care",
+            "care_allowance",
+            "2025-07",
+            16000,
+            "工伤保险生活护理费名单：2025-07-01 起领取，两项补贴均停发",
+        ),
+        (
+            "injury_care",
+            "living_allowance",
+            "2025-07",
+            42280,
+            "工伤保险生活护理费名单：2025-07-01 起领取，两项补贴均停发",
+        ),
+    ]
+    assert {r[1] for r in rows if r[0] == "injury_care"} == set(programmes_stopped_by("injury_care"))

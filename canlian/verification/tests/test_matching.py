@@ -5,7 +5,7 @@ from datetime import date
 import polars as pl
 
 from canlian.registry.identity import check_char
-from canlian.verification.matching import RULE_TEXT, exact_matches, fuzzy_candidates
+from canlian.verification.matching import RULE_TEXT, Thresholds, exact_matches, fuzzy_candidates
 
 
 def ident(first17: str) -> str:
@@ -138,8 +138,83 @@ def test_every_rule_has_an_explanation():
         "id_typo_near_name",
         "name_birth_no_id",
         "near_name_birth_no_id",
+        "name_birth_other_sequence",
         "name_birth_other_id",
     }
+
+
+def _rekeyed(valid: str, position: int, digit: str) -> str:
+    """A valid ID with one sequence digit mis-keyed and the check digit recomputed: valid again."""
+    first17 = valid[:position] + digit + valid[position + 1 : 17]
+    return ident(first17)
+
+
+def _near_miss(id_number, *, min_score=0.70):
+    r = rows((id_number, id_number, "张伟", "zhangwei", "zw", date(1980, 5, 6)))
+    got = fuzzy_candidates(REGISTRY, r, thresholds=Thresholds(min_score=min_score))
+    return {row["row_id"]: row for row in got.iter_rows(named=True)}
+
+
+def test_near_miss_other_sequence_same_sex_and_county_scores_070_with_its_evidence():
+    # given 张伟's ID with its first sequence digit mis-keyed (0 → 7) and the check digit recomputed
+    other = _rekeyed(A, 14, "7")
+    assert other != A and other[:14] == A[:14] and other[16] == A[16]
+    # when matched with the default threshold, it is dropped (0.70 < 0.80)
+    assert _near_miss(other, min_score=0.80) == {}
+    # when matched with a deaths list's threshold (0.70), it is a candidate
+    got = _near_miss(other)[1]
+    assert (got["person_id"], got["match_type"], got["score"], got["id_distance"]) == (
+        1,
+        "name_birth_other_sequence",
+        0.70,
+        2,
+    )
+    # and every field says whether it agrees
+    assert {
+        k: got[k]
+        for k in (
+            "same_name",
+            "same_pinyin",
+            "birth_equal",
+            "same_sex",
+            "same_county",
+            "same_sequence",
+            "same_id",
+        )
+    } == {
+        "same_name": True,
+        "same_pinyin": True,
+        "birth_equal": True,
+        "same_sex": True,
+        "same_county": True,
+        "same_sequence": False,
+        "same_id": False,
+    }
+
+
+def test_other_sex_or_other_county_is_not_a_near_miss():
+    # the sex digit (17th) of another parity: another person, 0.60, dropped even at 0.70
+    other_sex = _rekeyed(A, 16, "2")
+    assert int(other_sex[16]) % 2 != int(A[16]) % 2
+    assert _near_miss(other_sex) == {}
+    got = _near_miss(other_sex, min_score=0.60)[1]
+    assert (got["match_type"], got["score"], got["same_sex"]) == ("name_birth_other_id", 0.60, False)
+    # another county (320507): 0.60 as well
+    other_county = ident("320507" + A[6:17])
+    assert _near_miss(other_county) == {}
+    got = _near_miss(other_county, min_score=0.60)[1]
+    assert (got["match_type"], got["same_county"], got["same_sequence"]) == (
+        "name_birth_other_id",
+        False,
+        True,
+    )
+
+
+def test_rows_without_an_id_cannot_tell_sex_county_or_sequence():
+    got = _fuzzy(rows((None, "", "张伟", "zhangwei", "zw", date(1980, 5, 6))))[1]
+    assert got["match_type"] == "name_birth_no_id"
+    assert (got["same_sex"], got["same_county"], got["same_sequence"], got["same_id"]) == (None,) * 4
+    assert (got["same_name"], got["birth_equal"]) == (True, True)
 
 
 def test_exact_on_another_key_yields_every_holder_and_skips_empty_keys():

@@ -85,6 +85,12 @@ def test_confirm_a_death_and_a_move_and_a_cancellation_updates_the_registry(ran,
         date(2023, 5, 20),
     )
     assert Person.objects.get(pk=p["moved"].pk).status == "moved_out"
+    # the move is recorded on the list's date, not the day of confirming: the months before stay paid
+    from canlian.registry.models import PersonCircumstance
+
+    finding = Finding.objects.get(kind="moved_out", person=p["moved"])
+    move = PersonCircumstance.objects.get(person=p["moved"], kind="moved_out")
+    assert finding.row.event_date is not None and move.valid_from == finding.row.event_date
     cert = Certificate.objects.get(person=p["cancelled"], is_current=True)
     assert (cert.status, cert.status_changed_on) == ("cancelled", date(2023, 7, 10))
 

@@ -7,6 +7,11 @@ class BenefitsConfig(AppConfig):
     verbose_name = "待遇"
 
     def ready(self):
+        from canlian.registry.timeline import timeline_register
+
+        from .timeline import benefit_entries
+
+        timeline_register("benefits", benefit_entries)
         from canlian.accounts import access
         from canlian.accounts.models import Role
         from canlian.common.navigation import NavEntry, nav_register

@@ -11,6 +11,11 @@ class CaseworkConfig(AppConfig):
         from .navigation import register_navigation
 
         register_navigation()
+        from canlian.registry.timeline import timeline_register
+
+        from .timeline import case_entries
+
+        timeline_register("casework", case_entries)
         self._register_facts()
         self._register_audit_labels()
 
@@ -38,6 +43,13 @@ class CaseworkConfig(AppConfig):
                 "custodial.contract_create": "登记托养服务购买合同",
                 "custodial.inspection": "托养服务质量检查",
                 "roster.report_download": "下载服务名单导入报告",
+                "devices.catalogue_import": "导入辅助器具目录",
+                "devices.loan_lend": "借出辅助器具",
+                "devices.loan_return": "归还辅助器具",
+                "case.devices.apply": "辅助器具适配申请",
+                "case.devices.fitting_import": "导入已交付的辅具适配",
+                "case.renovation.item_add": "无障碍改造：增加改造项目",
+                "case.renovation.item_remove": "无障碍改造：删除改造项目",
             }
         )
 

@@ -320,3 +320,6 @@ from .device_models import (  # noqa: E402,F401
     DeviceItem,
     DeviceLoan,
 )
+
+# ---- home accessibility renovation (its own module) ------------------------------------------------------
+from .renovation_models import RenovationItem, RenovationPhoto  # noqa: E402,F401

@@ -9,6 +9,17 @@ def register_navigation() -> None:
     nav_register(
         NavEntry(
             "services",
+            "我的待办",
+            "bi-list-check",
+            "casework:worklist",
+            lambda u: access.can_read_cases(u) and u.role != "leader",
+            namespace="casework",
+            prefixes=("worklist",),
+            order=5,
+            badge_url="casework:worklist_count",
+        ),
+        NavEntry(
+            "services",
             "服务个案",
             "bi-heart-pulse",
             "casework:index",

@@ -2,12 +2,15 @@ from django.urls import path
 
 from . import child_rehab_views as child_rehab
 from . import devices_views as devices
+from . import renovation_views as renovation
 from . import views
 
 app_name = "casework"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("worklist/", views.my_worklist, name="worklist"),
+    path("worklist/count/", views.my_worklist_count, name="worklist_count"),
     path("p/<str:programme>/", views.case_list, name="case_list"),
     path("p/<str:programme>/due/", views.due_list, name="due_list"),
     path("cases/<int:pk>/", views.case_detail, name="case_detail"),
@@ -40,4 +43,9 @@ urlpatterns = [
     path("devices/catalogue/", devices.catalogue, name="devices_catalogue"),
     path("devices/loans/", devices.loans, name="devices_loans"),
     path("devices/loans/<int:pk>/return/", devices.loan_return, name="devices_loan_return"),
+    # home accessibility renovation's own pages
+    path("renovation/apply/", renovation.apply, name="renovation_apply"),
+    path("renovation/cases/<int:pk>/items/", renovation.item_add, name="renovation_item_add"),
+    path("renovation/items/<int:pk>/remove/", renovation.item_remove, name="renovation_item_remove"),
+    path("renovation/cases/<int:pk>/photos/", renovation.photo_add, name="renovation_photo_add"),
 ]

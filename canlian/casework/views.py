@@ -384,3 +384,39 @@ def import_report(request, pk):
     return FileResponse(
         open(path, "rb"), as_attachment=True, filename=f"导入报告-{job.params.get('filename', '')}.xlsx"
     )
+
+
+@login_required
+@require_GET
+def my_worklist(request):
+    from .worklist import worklist
+
+    if not access.can_read_cases(request.user) or request.user.role == "leader":
+        raise Http404("没有待办事项页面")
+    items = worklist(request.user)
+    return render(
+        request,
+        "casework/worklist.html",
+        {
+            "items": items,
+            "overdue": sum(1 for i in items if i.overdue),
+            "programmes": programmes(),
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@require_GET
+def my_worklist_count(request):
+    """The navigation badge (a fragment fetched after the page): the number of items in 我的待办. A background
+    fetch is not user activity: it neither redirects an anonymous caller to the login page nor saves the
+    session (which would extend the idle timeout and could race a logout or a change of user)."""
+    from .worklist import worklist_count
+
+    n = worklist_count(request.user) if request.user.is_authenticated else 0
+    del request.session  # SessionMiddleware then leaves the session and its cookie as they were
+    if not n:
+        return HttpResponse("")
+    return HttpResponse(
+        f'<span class="badge rounded-pill text-bg-danger" id="worklist-badge" aria-label="{n} 项待办">{n}</span>'
+    )

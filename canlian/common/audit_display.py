@@ -278,6 +278,16 @@ CHANGE_LABELS = {
     "orphan_allowance": "孤儿或事实无人抚养",
     "elderly_care": "老年护理补贴(元/月)",
     # the case engine and its programmes (casework)
+    # home accessibility renovation (casework/programmes/renovation.py)
+    "item": "改造项目",
+    "plan_total": "方案合计（元）",
+    "survey_on": "勘查日期",
+    "survey_notes": "勘查记录",
+    "return_reason": "退回原因",
+    "contractor": "施工单位",
+    "amount_contract": "合同金额（元）",
+    "works_from": "开工日期",
+    "works_to": "完工日期",
     "age": "年龄",
     "amount_allowed": "核准金额（元）",
     "amount_asked": "申请金额（元）",
@@ -330,6 +340,24 @@ CHANGE_LABELS = {
     "state": "状态",
     "used_before": "本年已用（元）",
     "year_cap": "年度上限（元）",
+    # assistive devices
+    "added": "新增条目",
+    "asset_no": "资产编号",
+    "changed": "变更条目",
+    "days_late": "逾期天数",
+    "due_on": "应还日期",
+    "effective_from": "生效日期",
+    "fitted_on": "适配日期",
+    "items": "条目",
+    "lent_on": "借出日期",
+    "own_share": "个人负担（元）",
+    "price": "价格（元）",
+    "removed": "删除条目",
+    "requested": "申请辅具",
+    "returned_on": "归还日期",
+    "subsidy": "补贴金额（元）",
+    "version": "目录版本",
+    "village_worker": "村(社区)经办人",
 }
 # Values of keys that are not fields but hold codes: key → code → label
 VALUE_LABELS = {

@@ -35,6 +35,8 @@ class NavEntry:
     namespace: str = ""
     prefixes: tuple[str, ...] = field(default=())
     order: int = 100
+    # URL name of a small fragment (a count badge) loaded after the page, so no page pays for the count
+    badge_url: str = ""
 
     def matches(self, match) -> bool:
         if match is None:
@@ -79,7 +81,15 @@ def menu_for(user, match) -> list[dict]:
                 url = reverse(entry.url_name)
             except NoReverseMatch:
                 continue
-            items.append({"label": entry.label, "icon": entry.icon, "url": url, "current": entry is current})
+            items.append(
+                {
+                    "label": entry.label,
+                    "icon": entry.icon,
+                    "url": url,
+                    "current": entry is current,
+                    "badge_url": reverse(entry.badge_url) if entry.badge_url else "",
+                }
+            )
         if items:
             groups.append(
                 {

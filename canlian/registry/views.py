@@ -39,6 +39,7 @@ from .forms import (
 from .identity import CATEGORY_LABELS, GRADE_LABELS
 from .identity import normalize as identity_normalize
 from .models import Certificate, EmploymentPeriod, Person, PersonCircumstance, Region
+from .timeline import person_timeline
 
 AUDIT_TIMELINE_LIMIT = 50
 
@@ -234,6 +235,7 @@ def _detail_context(
         "periods": periods,
         "economic_status": next((p for p in periods if p.is_current), None),
         "timeline": timeline,
+        "services_timeline": person_timeline(user, person),
         "timeline_limit": AUDIT_TIMELINE_LIMIT,
         "can_edit": can_edit,
         "can_reveal": access.can_reveal(user, person),

@@ -7,6 +7,11 @@ class VerificationConfig(AppConfig):
     verbose_name = "数据比对"
 
     def ready(self):
+        from canlian.registry.timeline import timeline_register
+
+        from .timeline import finding_entries
+
+        timeline_register("verification", finding_entries)
         # Benefits must not import verification; it asks its registered payroll checks instead.
         from canlian.benefits.hooks import payroll_check_register
 

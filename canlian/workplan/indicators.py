@@ -130,6 +130,12 @@ def _devices_fitted(year: int) -> dict[int, int]:
     return devices_fitted_by_town(year)
 
 
+def _renovation_done(year: int) -> dict[int, int]:
+    from canlian.casework.programmes.renovation import renovation_done_by_town
+
+    return renovation_done_by_town(year)
+
+
 indicator_register(
     Indicator(
         code="devices_fitted",
@@ -138,5 +144,16 @@ indicator_register(
         definition="当年适配交付辅助器具（含名单导入的已交付适配）的残疾人，每人计一次，"
         "按当年首次适配所在个案的镇(街道)统计；借用服务点器具不计入",
         count=_devices_fitted,
+    )
+)
+
+
+indicator_register(
+    Indicator(
+        code="renovation_done",
+        name="困难重度残疾人家庭无障碍改造",
+        unit="户",
+        definition="当年竣工验收的无障碍改造户数（同镇同住址为一户，一户当年只计一次），按个案所在镇(街道)统计",
+        count=_renovation_done,
     )
 )

@@ -70,7 +70,10 @@ def _person_by_id(user, text: str):
     from canlian.registry import identity
     from canlian.registry.services import id_index
 
-    id_number = identity.validate_id(text)
+    try:
+        id_number = identity.validate_id(text)
+    except identity.IdentityError as exc:
+        raise ValidationFailed({"id_number": str(exc)}) from None
     person = core.persons_visible(user).filter(id_number_index=id_index(id_number)).first()
     if person is None:
         raise ValidationFailed({"id_number": "未找到该身份证号的儿童，或不在您的管辖范围内"})

@@ -64,6 +64,9 @@ def test_apply_page_errors_and_success(users, kid):
     )
     assert r.status_code == 400 and "申请日期不能早于出生日期" in r.content.decode()
     assert Case.objects.count() == 0
+    # an ID number that is not one: the reason at the field, never a 500
+    r = c.post(reverse("casework:child_rehab_apply"), {**FORM, "id_number": "32050612"})
+    assert r.status_code == 400 and "身份证号" in r.content.decode() and Case.objects.count() == 0
     r = c.post(
         reverse("casework:child_rehab_apply"), {**FORM, "id_number": kid.id_number, "priority": ["orphan"]}
     )

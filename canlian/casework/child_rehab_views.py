@@ -70,10 +70,7 @@ def _person_by_id(user, text: str):
     from canlian.registry import identity
     from canlian.registry.services import id_index
 
-    try:
-        id_number = identity.validate_id(text)
-    except identity.IdentityError as exc:
-        raise ValidationFailed({"id_number": str(exc)}) from None
+    id_number = identity.validate_id(text)  # IdentityError (a ValueError) with the reason in Chinese
     person = core.persons_visible(user).filter(id_number_index=id_index(id_number)).first()
     if person is None:
         raise ValidationFailed({"id_number": "未找到该身份证号的儿童，或不在您的管辖范围内"})
@@ -133,6 +130,8 @@ def apply(request):
         person = None
         try:
             person = _person_by_id(request.user, post.get("id_number", ""))
+        except ValueError as exc:  # registry.identity.IdentityError: not an ID number
+            errors["id_number"] = str(exc)
         except ValidationFailed as exc:
             errors.update(exc.errors)
         except DomainError as exc:

@@ -503,9 +503,9 @@ def finding_confirm(request, pk):
         add_errors(form, exc.errors)
         mark_invalid(form)
         return _detail(request, finding, confirm_form=form, status=400)
-    except DomainError as exc:
-        form.add_error(None, exc.message)
-        return _detail(request, finding, confirm_form=form, status=400)
+    except DomainError as exc:  # the state changed meanwhile: the form is gone, the message at the top
+        messages.error(request, exc.message)
+        return _detail(request, _finding(user, pk), status=400)
     messages.success(request, "疑点已确认，待遇已按所选月份停发，多发金额已记录")
     return redirect("verification:finding_detail", pk=pk)
 
@@ -532,9 +532,9 @@ def finding_dismiss(request, pk):
     except ValidationFailed as exc:
         add_errors(form, {("reason" if k == "dismiss_reason" else k): v for k, v in exc.errors.items()})
         return _detail(request, finding, dismiss_form=form, status=400)
-    except DomainError as exc:
-        form.add_error(None, exc.message)
-        return _detail(request, finding, dismiss_form=form, status=400)
+    except DomainError as exc:  # the state changed meanwhile: the form is gone, the message at the top
+        messages.error(request, exc.message)
+        return _detail(request, _finding(user, pk), status=400)
     messages.success(request, "疑点已排除")
     return redirect("verification:finding_detail", pk=pk)
 

@@ -246,6 +246,8 @@ def test_the_page_offers_the_moves_shows_them_and_refuses_a_stale_post(ran, staf
     moved = [e for e in entries if e.title == "确认疑点：已领取工伤保险生活护理费"]
     assert len(moved) == 1 and moved[0].state == "已确认" and moved[0].detail.startswith("luzhi2")
     assert person_timeline(staff["town_mudu"], f.person) == []  # another town sees none of it
+    person_page = luzhi.get(reverse("registry:person_detail", args=[f.person_id])).content.decode()
+    assert "确认疑点：已领取工伤保险生活护理费" in person_page and "luzhi2" in person_page
 
 
 def test_the_candidate_queue_buttons_come_from_the_workflow(ran, staff):

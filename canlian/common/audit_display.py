@@ -192,6 +192,8 @@ _OTHER_MODEL_FIELDS = {
 CHANGE_LABELS = {
     "on": "日期",
     "reason": "原因",
+    "posting": "公示期",
+    "approval_posting": "审定结果公示期",
     "rows": "行数",
     "count": "行数",
     "filters": "筛选条件",

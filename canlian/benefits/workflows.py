@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from canlian.accounts import access
 from canlian.accounts.models import Role
+from canlian.common.audit_display import ActionSpec, register_actions
 from canlian.common.exceptions import DomainError
 from canlian.common.workflow import Move, Workflow
 
@@ -399,3 +400,19 @@ PAYROLL_WORKFLOW = Workflow(
 
 # Moves offered as buttons on the batch page; the others are made by the bank file and the return file.
 PAYROLL_BUTTON_MOVES = ("review", "return", "approve")
+
+
+def _register_audit_labels() -> None:
+    """The engine registers "<workflow>.<move>" with the move's label; the benefits moves also name the model
+    whose fields their changes are (audit rows written before the engine hung enrolment changes on the person)."""
+    for wf, model in (
+        (APPLICATION_WORKFLOW, "benefits.Application"),
+        (ENROLMENT_WORKFLOW, "benefits.Enrolment"),
+        (PAYROLL_WORKFLOW, "benefits.Payroll"),
+    ):
+        register_actions(
+            {f"{wf.code}.{m.name}": ActionSpec(f"{wf.name}：{m.label}", model) for m in wf.moves}
+        )
+
+
+_register_audit_labels()

@@ -247,12 +247,16 @@ def _enrolment_effect(kind: str):
             enrolment=e, kind=kind, effective_month=month, reason=reason, by=acting_user
         )
         return {
-            "person": [None, e.person_id],
+            "enrolment": [e.pk, e.pk],
             "effective_month": [None, f"{month:%Y-%m}"],
             "reason": [None, reason],
         }
 
     return effect
+
+
+def _enrolment_person(e: Enrolment):
+    return e.person
 
 
 def _enrolments_scope(user):
@@ -271,6 +275,8 @@ ENROLMENT_WORKFLOW = Workflow(
     initial=E.ACTIVE,
     state_field="status",
     scope=_enrolments_scope,
+    # the audit rows stay on the person, as before the engine: the person page lists them
+    audit_object=_enrolment_person,
     field_labels={"reason": "变更原因", "effective_month": "生效月份"},
     moves=(
         Move(

@@ -64,6 +64,9 @@ class Workflow:
     state_field: str = "state"
     field_labels: dict[str, str] = field(default_factory=dict)
     scope: Callable[[Any], models.QuerySet] | None = None  # user -> queryset of objects they may move
+    # obj -> the object the audit row is about, when not the moved object itself (an enrolment's moves are
+    # shown on its person's page, which lists the person's audit rows)
+    audit_object: Callable[[Any], models.Model] | None = None
     _by_name: dict[str, Move] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -290,7 +293,7 @@ def transition(
     audit_record(
         acting_user=acting_user,
         action=f"{wf.code}.{m.name}",
-        obj=locked,
+        obj=wf.audit_object(locked) if wf.audit_object is not None else locked,
         changes=changes,
         detail=f"{m.label}：{wf.state_label(current)} → {wf.state_label(m.target)}"
         + (f"。{note.strip()}" if note.strip() else ""),

@@ -40,9 +40,12 @@ def user_create(
     institution=None,
     full_name: str = "",
     check_permission: bool = True,
+    institution_assigned_later: bool = False,
 ) -> User:
     """A staff account. Town staff belong to a town; institution staff to exactly one institution (they see
-    only its cases), and no other role may be bound to an institution."""
+    only its cases), and no other role may be bound to an institution. ``institution_assigned_later`` is for
+    the demo only: its institution login is made before the demo institutions exist and the casework demo
+    assigns it (audited ``user.institution``); until then it sees nothing."""
     if check_permission and not (
         acting_user and (access.can_manage_users(acting_user) or acting_user.username == SYSTEM_USERNAME)
     ):
@@ -52,7 +55,7 @@ def user_create(
         errors["role"] = "无效的角色"
     if role == Role.TOWN_STAFF and town is None:
         errors["town"] = "镇(街道)工作人员必须指定所属镇(街道)"
-    if role == Role.INSTITUTION_STAFF and institution is None:
+    if role == Role.INSTITUTION_STAFF and institution is None and not institution_assigned_later:
         errors["institution"] = "机构工作人员必须指定所属服务机构"
     elif role != Role.INSTITUTION_STAFF and institution is not None and role in Role.values:
         errors["institution"] = f"只有机构工作人员可以指定所属服务机构，{Role(role).label}不能指定"

@@ -382,3 +382,87 @@ def test_inspections_record_filter_and_follow_up(
     # the audit page shows the moves in Chinese
     audit = client_for(users["auditor"]).get(reverse("common:audit_list")).content.decode()
     assert "托养服务质量检查" in audit and "托养服务质量检查整改复查" in audit
+
+
+# ---- one custodial-care case end to end in a real browser --------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_custodial_case_end_to_end_in_the_browser(
+    browser_page, login_as, users, person, provider, inst_staff
+):
+    """The town enters the application and its review, the district approves and places the person with a
+    provider, the provider's staff record the first return visit, the district inspects the provider; the
+    auditor's page then names each of these moves in Chinese, by the user who made it."""
+    start = TODAY - timedelta(days=120)
+
+    def switch(username):
+        browser_page.context.clear_cookies()
+        return login_as(browser_page, username)
+
+    page = login_as(browser_page, "luzhi1")
+    page.goto("/services/p/custodial_care/")
+    page.click("#case-create")
+    page.fill("#c-id", person.id_number)
+    page.fill("#c-on", str(start - timedelta(days=30)))
+    page.select_option("#c-mode", "day_care")
+    with page.expect_navigation():
+        page.click("button[type=submit]:has-text('提交申请')")
+    assert page.locator("#case-state").get_attribute("data-state") == "applied"
+    case = Case.objects.get(programme="custodial_care")
+    with page.expect_navigation():
+        page.click("form[data-move=town_review] button[type=submit]")
+    assert page.locator("#case-state").get_attribute("data-state") == "town_reviewed"
+    assert page.locator("form[data-move=approve]").count() == 0  # the district approves
+
+    page = switch("district1")
+    page.goto(f"/services/cases/{case.pk}/")
+    with page.expect_navigation():
+        page.click("form[data-move=approve] button[type=submit]")
+    assert page.locator("#case-state").get_attribute("data-state") == "approved"
+    page.select_option("#mv-place-institution", str(provider.pk))
+    page.fill("#mv-place-opened_on", str(start))
+    with page.expect_navigation():
+        page.click("form[data-move=place] button[type=submit]")
+    assert page.locator("#case-state").get_attribute("data-state") == "placed"
+    assert page.locator("#due-items tr[data-status=overdue]").count() >= 1  # the first visit is past due
+
+    page = switch("inst_luzhi")
+    page.goto(f"/services/cases/{case.pk}/")
+    first = page.locator("#due-items tr[data-status=overdue]").first
+    item_pk = first.get_attribute("data-due")
+    page.fill(f"#note-{item_pk}", "情况稳定，家属满意")
+    with page.expect_navigation():
+        first.locator("button[type=submit]").click()
+    assert page.locator(f"#due-items tr[data-due='{item_pk}']").get_attribute("data-status") == "done"
+    assert page.locator("form[data-move=place]").count() == 0
+
+    page = switch("district1")
+    page.goto("/services/custodial/inspections/")
+    page.select_option("#i-inst", str(provider.pk))
+    page.fill("#i-on", str(TODAY - timedelta(days=1)))
+    page.fill("#i-score", "88.5")
+    page.fill("#i-findings", "台账齐全")
+    with page.expect_navigation():
+        page.click("#inspection-form button[type=submit]")
+    assert page.locator("#inspections tbody tr[data-inspection]").count() == 1
+    assert "合格" in page.locator("#inspections tbody tr[data-inspection]").first.inner_text()
+
+    page = switch("auditor1")
+    page.goto("/audit/")
+    rows = page.locator("#audit-table tbody tr[data-audit]")
+    seen = [
+        (r.locator("td").nth(1).inner_text().split("\n")[0], r.locator("td").nth(2).inner_text().strip())
+        for r in rows.all()
+    ]
+    moves = [s for s in reversed(seen) if "托养" in s[1]]
+    assert moves == [
+        ("luzhi1", "残疾人托养：登记个案"),
+        ("luzhi1", "残疾人托养：镇(街道)审核通过"),
+        ("district1", "残疾人托养：区残联审定"),
+        ("district1", "残疾人托养：安排入托"),
+        ("inst_luzhi", "残疾人托养：完成到期事项"),
+        ("district1", "托养服务质量检查"),
+    ]
+    assert ("luzhi1", "按身份证号或证号查询") in seen  # the application's ID lookup

@@ -22,7 +22,7 @@ from .models import CustodialContract, CustodialMode, Inspection
 from .programme import programmes
 from .programmes import custodial_care as cc
 from .programmes import custodial_contracts as ct
-from .views_common import apply_page, error_text, parse_date
+from .views_common import apply_page, dated_action, parse_date
 
 
 @login_required
@@ -157,22 +157,19 @@ def contract_end(request, pk):
     contract = access.contracts_visible(request.user).filter(pk=pk).first()
     if contract is None:
         raise Http404("未找到该合同，或您无权查看")
-    errors = {}
-    ended_on = parse_date(request.POST.get("ended_on"), "终止日期", errors, "ended_on")
-    try:
-        if errors:
-            raise ValidationFailed(errors)
-        ct.contract_end(
+    return dated_action(
+        request,
+        field="ended_on",
+        label="终止日期",
+        call=lambda day: ct.contract_end(
             acting_user=request.user,
             contract=contract,
-            ended_on=ended_on,
+            ended_on=day,
             reason=request.POST.get("end_reason", ""),
-        )
-    except DomainError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, f"已终止合同：{contract.town.name}·{contract.institution.name}")
-    return redirect("casework:custodial_contracts")
+        ),
+        success=f"已终止合同：{contract.town.name}·{contract.institution.name}",
+        to="casework:custodial_contracts",
+    )
 
 
 # ---- inspections -------------------------------------------------------------------------------------------
@@ -266,19 +263,16 @@ def inspection_follow_up(request, pk):
     inspection = access.inspections_visible(request.user).filter(pk=pk).first()
     if inspection is None:
         raise Http404("未找到该检查记录，或您无权查看")
-    errors = {}
-    done_on = parse_date(request.POST.get("follow_up_done_on"), "复查日期", errors, "follow_up_done_on")
-    try:
-        if errors:
-            raise ValidationFailed(errors)
-        ct.inspection_follow_up_done(
+    return dated_action(
+        request,
+        field="follow_up_done_on",
+        label="复查日期",
+        call=lambda day: ct.inspection_follow_up_done(
             acting_user=request.user,
             inspection=inspection,
-            done_on=done_on,
+            done_on=day,
             result=request.POST.get("follow_up_result", ""),
-        )
-    except DomainError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, f"已记录“{inspection.institution.name}”的整改复查")
-    return redirect("casework:custodial_inspections")
+        ),
+        success=f"已记录“{inspection.institution.name}”的整改复查",
+        to="casework:custodial_inspections",
+    )

@@ -19,8 +19,7 @@ from canlian.institutions.models import Institution
 from . import access
 from .device_models import DeviceCatalogVersion
 from .programmes import devices as dv
-from .views_common import apply_page, person_lookup
-from .views_common import error_text as _error_text
+from .views_common import apply_page, dated_action, person_lookup
 from .views_common import parse_date as _date
 
 
@@ -187,15 +186,11 @@ def loan_return(request, pk):
     loan = dv.loans_visible(request.user).filter(pk=pk).first()
     if loan is None:
         raise Http404("未找到该借用记录，或您无权查看")
-    errors = {}
-    day = _date(request.POST.get("returned_on"), "归还日期", errors, "returned_on")
-    if errors:
-        messages.error(request, "；".join(errors.values()))
-    else:
-        try:
-            dv.loan_return(acting_user=request.user, loan=loan, returned_on=day)
-        except DomainError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(request, f"已登记归还“{loan.item.name}”（编号 {loan.asset_no}）")
-    return redirect("casework:devices_loans")
+    return dated_action(
+        request,
+        field="returned_on",
+        label="归还日期",
+        call=lambda day: dv.loan_return(acting_user=request.user, loan=loan, returned_on=day),
+        success=f"已登记归还“{loan.item.name}”（编号 {loan.asset_no}）",
+        to="casework:devices_loans",
+    )

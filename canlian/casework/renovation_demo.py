@@ -197,6 +197,12 @@ def _csv(rows: list[tuple]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def _photo(user, case, stage: str, name: str) -> None:
+    rn.renovation_photo_add(
+        acting_user=user, case=case, stage=stage, name=name, content=PHOTO, content_type="image/jpeg"
+    )
+
+
 def _run(person, stage, applied, maker, checker, district, rng):
     c = rn.renovation_apply(acting_user=maker, person=person, applied_on=applied, house_alterable=True)
     if stage == "applied":
@@ -213,14 +219,7 @@ def _run(person, stage, applied, maker, checker, district, rng):
             close_reason="住房已列入拆迁范围，不具备改造条件",
         )
         return
-    rn.renovation_photo_add(
-        acting_user=maker,
-        case=c,
-        stage="survey",
-        name="入户勘查.jpg",
-        content=PHOTO,
-        content_type="image/jpeg",
-    )
+    _photo(maker, c, "survey", "入户勘查.jpg")
     c = case_move(
         acting_user=maker,
         case=c,
@@ -271,14 +270,7 @@ def _run(person, stage, applied, maker, checker, district, rng):
     )
     if stage == "works_done":
         return
-    rn.renovation_photo_add(
-        acting_user=checker,
-        case=c,
-        stage="acceptance",
-        name="竣工验收.jpg",
-        content=PHOTO,
-        content_type="image/jpeg",
-    )
+    _photo(checker, c, "acceptance", "竣工验收.jpg")
     case_move(
         acting_user=checker,
         case=c,

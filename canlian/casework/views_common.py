@@ -71,6 +71,22 @@ def person_lookup(user, text: str, *, people: QuerySet | None = None, who: str =
     return person
 
 
+def dated_action(request, *, field: str, label: str, call: Callable[[date], object], success: str, to: str):
+    """A small POST on a row of a list page (return a loan, end a contract, record a follow-up): parse the
+    date in ``field``, ``call(day)`` the service, say what happened (or why not, in Chinese), go back."""
+    errors: dict = {}
+    day = parse_date(request.POST.get(field), label, errors, field)
+    try:
+        if errors:
+            raise ValidationFailed(errors)
+        call(day)
+    except DomainError as exc:
+        messages.error(request, error_text(exc))
+    else:
+        messages.success(request, success)
+    return redirect(to)
+
+
 @dataclass
 class ApplyForm:
     """The posted form as the programme's ``fields`` callback reads it; errors collect at their field."""

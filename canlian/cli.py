@@ -274,6 +274,7 @@ def cmd_createuser(args) -> int:
         username=args.username,
         role=args.role,
         town=args.town,
+        institution=args.institution,
         full_name=args.name,
         password=args.password,
         acting_user=cli_user(args.user),
@@ -491,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="角色 / role",
     )
     p.add_argument("--town", metavar="CODE", help="镇(街道)代码，镇级角色必填 / town code for town staff")
+    p.add_argument(
+        "--institution",
+        metavar="ID_OR_NAME",
+        help="所属服务机构（编号或完整名称），机构工作人员必填 / institution for institution staff",
+    )
     p.add_argument("--name", default="", help="姓名 / full name")
     p.add_argument("--password", help="密码（缺省则提示输入）/ password (prompted when omitted)")
     p.add_argument("--user", help="操作人用户名 / acting user (default: system)")

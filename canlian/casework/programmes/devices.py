@@ -654,6 +654,20 @@ def loans_visible(user) -> QuerySet:
     return qs.none()
 
 
+def loan_persons(user, institution) -> QuerySet:
+    """Whom ``user`` may lend to at the service point ``institution``: district staff anyone; the point's own
+    staff the persons of the point's town (a point serves its town; the demo and the rosters place them so);
+    nobody else. The loan form's ID lookup is scoped by it, so it cannot tell whether a number is
+    registered in another town."""
+    from canlian.registry.models import Person
+
+    if not _can_lend(user, institution):
+        return Person.objects.none()
+    if user.role == DISTRICT:
+        return Person.objects.all()
+    return Person.objects.filter(town_id=institution.town_id)
+
+
 def _can_lend(user, institution) -> bool:
     from canlian.accounts import access as core
 
@@ -681,7 +695,6 @@ def loan_lend(
     lent_on: date,
     due_on: date | None = None,
 ) -> DeviceLoan:
-    from canlian.accounts import access as core
 
     if not _can_lend(acting_user, institution):
         raise PermissionDenied("只有该辅具服务点的工作人员或区残联可以登记借出")
@@ -690,7 +703,7 @@ def loan_lend(
         errors["institution"] = f"“{institution.name}”不是辅具服务点"
     elif not institution.designated_on(lent_on):
         errors["institution"] = f"“{institution.name}”在 {lent_on:%Y-%m-%d} 不在认定有效期内"
-    if acting_user.role != INST and not core.persons_visible(acting_user).filter(pk=person.pk).exists():
+    if not loan_persons(acting_user, institution).filter(pk=person.pk).exists():
         raise PermissionDenied("未找到该残疾人，或您无权为其登记")
     asset_no = (asset_no or "").strip()
     if not asset_no:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from canlian.accounts import access
 from canlian.benefits.models import Enrolment, PayrollLine
 from canlian.benefits.services.enrolments import enrolment_change
+from canlian.common import staged_import
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import Progress, noop_progress
@@ -30,12 +31,12 @@ from canlian.registry.services import certificate_set_status, person_set_status
 
 from . import engine
 from .importers import (
-    ERROR_LIMIT,
     PHASE_DONE,
     PHASE_READ,
     PHASE_WRITE,
     REQUIRED,
     NothingToImport,
+    StagedList,
     aliases_for,
     outside_list_stage,
 )
@@ -63,6 +64,7 @@ class ImportResult:
     counts: dict[str, int]  # rows, matched_exact, candidates, unmatched, invalid_ids
     rejected: int = 0
     errors: list[dict] = field(default_factory=list)
+    staged: StagedList | None = None  # every row as checked: the contract, the report
 
 
 def _clean_mapping(kind: str, mapping: dict[str, str] | None) -> dict[str, str]:
@@ -118,14 +120,13 @@ def outside_list_import(
     staged = outside_list_stage(
         source, kind=kind, filename=filename, mapping={**remembered, **given}, progress=progress
     )
-    if not staged.rows:
-        first = "；".join(f"第{e['row']}行“{e['column']}”：{e['message']}" for e in staged.errors[:5])
+    kept, errors = staged.kept, staged.notes()
+    if not kept:
+        first = "；".join(staged_import.error_line(e) for e in errors[:5])
         raise NothingToImport(
-            f"没有可以导入的行（{staged.rejected} 行有误）：{first}",
-            errors=staged.errors[:ERROR_LIMIT],
-            rejected=staged.rejected,
+            f"没有可以导入的行（{staged.rejected} 行有误）：{first}", errors=errors, rejected=staged.rejected
         )
-    total = len(staged.rows)
+    total = len(kept)
     progress(total, total, PHASE_WRITE)
     with transaction.atomic():
         src, _ = OutsideSource.objects.select_for_update().get_or_create(kind=kind, name=source_name)
@@ -139,10 +140,10 @@ def outside_list_import(
             complete=bool(complete and kind == ListKind.DIBAO),
             file_name=(filename or "")[:200],
             uploaded_by=acting_user,
-            row_count=len(staged.rows),
+            row_count=len(kept),
             invalid_id_count=staged.invalid_ids,
             rejected_count=staged.rejected,
-            errors=staged.errors[:ERROR_LIMIT],
+            errors=errors,
         )
         objs = OutsideRow.objects.bulk_create(
             [
@@ -162,7 +163,7 @@ def outside_list_import(
                     amount_fen=r.amount_fen,
                     extra=r.extra,
                 )
-                for r in staged.rows
+                for r in kept
             ],
             batch_size=2000,
         )
@@ -173,13 +174,13 @@ def outside_list_import(
         rows = pl.DataFrame(
             [
                 (ids[r.row_number], r.id_index or None, r.id_raw, r.name, r.pinyin, r.initials, r.birth_date)
-                for r in staged.rows
+                for r in kept
             ],
             schema=engine.ROW_SCHEMA,
             orient="row",
         )
         matched = engine.match_rows(rows=rows, kind=kind)
-        counts = {"rows": len(staged.rows), **matched, "invalid_ids": staged.invalid_ids}
+        counts = {"rows": len(kept), **matched, "invalid_ids": staged.invalid_ids}
         audit_record(
             acting_user=acting_user,
             action="verification.import",
@@ -195,7 +196,8 @@ def outside_list_import(
             },
         )
     progress(total, total, PHASE_DONE)
-    return ImportResult(outside_list, counts, staged.rejected, staged.errors)
+    staged.committed = True
+    return ImportResult(outside_list, counts, staged.rejected, errors, staged)
 
 
 def required_fields(kind: str) -> tuple[str, ...]:

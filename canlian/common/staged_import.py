@@ -520,6 +520,8 @@ def cli_run(
     if as_json:
         for e in errors[:CLI_SHOWN]:  # for a person watching; stdout stays the JSON alone
             print(error_line(e), file=sys.stderr)
+        for w in list(staged.warnings())[:CLI_SHOWN]:
+            print(f"提示 {error_line(w)}", file=sys.stderr)
         print(json.dumps(staged.contract(**(extra(staged) if extra else {})), ensure_ascii=False))
     else:
         for line in describe(staged) if describe else [summary_line(counts, dry_run=dry_run)]:

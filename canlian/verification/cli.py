@@ -51,10 +51,12 @@ def verify_import_cli(
     source: str = "",
     received_on: str | None = None,
     complete: bool = False,
+    dry_run: bool = False,
+    report: str | None = None,
 ) -> int:
     from .importers import MappingRequired, field_label
     from .selectors import list_fuzzy_matches
-    from .services import outside_list_import
+    from .services import outside_list_check, outside_list_import
 
     if kind not in KINDS:
         print(f"未知的名单类型 {kind}，可用：{'、'.join(KINDS)}", file=sys.stderr)
@@ -73,6 +75,17 @@ def verify_import_cli(
 
     def step(progress):
         nonlocal result
+        if dry_run:  # every row checked, nothing kept
+            return outside_list_check(
+                acting_user=acting_user,
+                source=file.read_bytes(),
+                kind=kind,
+                filename=file.name,
+                source_name=source,
+                received_on=received,
+                mapping=given,
+                progress=progress,
+            )
         result = outside_list_import(
             acting_user=acting_user,
             source=file.read_bytes(),
@@ -106,6 +119,8 @@ def verify_import_cli(
         return None  # the file cannot be used: the framework's message, exit 2
 
     def extra(staged) -> dict:
+        if result is None:  # dry run: no matches yet
+            return {"warnings": list(staged.warnings())}
         counts = {k: v for k, v in result.counts.items() if k != "rows"}  # rows: every row of the file
         warnings = list(staged.warnings())
         return {
@@ -115,6 +130,12 @@ def verify_import_cli(
         }
 
     def describe(staged) -> list[str]:
+        if result is None:
+            c = staged.counts
+            return [
+                f"校验（未写入）完成：共 {c['rows']} 行，可导入 {c['created']} 行，有错误 {c['rejected']} 行；"
+                f"身份证号无效（保留，按姓名和出生日期模糊比对）{staged.invalid_ids} 行"
+            ]
         c = result.counts
         lines = [
             f"已导入{ListKind(kind).label}（#{result.outside_list.pk}）：{c['rows']} 行；身份证号精确匹配 {c['matched_exact']} 行，"
@@ -129,7 +150,15 @@ def verify_import_cli(
             )
         return lines
 
-    return staged_import.cli_run(step, as_json=as_json, extra=extra, describe=describe, on_error=on_error)
+    return staged_import.cli_run(
+        step,
+        dry_run=dry_run,
+        as_json=as_json,
+        report=report,
+        extra=extra,
+        describe=describe,
+        on_error=on_error,
+    )
 
 
 def verify_run_cli(as_json: bool, acting_user, *, month: str | None = None, all_lists: bool = False) -> int:

@@ -81,6 +81,56 @@ def _clean_mapping(kind: str, mapping: dict[str, str] | None) -> dict[str, str]:
     return out
 
 
+def _outside_list_staged(
+    *, acting_user, source, kind, filename, source_name, received_on, mapping, progress
+) -> tuple[StagedList, dict[str, str], str]:
+    """The checks before a list is read, then every row checked (``importers.outside_list_stage``) with the
+    source's remembered mapping under the given one; nothing is written."""
+    if not access.can_run_verification(acting_user):
+        raise PermissionDenied("只有区残联业务科室可以导入外部比对名单")
+    if kind not in ListKind.values:
+        raise ValidationFailed({"kind": f"未知的名单类型：{kind}"})
+    source_name = (source_name or "").strip() or ListKind(kind).label
+    if received_on is None:
+        raise ValidationFailed({"received_on": "请填写收到日期"})
+    if received_on > timezone.localdate():
+        raise ValidationFailed({"received_on": "收到日期不能晚于今天"})
+    given = _clean_mapping(kind, mapping)
+    known = OutsideSource.objects.filter(kind=kind, name=source_name).first()
+    remembered = dict(known.mapping) if known else {}
+    progress(0, 0, PHASE_READ)
+    staged = outside_list_stage(
+        source, kind=kind, filename=filename, mapping={**remembered, **given}, progress=progress
+    )
+    return staged, given, source_name
+
+
+def outside_list_check(
+    *,
+    acting_user,
+    source,
+    kind: str,
+    filename: str,
+    source_name: str = "",
+    received_on: date,
+    mapping: dict[str, str] | None = None,
+    progress: Progress = noop_progress,
+) -> StagedList:
+    """The preview (``canlian verify import --dry-run``): the same checks as ``outside_list_import`` on every
+    row, with the same errors, and nothing written (no list, no match, no mapping remembered)."""
+    staged, _given, _name = _outside_list_staged(
+        acting_user=acting_user,
+        source=source,
+        kind=kind,
+        filename=filename,
+        source_name=source_name,
+        received_on=received_on,
+        mapping=mapping,
+        progress=progress,
+    )
+    return staged
+
+
 def outside_list_import(
     *,
     acting_user,
@@ -104,21 +154,15 @@ def outside_list_import(
 
     ``progress`` hears PHASE_READ, then (rows checked, rows, PHASE_STAGE), then PHASE_WRITE before the
     transaction and PHASE_DONE after it (nothing inside it: it would not be visible to others)."""
-    if not access.can_run_verification(acting_user):
-        raise PermissionDenied("只有区残联业务科室可以导入外部比对名单")
-    if kind not in ListKind.values:
-        raise ValidationFailed({"kind": f"未知的名单类型：{kind}"})
-    source_name = (source_name or "").strip() or ListKind(kind).label
-    if received_on is None:
-        raise ValidationFailed({"received_on": "请填写收到日期"})
-    if received_on > timezone.localdate():
-        raise ValidationFailed({"received_on": "收到日期不能晚于今天"})
-    given = _clean_mapping(kind, mapping)
-    known = OutsideSource.objects.filter(kind=kind, name=source_name).first()
-    remembered = dict(known.mapping) if known else {}
-    progress(0, 0, PHASE_READ)
-    staged = outside_list_stage(
-        source, kind=kind, filename=filename, mapping={**remembered, **given}, progress=progress
+    staged, given, source_name = _outside_list_staged(
+        acting_user=acting_user,
+        source=source,
+        kind=kind,
+        filename=filename,
+        source_name=source_name,
+        received_on=received_on,
+        mapping=mapping,
+        progress=progress,
     )
     kept, errors = staged.kept, staged.notes()
     if not kept:

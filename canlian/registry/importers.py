@@ -52,10 +52,7 @@ from canlian.common.jobs import Progress, noop_progress
 from canlian.common.masking import mask_id_number, mask_phone
 from canlian.common.staged_import import (
     CREATED,
-    OUTCOME_LABELS,  # noqa: F401  (re-exported: the pages show the outcome labels)
-    OUTCOMES,  # noqa: F401
     REJECTED,
-    REPORT_COMMENT_LIMIT,  # noqa: F401
     UNCHANGED,
     UPDATED,
     ReportLayout,

@@ -26,11 +26,10 @@ from django_tasks import task
 from canlian.common import staged_import
 from canlian.common.jobs import job_progress_callback, job_set_status
 from canlian.common.models import Job
-from canlian.common.uploads import UPLOAD_KEEP_DAYS, import_dir, purge_old_files
+from canlian.common.uploads import UPLOAD_KEEP_DAYS, purge_old_files
+from canlian.common.uploads import import_dir as import_dir  # the upload page moves the upload there
 
 from . import importers
-
-__all__ = ["import_dir"]  # the upload page moves the upload into the job's folder
 
 logger = logging.getLogger(__name__)
 

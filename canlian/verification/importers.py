@@ -9,6 +9,9 @@ ID numbers are normalised exactly as in the registry (``registry.identity``: spa
 lower-case x, 15 → 18 digits). A row whose ID is invalid is kept with the reason (``id_error``) and still
 goes to fuzzy matching by name and birth date; a row with another unusable value (a date that does not
 exist, a negative amount) is reported with its Excel row and column and not kept.
+
+The reading, the mapping, the rows (errors and warnings by column), the report, the command line and the job
+are those of every import (``common.staged_import``); this module holds what is particular to outside lists.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from canlian.common.masking import mask_id_number
 from canlian.common.staged_import import (
     CREATED,
     REJECTED,
-    MappingRequired,
     ReportLayout,
     Row,
     StagedImport,
     row_error,
+)
+from canlian.common.staged_import import (
+    MappingRequired as MappingRequired,  # raised by ``outside_list_stage``: the user says which column is which
 )
 from canlian.registry import identity
 from canlian.registry.services import id_index, name_pinyin
@@ -126,9 +131,6 @@ class NothingToImport(DomainError):
         super().__init__(message)
         self.errors = errors  # [{row, column, message}], at most ERROR_LIMIT
         self.rejected = rejected
-
-
-__all__ = ["MappingRequired"]  # ``staged_import.MappingRequired``: the user says which column is which
 
 
 @dataclass(slots=True)

@@ -177,7 +177,11 @@ def custodial_demo_delete(*, acting_user) -> int:
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute(f"DELETE FROM {WorkflowHistory._meta.db_table}")
+        # only the case engine's and institutions' own rows: benefits and findings keep theirs
+        cur.execute(
+            f"DELETE FROM {WorkflowHistory._meta.db_table} WHERE workflow LIKE %s OR workflow IN (%s, %s, %s)",
+            ["case.%", "institution", "settlement", "child_rehab_referral"],
+        )
     audit_record(
         acting_user=acting_user, action="demo.reset", object_type="casework", changes={"cases": [count, 0]}
     )

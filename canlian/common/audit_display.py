@@ -55,11 +55,10 @@ ACTIONS: dict[str, ActionSpec] = {
     "application.create": ActionSpec("新建申请", "benefits.Application"),
     "application.attach": ActionSpec("上传申请材料"),
     "application.attachment_download": ActionSpec("下载申请材料"),
-    "application.transition": ActionSpec("申请流转", "benefits.Application"),
-    "enrolment.suspend": ActionSpec("暂停待遇", "benefits.Enrolment"),
-    "enrolment.resume": ActionSpec("恢复待遇", "benefits.Enrolment"),
-    "enrolment.stop": ActionSpec("终止待遇", "benefits.Enrolment"),
     "payroll.generate": ActionSpec("生成发放批次", "benefits.Payroll"),
+    # the moves of applications, enrolments and payroll batches ("<workflow>.<move>") are registered by
+    # benefits/workflows.py; these two are the codes of the moves written before the workflow engine
+    "application.transition": ActionSpec("申请流转", "benefits.Application"),
     "payroll.transition": ActionSpec("发放批次流转", "benefits.Payroll"),
     "payroll.results": ActionSpec("登记发放结果", "benefits.Payroll"),
     "payroll.export": ActionSpec("导出发放文件", "benefits.Payroll"),
@@ -192,6 +191,8 @@ _OTHER_MODEL_FIELDS = {
 CHANGE_LABELS = {
     "on": "日期",
     "reason": "原因",
+    "posting": "公示期",
+    "approval_posting": "审定结果公示期",
     "rows": "行数",
     "count": "行数",
     "filters": "筛选条件",
@@ -254,6 +255,7 @@ CHANGE_LABELS = {
     "match": "候选匹配",
     "row": "名单行",
     "finding": "疑点",
+    "superseded": "同时否定的其他候选",
     "enrolment": "待遇享受",
     "enrolment_change": "待遇调整",
     "registry": "档案更新",

@@ -316,6 +316,8 @@ def cmd_verify(args) -> int:
             source=args.source,
             received_on=args.received_on,
             complete=args.complete,
+            dry_run=args.dry_run,
+            report=args.report,
         )
     return verify_run_cli(args.json, user, month=args.month, all_lists=args.all)
 
@@ -446,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--map", action="append", metavar="字段=表头", help="列对应，如 event_date=去世时间 / column mapping"
     )
     vp.add_argument("--complete", action="store_true", help="全量低保名单 / complete 低保 roll")
+    vp.add_argument("--dry-run", action="store_true", help="只校验不写入 / validate only, write nothing")
+    vp.add_argument("--report", metavar="OUT.xlsx", help="错误报告输出路径 / write the error report here")
     vp.add_argument("--user", help="操作人用户名 / acting user")
     vp.set_defaults(func=cmd_verify)
     rp = vsub.add_parser("run", help="运行数据比对 / run the comparison")

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from django.db.models import Min
-
 from canlian.accounts.models import Role
 from canlian.common.workflow import Move, Workflow
 
@@ -185,36 +183,61 @@ def target_reasons(person, certs, start: date, *, params=None) -> list[str]:
 
 def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
     """Town id → number of persons whose first custodial care (a placement that really started) starts in
-    ``year`` and who meet the target definition at its start. The town is the first placement's snapshot."""
-    from canlian.registry.models import Certificate, Person
+    ``year`` and who meet the target definition at its start. The town is the first placement's snapshot.
 
-    served = Case.objects.filter(programme=CODE, state__in=SERVED)
-    firsts = (
-        served.values("person_id")
-        .annotate(first=Min("opened_on"))
-        .filter(first__gte=date(year, 1, 1), first__lte=date(year, 12, 31))
+    The first placement of every person is ranked in the database (one row per person whose first start is
+    in the year, with their birth date and employment); only those rows and their certificates are read, and
+    the definition (``target_reasons``, the same rule the case page explains with) is applied to them."""
+    from types import SimpleNamespace
+
+    from django.db import connection
+    from django.db.models import F
+
+    from canlian.registry.models import Certificate
+
+    from ..selectors import firsts_query
+
+    sql, params = firsts_query(
+        Case.objects.filter(programme=CODE, state__in=SERVED),
+        person="person_id",
+        town="town_id",
+        order_by=[F("opened_on").asc(), F("id").asc()],
+        first_on="opened_on",
+        birth_date="person__birth_date",
+        employment_status="person__employment_status",
     )
-    first_on = {r["person_id"]: r["first"] for r in firsts}
-    if not first_on:
+    start, end = date(year, 1, 1), date(year, 12, 31)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT first_person, first_town, first_on, birth_date, employment_status FROM ({sql}) AS f "
+            "WHERE first_on >= %s AND first_on <= %s",
+            [*params, connection.ops.adapt_datefield_value(start), connection.ops.adapt_datefield_value(end)],
+        )
+        firsts = cur.fetchall()
+    if not firsts:
         return {}
-    town_of: dict[int, int] = {}
-    for pid, opened, town in (
-        served.filter(person_id__in=list(first_on))
-        .order_by("opened_on", "id")
-        .values_list("person_id", "opened_on", "town_id")
-    ):
-        if opened == first_on[pid]:
-            town_of.setdefault(pid, town)
     certs = defaultdict(list)
-    for c in Certificate.objects.filter(person_id__in=list(first_on)):
+    for c in Certificate.objects.filter(person_id__in=[row[0] for row in firsts]).only(
+        "person_id",
+        "category",
+        "grade",
+        "components",
+        "issue_date",
+        "valid_until",
+        "status",
+        "status_changed_on",
+    ):
         certs[c.person_id].append(c)
     out: dict[int, int] = defaultdict(int)
-    params = parameters()
-    for person in Person.objects.filter(pk__in=list(first_on)).only("id", "birth_date", "employment_status"):
-        if towns is not None and town_of[person.pk] not in towns:
+    rules = parameters()
+    for pid, town, first_on, birth_date, employment in firsts:
+        if isinstance(first_on, str):  # SQLite hands a raw query's dates back as text
+            first_on, birth_date = date.fromisoformat(first_on), date.fromisoformat(birth_date)
+        if towns is not None and town not in towns:
             continue
-        if not target_reasons(person, certs[person.pk], first_on[person.pk], params=params):
-            out[town_of[person.pk]] += 1
+        person = SimpleNamespace(pk=pid, birth_date=birth_date, employment_status=employment)
+        if not target_reasons(person, certs[pid], first_on, params=rules):
+            out[town] += 1
     return dict(out)
 
 

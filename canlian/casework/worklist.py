@@ -8,15 +8,21 @@ Three kinds of work, each scoped exactly as the page that does it:
   case entered that state;
 - settlements submitted by an institution waiting for a district checker who did not submit them.
 
-Sorted overdue first, then by due date. Reads only; ``worklist_count`` is the navigation badge.
+Sorted overdue first, then by due date. Reads only. Counting is done in the database (``worklist_summary``:
+total and overdue, exact, whatever the size; ``worklist_count`` is the navigation badge); ``worklist`` builds
+only the first ``limit`` items of the page: each kind's earliest rows are fetched with a LIMIT, the few rows
+shown get their history read, and nothing is decided per row of the whole table in Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import CharField, Exists, OuterRef, Q
+from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,7 +33,7 @@ from .models import Case, DueItem, Settlement
 from .programme import parameters, programmes
 
 HORIZON_DAYS = 7
-LIMIT = 500  # rows per kind on the page; the count is exact
+PAGE_SIZE = 100  # items on the page (the counts above it are exact)
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,29 @@ class WorkItem:
     overdue: bool
 
 
+class WorklistSummary(NamedTuple):
+    total: int
+    overdue: int
+
+
 def _review_days(day: date) -> int:
-    return int(parameters().at("worklist.review_days", day))
+    """Days allowed for a review whose state was entered on ``day``; before the first dated value, the first
+    one (a case waiting since before the parameter was set is judged by it rather than failing the page)."""
+    p = parameters()["worklist.review_days"]
+    return int(p.at(day) if p.has_value_on(day) else p.values[0].value)
+
+
+def _review_cutoff(today: date) -> date:
+    """Reviews whose state was entered before this day are overdue (entered + review days < today). The
+    allowance is a dated parameter: walk back from today until a day is overdue."""
+    day = today
+    while day + timedelta(days=_review_days(day)) >= today:
+        day -= timedelta(days=1)
+    return day + timedelta(days=1)
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _due_items(user, today: date):
@@ -52,14 +79,68 @@ def _due_items(user, today: date):
     )
 
 
-def _review_candidates(user):
-    """(programme, move, case queryset) for every checker move the user's role may make."""
+# ---- reviews waiting for a checker (cases and settlements alike) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One checker move the user may make: the objects waiting for it and how to read their history."""
+
+    model: type
+    checker_of: tuple[str, ...]
+    sources: tuple[str, ...]
+    qs: object  # the objects in a source state, scoped to the user
+    fallback: str  # the object's own date when no history row says when it entered the state
+    programme: object = None
+    move: object = None
+
+    def history(self, **filters):
+        return WorkflowHistory.objects.filter(
+            content_type=ContentType.objects.get_for_model(self.model),
+            object_id=Cast(OuterRef("pk"), CharField()),
+            **filters,
+        )
+
+    def own(self, user) -> set[int]:
+        """Ids of the waiting objects whose latest ``checker_of`` move the user made (not theirs to check):
+        only the objects the user ever made such a move on are looked at."""
+        touched = list(
+            self.qs.filter(Exists(self.history(move__in=self.checker_of, by_id=user.pk))).values_list(
+                "pk", flat=True
+            )
+        )
+        makers = _history(self.model, touched, moves=self.checker_of)
+        return {pk for pk in touched if makers.get(pk, (None,))[0] == user.pk}
+
+    def overdue_q(self, cutoff: date) -> Q:
+        """Entered the state before ``cutoff``: no entering row since, and an older one or an old object."""
+        recent = self.history(to_state__in=self.sources, at__gte=_start_of(cutoff))
+        old = Q(**{f"{self.fallback}__lt": _start_of(cutoff) if self.fallback == "created_at" else cutoff})
+        return ~Exists(recent) & (old | Exists(self.history(to_state__in=self.sources)))
+
+
+def _checks(user) -> list[_Check]:
+    """Every checker move the user's role may make, with the objects waiting for it."""
+    from .settlements import SETTLEMENT_WORKFLOW
+
     out = []
     for p in programmes():
         for m in p.workflow.moves:
             if m.checker_of and user.role in m.roles:
                 qs = access.cases_workable(user).filter(programme=p.code, state__in=m.sources)
-                out.append((p, m, qs))
+                out.append(_Check(Case, m.checker_of, tuple(m.sources), qs, "opened_on", p, m))
+    moves = [m for m in SETTLEMENT_WORKFLOW.moves if m.checker_of and user.role in m.roles]
+    if moves:
+        sources = tuple(sorted({s for m in moves for s in m.sources}))
+        out.append(
+            _Check(
+                Settlement,
+                tuple(sorted({c for m in moves for c in m.checker_of})),
+                sources,
+                access.settlements_workable(user).filter(state__in=sources),
+                "created_at",
+            )
+        )
     return out
 
 
@@ -80,62 +161,50 @@ def _history(model, ids: list[int], moves=None, states=None):
     return latest
 
 
-def _reviews(user, today: date, *, limit: int | None = LIMIT) -> list[WorkItem]:
+def _since(entered: dict, obj, fallback: date) -> date:
+    return timezone.localtime(entered[obj.pk][1]).date() if obj.pk in entered else fallback
+
+
+def _check_items(user, check: _Check, today: date, own: set[int], limit: int | None) -> list[WorkItem]:
+    """The first ``limit`` objects waiting for ``check`` (least recently moved first) as work items."""
+    if check.model is Case:
+        qs = check.qs.select_related("person").order_by("updated_at", "id")
+    else:
+        qs = check.qs.select_related("institution").order_by("updated_at", "id")
+    if own:
+        qs = qs.exclude(pk__in=own)
+    rows = list(qs[:limit] if limit else qs)
+    if check.move is not None and check.move.check is not None:
+        rows = [c for c in rows if check.move.check(user, c)]
+    entered = _history(check.model, [r.pk for r in rows], states=check.sources)
     items = []
-    for p, m, qs in _review_candidates(user):
-        cases = list(qs.select_related("person").order_by("updated_at", "id")[:limit] if limit else qs)
-        ids = [c.pk for c in cases]
-        makers = _history(Case, ids, moves=m.checker_of)
-        entered = _history(Case, ids, states=m.sources)
-        for c in cases:
-            if makers.get(c.pk, (None,))[0] == user.pk:
-                continue
-            if m.check is not None and not m.check(user, c):
-                continue
-            since = timezone.localtime(entered[c.pk][1]).date() if c.pk in entered else c.opened_on
+    for r in rows:
+        if check.model is Case:
+            since = _since(entered, r, r.opened_on)
             due = since + timedelta(days=_review_days(since))
             items.append(
                 WorkItem(
                     "待审核",
-                    p.name,
-                    f"{c.person.name}：{m.label}（{c.state_label}）",
+                    check.programme.name,
+                    f"{r.person.name}：{check.move.label}（{r.state_label}）",
                     due,
-                    reverse("casework:case_detail", args=[c.pk]),
+                    reverse("casework:case_detail", args=[r.pk]),
                     due < today,
                 )
             )
-    return items
-
-
-def _settlements(user, today: date) -> list[WorkItem]:
-    from .settlements import SETTLEMENT_WORKFLOW
-
-    moves = [m for m in SETTLEMENT_WORKFLOW.moves if m.checker_of and user.role in m.roles]
-    if not moves:
-        return []
-    sources = {s for m in moves for s in m.sources}
-    rows = list(
-        access.settlements_workable(user).filter(state__in=sources).select_related("institution")[:LIMIT]
-    )
-    ids = [s.pk for s in rows]
-    makers = _history(Settlement, ids, moves={c for m in moves for c in m.checker_of})
-    entered = _history(Settlement, ids, states=sources)
-    items = []
-    for s in rows:
-        if makers.get(s.pk, (None,))[0] == user.pk:
-            continue
-        since = timezone.localtime(entered[s.pk][1]).date() if s.pk in entered else s.created_at.date()
-        due = since + timedelta(days=_review_days(since))
-        items.append(
-            WorkItem(
-                "结算核定",
-                s.programme and _programme_name(s.programme),
-                f"{s.institution.name} {s.month:%Y年%m月} 申报 {s.amount_asked} 元",
-                due,
-                reverse("casework:settlement_list") + f"#settlement-{s.pk}",
-                due < today,
+        else:
+            since = _since(entered, r, timezone.localtime(r.created_at).date())
+            due = since + timedelta(days=_review_days(since))
+            items.append(
+                WorkItem(
+                    "结算核定",
+                    r.programme and _programme_name(r.programme),
+                    f"{r.institution.name} {r.month:%Y年%m月} 申报 {r.amount_asked} 元",
+                    due,
+                    reverse("casework:settlement_list") + f"#settlement-{r.pk}",
+                    due < today,
+                )
             )
-        )
     return items
 
 
@@ -148,11 +217,20 @@ def _programme_name(code: str) -> str:
         return code
 
 
-def worklist(user, *, today: date | None = None) -> list[WorkItem]:
-    """Everything due or overdue for ``user``, overdue first, then by due date."""
+def _can_work(user) -> bool:
+    return access.can_read_cases(user) and user.role != "leader"
+
+
+# ---- the page, the counts, the badge ------------------------------------------------------------------------
+
+
+def worklist(user, *, today: date | None = None, limit: int | None = PAGE_SIZE) -> list[WorkItem]:
+    """The first ``limit`` items due or overdue for ``user`` (all of them with ``limit=None``), overdue
+    first, then by due date."""
     if not access.can_read_cases(user):
         return []
     today = today or timezone.localdate()
+    dues = _due_items(user, today).select_related("case__person").order_by("due_on", "id")
     items = [
         WorkItem(
             f"第{d.seq}次{_stage_label(d)}",
@@ -162,11 +240,33 @@ def worklist(user, *, today: date | None = None) -> list[WorkItem]:
             reverse("casework:case_detail", args=[d.case_id]) + "#due",
             d.due_on < today,
         )
-        for d in _due_items(user, today).select_related("case__person").order_by("due_on", "id")[:LIMIT]
+        for d in (dues[:limit] if limit else dues)
     ]
-    items += _reviews(user, today)
-    items += _settlements(user, today)
-    return sorted(items, key=lambda i: (not i.overdue, i.due_on, i.title))
+    for check in _checks(user):
+        items += _check_items(user, check, today, check.own(user), limit)
+    items.sort(key=lambda i: (not i.overdue, i.due_on, i.title))
+    return items[:limit] if limit else items
+
+
+def worklist_summary(user, *, today: date | None = None) -> WorklistSummary:
+    """How many items are waiting for ``user`` and how many of them are overdue: counted in the database."""
+    if not _can_work(user):
+        return WorklistSummary(0, 0)
+    today = today or timezone.localdate()
+    dues = _due_items(user, today)
+    total, overdue = dues.count(), dues.filter(due_on__lt=today).count()
+    cutoff = _review_cutoff(today)
+    for check in _checks(user):
+        own = check.own(user)
+        qs = check.qs.exclude(pk__in=own) if own else check.qs
+        if check.move is not None and check.move.check is not None:  # a per-case condition: read the cases
+            waiting = [c for c in qs if check.move.check(user, c)]
+            total += len(waiting)
+            overdue += sum(1 for i in _check_items(user, check, today, own, None) if i.overdue)
+            continue
+        total += qs.count()
+        overdue += qs.filter(check.overdue_q(cutoff)).count()
+    return WorklistSummary(total, overdue)
 
 
 def _stage_label(item: DueItem) -> str:
@@ -175,12 +275,17 @@ def _stage_label(item: DueItem) -> str:
 
 
 def worklist_count(user, *, today: date | None = None) -> int:
-    """The badge: due items, reviews and settlements waiting for ``user`` (0 for readers who cannot act)."""
-    if not access.can_read_cases(user) or user.role == "leader":
+    """The badge: due items, reviews and settlements waiting for ``user`` (0 for readers who cannot act),
+    counted in the database."""
+    if not _can_work(user):
         return 0
     today = today or timezone.localdate()
-    return (
-        _due_items(user, today).count()
-        + len(_reviews(user, today, limit=None))
-        + len(_settlements(user, today))
-    )
+    total = _due_items(user, today).count()
+    for check in _checks(user):
+        own = check.own(user)
+        qs = check.qs.exclude(pk__in=own) if own else check.qs
+        if check.move is not None and check.move.check is not None:
+            total += sum(1 for c in qs if check.move.check(user, c))
+        else:
+            total += qs.count()
+    return total

@@ -185,15 +185,15 @@ def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
     """Town id → number of persons whose first custodial care (a placement that really started) starts in
     ``year`` and who meet the target definition at its start. The town is the first placement's snapshot.
 
-    The first placement of every person is ranked in the database (one row per person whose first start is
-    in the year, with their birth date and employment); only those rows and their certificates are read, and
+    The first placement of every person is ranked in the database; only the persons whose first start is in
+    the year are read (with their birth date and employment) with their certificates, and
     the definition (``target_reasons``, the same rule the case page explains with) is applied to them."""
     from types import SimpleNamespace
 
     from django.db import connection
     from django.db.models import F
 
-    from canlian.registry.models import Certificate
+    from canlian.registry.models import Certificate, Person
 
     from ..selectors import firsts_query
 
@@ -203,14 +203,14 @@ def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
         town="town_id",
         order_by=[F("opened_on").asc(), F("id").asc()],
         first_on="opened_on",
-        birth_date="person__birth_date",
-        employment_status="person__employment_status",
     )
     start, end = date(year, 1, 1), date(year, 12, 31)
+    qn = connection.ops.quote_name
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT first_person, first_town, first_on, birth_date, employment_status FROM ({sql}) AS f "
-            "WHERE first_on >= %s AND first_on <= %s",
+            "SELECT f.first_person, f.first_town, f.first_on, p.birth_date, p.employment_status "
+            f"FROM ({sql}) AS f JOIN {qn(Person._meta.db_table)} AS p ON p.id = f.first_person "
+            "WHERE f.first_on >= %s AND f.first_on <= %s",
             [*params, connection.ops.adapt_datefield_value(start), connection.ops.adapt_datefield_value(end)],
         )
         firsts = cur.fetchall()

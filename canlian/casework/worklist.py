@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
@@ -51,18 +52,24 @@ class WorklistSummary(NamedTuple):
     overdue: int
 
 
-def _review_days(day: date) -> int:
-    """Days allowed for a review whose state was entered on ``day``; before the first dated value, the first
-    one (a case waiting since before the parameter was set is judged by it rather than failing the page)."""
+def _review_days():
+    """Days allowed for a review whose state was entered on a day (read once per call of the page: the
+    parameters come from the database); before the first dated value, the first one (a case waiting since
+    before the parameter was set is judged by it rather than failing the page)."""
     p = parameters()["worklist.review_days"]
-    return int(p.at(day) if p.has_value_on(day) else p.values[0].value)
+
+    @cache
+    def days(day: date) -> int:
+        return int(p.at(day) if p.has_value_on(day) else p.values[0].value)
+
+    return days
 
 
-def _review_cutoff(today: date) -> date:
+def _review_cutoff(today: date, days) -> date:
     """Reviews whose state was entered before this day are overdue (entered + review days < today). The
     allowance is a dated parameter: walk back from today until a day is overdue."""
     day = today
-    while day + timedelta(days=_review_days(day)) >= today:
+    while day + timedelta(days=days(day)) >= today:
         day -= timedelta(days=1)
     return day + timedelta(days=1)
 
@@ -165,7 +172,7 @@ def _since(entered: dict, obj, fallback: date) -> date:
     return timezone.localtime(entered[obj.pk][1]).date() if obj.pk in entered else fallback
 
 
-def _check_items(user, check: _Check, today: date, own: set[int], limit: int | None) -> list[WorkItem]:
+def _check_items(user, check: _Check, today: date, own: set[int], limit: int | None, days) -> list[WorkItem]:
     """The first ``limit`` objects waiting for ``check`` (least recently moved first) as work items."""
     if check.model is Case:
         qs = check.qs.select_related("person").order_by("updated_at", "id")
@@ -181,7 +188,7 @@ def _check_items(user, check: _Check, today: date, own: set[int], limit: int | N
     for r in rows:
         if check.model is Case:
             since = _since(entered, r, r.opened_on)
-            due = since + timedelta(days=_review_days(since))
+            due = since + timedelta(days=days(since))
             items.append(
                 WorkItem(
                     "待审核",
@@ -194,7 +201,7 @@ def _check_items(user, check: _Check, today: date, own: set[int], limit: int | N
             )
         else:
             since = _since(entered, r, timezone.localtime(r.created_at).date())
-            due = since + timedelta(days=_review_days(since))
+            due = since + timedelta(days=days(since))
             items.append(
                 WorkItem(
                     "结算核定",
@@ -242,8 +249,9 @@ def worklist(user, *, today: date | None = None, limit: int | None = PAGE_SIZE) 
         )
         for d in (dues[:limit] if limit else dues)
     ]
+    days = _review_days()
     for check in _checks(user):
-        items += _check_items(user, check, today, check.own(user), limit)
+        items += _check_items(user, check, today, check.own(user), limit, days)
     items.sort(key=lambda i: (not i.overdue, i.due_on, i.title))
     return items[:limit] if limit else items
 
@@ -255,14 +263,15 @@ def worklist_summary(user, *, today: date | None = None) -> WorklistSummary:
     today = today or timezone.localdate()
     dues = _due_items(user, today)
     total, overdue = dues.count(), dues.filter(due_on__lt=today).count()
-    cutoff = _review_cutoff(today)
+    days = _review_days()
+    cutoff = _review_cutoff(today, days)
     for check in _checks(user):
         own = check.own(user)
         qs = check.qs.exclude(pk__in=own) if own else check.qs
         if check.move is not None and check.move.check is not None:  # a per-case condition: read the cases
             waiting = [c for c in qs if check.move.check(user, c)]
             total += len(waiting)
-            overdue += sum(1 for i in _check_items(user, check, today, own, None) if i.overdue)
+            overdue += sum(1 for i in _check_items(user, check, today, own, None, days) if i.overdue)
             continue
         total += qs.count()
         overdue += qs.filter(check.overdue_q(cutoff)).count()

@@ -86,6 +86,7 @@ def _old_module(rev: str):
     spec = importlib.util.spec_from_loader("canlian.casework._worklist_before", loader=None)
     module = importlib.util.module_from_spec(spec)
     module.__package__ = "canlian.casework"
+    sys.modules[spec.name] = module
     exec(compile(source.stdout, f"{rev}:worklist.py", "exec"), module.__dict__)
     return module
 

@@ -389,13 +389,12 @@ def import_report(request, pk):
 @login_required
 @require_GET
 def my_worklist(request):
-    from .worklist import worklist, worklist_summary
+    from .worklist import worklist_page
 
     if not access.can_read_cases(request.user) or request.user.role == "leader":
         raise Http404("没有待办事项页面")
     today = timezone.localdate()
-    items = worklist(request.user, today=today)
-    summary = worklist_summary(request.user, today=today)
+    items, summary = worklist_page(request.user, today=today)
     return render(
         request,
         "casework/worklist.html",

@@ -22,7 +22,7 @@ from functools import cache
 from typing import NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import CharField, Exists, OuterRef, Q
+from django.db.models import BigIntegerField, CharField, Exists, OuterRef
 from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
@@ -79,10 +79,8 @@ def _start_of(day: date) -> datetime:
 
 
 def _due_items(user, today: date):
-    return (
-        access.due_items_visible(user)
-        .filter(case__in=access.cases_workable(user))
-        .filter(done_on__isnull=True, cancelled=False, due_on__lte=today + timedelta(days=HORIZON_DAYS))
+    return access.due_items_workable(user).filter(
+        done_on__isnull=True, cancelled=False, due_on__lte=today + timedelta(days=HORIZON_DAYS)
     )
 
 
@@ -119,11 +117,24 @@ class _Check:
         makers = _history(self.model, touched, moves=self.checker_of)
         return {pk for pk in touched if makers.get(pk, (None,))[0] == user.pk}
 
-    def overdue_q(self, cutoff: date) -> Q:
-        """Entered the state before ``cutoff``: no entering row since, and an older one or an old object."""
-        recent = self.history(to_state__in=self.sources, at__gte=_start_of(cutoff))
-        old = Q(**{f"{self.fallback}__lt": _start_of(cutoff) if self.fallback == "created_at" else cutoff})
-        return ~Exists(recent) & (old | Exists(self.history(to_state__in=self.sources)))
+    def count_overdue(self, qs, cutoff: date) -> int:
+        """How many of ``qs`` entered their state before ``cutoff``: all of them but those with an entering
+        history row since (a short list: the history index on type, state and time) and those opened since
+        without any history row (roster imports of the last days)."""
+        recent = WorkflowHistory.objects.filter(
+            content_type=ContentType.objects.get_for_model(self.model),
+            to_state__in=self.sources,
+            at__gte=_start_of(cutoff),
+        ).values(oid=Cast("object_id", BigIntegerField()))
+        since = _start_of(cutoff) if self.fallback == "created_at" else cutoff
+        fresh = (
+            qs.filter(pk__in=recent).count()
+            + qs.filter(**{f"{self.fallback}__gte": since})
+            .exclude(pk__in=recent)
+            .exclude(Exists(self.history(to_state__in=self.sources)))
+            .count()
+        )
+        return qs.count() - fresh
 
 
 def _checks(user) -> list[_Check]:
@@ -175,9 +186,12 @@ def _since(entered: dict, obj, fallback: date) -> date:
 def _check_items(user, check: _Check, today: date, own: set[int], limit: int | None, days) -> list[WorkItem]:
     """The first ``limit`` objects waiting for ``check`` (least recently moved first) as work items."""
     if check.model is Case:
-        qs = check.qs.select_related("person").order_by("updated_at", "id")
+        qs = check.qs.select_related("person").only(
+            "id", "programme", "state", "opened_on", "updated_at", "person__name"
+        )
     else:
-        qs = check.qs.select_related("institution").order_by("updated_at", "id")
+        qs = check.qs.select_related("institution")
+    qs = qs.order_by("updated_at", "id")
     if own:
         qs = qs.exclude(pk__in=own)
     rows = list(qs[:limit] if limit else qs)
@@ -195,7 +209,7 @@ def _check_items(user, check: _Check, today: date, own: set[int], limit: int | N
                     check.programme.name,
                     f"{r.person.name}：{check.move.label}（{r.state_label}）",
                     due,
-                    reverse("casework:case_detail", args=[r.pk]),
+                    _case_url(r.pk),
                     due < today,
                 )
             )
@@ -215,6 +229,18 @@ def _check_items(user, check: _Check, today: date, own: set[int], limit: int | N
     return items
 
 
+def _case_url(pk: int, anchor: str = "") -> str:
+    """``reverse("casework:case_detail", args=[pk])`` without resolving the pattern for every row."""
+    prefix, suffix = _case_url_parts()
+    return f"{prefix}{pk}{suffix}{anchor}"
+
+
+@cache
+def _case_url_parts() -> tuple[str, str]:
+    prefix, suffix = reverse("casework:case_detail", args=[987654321]).split("987654321")
+    return prefix, suffix
+
+
 def _programme_name(code: str) -> str:
     from .programme import programme_get
 
@@ -231,51 +257,60 @@ def _can_work(user) -> bool:
 # ---- the page, the counts, the badge ------------------------------------------------------------------------
 
 
-def worklist(user, *, today: date | None = None, limit: int | None = PAGE_SIZE) -> list[WorkItem]:
+def worklist_page(
+    user, *, today: date | None = None, limit: int | None = PAGE_SIZE
+) -> tuple[list[WorkItem], WorklistSummary]:
     """The first ``limit`` items due or overdue for ``user`` (all of them with ``limit=None``), overdue
-    first, then by due date."""
+    first, then by due date; and how many there are in all and overdue (counted in the database)."""
     if not access.can_read_cases(user):
-        return []
+        return [], WorklistSummary(0, 0)
     today = today or timezone.localdate()
-    dues = _due_items(user, today).select_related("case__person").order_by("due_on", "id")
+    dues = _due_items(user, today)
+    shown = (
+        dues.select_related("case__person")
+        .only("id", "kind", "seq", "due_on", "case__programme", "case__person__name")
+        .order_by("due_on", "id")
+    )
     items = [
         WorkItem(
             f"第{d.seq}次{_stage_label(d)}",
             d.case.programme_def.name,
             f"{d.case.person.name}",
             d.due_on,
-            reverse("casework:case_detail", args=[d.case_id]) + "#due",
+            _case_url(d.case_id, "#due"),
             d.due_on < today,
         )
-        for d in (dues[:limit] if limit else dues)
+        for d in (shown[:limit] if limit else shown)
     ]
+    total, overdue = dues.count(), dues.filter(due_on__lt=today).count()
     days = _review_days()
+    cutoff = _review_cutoff(today, days)
     for check in _checks(user):
-        items += _check_items(user, check, today, check.own(user), limit, days)
+        own = check.own(user)
+        waiting = check.qs.exclude(pk__in=own) if own else check.qs
+        if check.move is not None and check.move.check is not None:  # a per-case condition: read the cases
+            every = _check_items(user, check, today, own, None, days)
+            total += len(every)
+            overdue += sum(1 for i in every if i.overdue)
+            items += every[:limit] if limit else every
+            continue
+        items += _check_items(user, check, today, own, limit, days)
+        total += waiting.count()
+        overdue += check.count_overdue(waiting, cutoff)
     items.sort(key=lambda i: (not i.overdue, i.due_on, i.title))
-    return items[:limit] if limit else items
+    return (items[:limit] if limit else items), WorklistSummary(total, overdue)
+
+
+def worklist(user, *, today: date | None = None, limit: int | None = PAGE_SIZE) -> list[WorkItem]:
+    """The first ``limit`` items due or overdue for ``user``, overdue first, then by due date."""
+    return worklist_page(user, today=today, limit=limit)[0]
 
 
 def worklist_summary(user, *, today: date | None = None) -> WorklistSummary:
     """How many items are waiting for ``user`` and how many of them are overdue: counted in the database."""
     if not _can_work(user):
         return WorklistSummary(0, 0)
-    today = today or timezone.localdate()
-    dues = _due_items(user, today)
-    total, overdue = dues.count(), dues.filter(due_on__lt=today).count()
-    days = _review_days()
-    cutoff = _review_cutoff(today, days)
-    for check in _checks(user):
-        own = check.own(user)
-        qs = check.qs.exclude(pk__in=own) if own else check.qs
-        if check.move is not None and check.move.check is not None:  # a per-case condition: read the cases
-            waiting = [c for c in qs if check.move.check(user, c)]
-            total += len(waiting)
-            overdue += sum(1 for i in _check_items(user, check, today, own, None, days) if i.overdue)
-            continue
-        total += qs.count()
-        overdue += qs.filter(check.overdue_q(cutoff)).count()
-    return WorklistSummary(total, overdue)
+    return worklist_page(user, today=today, limit=1)[1]
 
 
 def _stage_label(item: DueItem) -> str:

@@ -30,8 +30,8 @@ from django.utils import timezone
 from canlian.common.models import WorkflowHistory
 
 from . import access
-from .models import Case, DueItem, Settlement
-from .programme import parameters, programmes
+from .models import Case, Settlement
+from .programme import parameters, programme_get, programmes
 
 HORIZON_DAYS = 7
 PAGE_SIZE = 100  # items on the page (the counts above it are exact)
@@ -185,10 +185,29 @@ def _since(entered: dict, obj, fallback: date) -> date:
 
 def _check_items(user, check: _Check, today: date, own: set[int], limit: int | None, days) -> list[WorkItem]:
     """The first ``limit`` objects waiting for ``check`` (least recently moved first) as work items."""
+    if check.model is Case and check.move.check is None:  # plain rows: no model instance per row
+        qs = check.qs.exclude(pk__in=own) if own else check.qs
+        qs = qs.order_by("updated_at", "id").values_list("pk", "state", "opened_on", "person__name")
+        rows = list(qs[:limit] if limit else qs)
+        entered = _history(Case, [r[0] for r in rows], states=check.sources)
+        label, state_label = check.move.label, check.programme.workflow.state_label
+        items = []
+        for pk, state, opened_on, name in rows:
+            since = timezone.localtime(entered[pk][1]).date() if pk in entered else opened_on
+            due = since + timedelta(days=days(since))
+            items.append(
+                WorkItem(
+                    "待审核",
+                    check.programme.name,
+                    f"{name}：{label}（{state_label(state)}）",
+                    due,
+                    _case_url(pk),
+                    due < today,
+                )
+            )
+        return items
     if check.model is Case:
-        qs = check.qs.select_related("person").only(
-            "id", "programme", "state", "opened_on", "updated_at", "person__name"
-        )
+        qs = check.qs.select_related("person")
     else:
         qs = check.qs.select_related("institution")
     qs = qs.order_by("updated_at", "id")
@@ -242,8 +261,6 @@ def _case_url_parts() -> tuple[str, str]:
 
 
 def _programme_name(code: str) -> str:
-    from .programme import programme_get
-
     try:
         return programme_get(code).name
     except Exception:
@@ -266,21 +283,19 @@ def worklist_page(
         return [], WorklistSummary(0, 0)
     today = today or timezone.localdate()
     dues = _due_items(user, today)
-    shown = (
-        dues.select_related("case__person")
-        .only("id", "kind", "seq", "due_on", "case__programme", "case__person__name")
-        .order_by("due_on", "id")
+    shown = dues.order_by("due_on", "id").values_list(
+        "seq", "kind", "due_on", "case_id", "case__programme", "case__person__name"
     )
     items = [
         WorkItem(
-            f"第{d.seq}次{_stage_label(d)}",
-            d.case.programme_def.name,
-            f"{d.case.person.name}",
-            d.due_on,
-            _case_url(d.case_id, "#due"),
-            d.due_on < today,
+            f"第{seq}次{_stage_label(programme, kind)}",
+            programme_get(programme).name,
+            name,
+            due_on,
+            _case_url(case_id, "#due"),
+            due_on < today,
         )
-        for d in (shown[:limit] if limit else shown)
+        for seq, kind, due_on, case_id, programme, name in (shown[:limit] if limit else shown)
     ]
     total, overdue = dues.count(), dues.filter(due_on__lt=today).count()
     days = _review_days()
@@ -313,9 +328,9 @@ def worklist_summary(user, *, today: date | None = None) -> WorklistSummary:
     return worklist_page(user, today=today, limit=1)[1]
 
 
-def _stage_label(item: DueItem) -> str:
-    rule = next((r for r in item.case.programme_def.due_rules if r.kind == item.kind), None)
-    return rule.label if rule else item.kind
+def _stage_label(programme: str, kind: str) -> str:
+    rule = next((r for r in programme_get(programme).due_rules if r.kind == kind), None)
+    return rule.label if rule else kind
 
 
 def worklist_count(user, *, today: date | None = None) -> int:

@@ -162,8 +162,7 @@ def test_a_review_is_overdue_the_day_after_it_falls_due(users, make_person):
 def test_page_says_how_many_are_not_listed(users, world, monkeypatch):
     from canlian.casework import worklist as wl
 
-    monkeypatch.setattr(wl, "PAGE_SIZE", 1)
-    monkeypatch.setattr(wl.worklist, "__kwdefaults__", {"today": None, "limit": 1})
+    monkeypatch.setattr(wl.worklist_page, "__kwdefaults__", {"today": None, "limit": 1})
     client = Client()
     client.force_login(users["town_luzhi"])
     html = client.get(reverse("casework:worklist")).content.decode()

@@ -117,8 +117,8 @@ class _Check:
         makers = _history(self.model, touched, moves=self.checker_of)
         return {pk for pk in touched if makers.get(pk, (None,))[0] == user.pk}
 
-    def count_overdue(self, qs, cutoff: date) -> int:
-        """How many of ``qs`` entered their state before ``cutoff``: all of them but those with an entering
+    def count_overdue(self, qs, cutoff: date, total: int) -> int:
+        """How many of ``qs`` (``total``) entered their state before ``cutoff``: all but those with an entering
         history row since (a short list: the history index on type, state and time) and those opened since
         without any history row (roster imports of the last days)."""
         recent = WorkflowHistory.objects.filter(
@@ -134,7 +134,7 @@ class _Check:
             .exclude(Exists(self.history(to_state__in=self.sources)))
             .count()
         )
-        return qs.count() - fresh
+        return total - fresh
 
 
 def _checks(user) -> list[_Check]:
@@ -310,8 +310,9 @@ def worklist_page(
             items += every[:limit] if limit else every
             continue
         items += _check_items(user, check, today, own, limit, days)
-        total += waiting.count()
-        overdue += check.count_overdue(waiting, cutoff)
+        n = waiting.count()
+        total += n
+        overdue += check.count_overdue(waiting, cutoff, n) if n else 0
     items.sort(key=lambda i: (not i.overdue, i.due_on, i.title))
     return (items[:limit] if limit else items), WorklistSummary(total, overdue)
 

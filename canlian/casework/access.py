@@ -54,6 +54,19 @@ def due_items_visible(user) -> QuerySet:
     )
 
 
+def due_items_workable(user) -> QuerySet:
+    """Due items of the cases the user may act on (``cases_workable``): one scope, no subquery of cases."""
+    from .models import DueItem
+
+    return scoped(
+        DueItem.objects.all(),
+        user,
+        readers=CASE_WRITERS,
+        town="case__town_id",
+        institution="case__institution_id",
+    )
+
+
 def attachments_visible(user) -> QuerySet:
     from .models import Attachment
 

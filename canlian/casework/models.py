@@ -68,6 +68,10 @@ class Case(models.Model):
             models.Index(fields=["programme", "opened_on", "town"], name="case_prog_opened_town"),
             models.Index(fields=["programme", "person", "opened_on"], name="case_prog_person_opened"),
             models.Index(fields=["institution", "programme"], name="case_institution_prog"),
+            # 我的待办: the cases waiting in a review state, counted, and listed least recently moved first
+            models.Index(fields=["programme", "state", "updated_at"], name="case_prog_state_updated"),
+            # a town's cases as (town, id) pairs: joined to their open due items without reading the table
+            models.Index(fields=["town", "id"], name="case_town_id_pair"),
         ]
 
     def __str__(self):
@@ -116,8 +120,11 @@ class DueItem(models.Model):
             ),
         ]
         indexes = [
+            # open items by due date, with their case: 我的待办 counts a town's open items from the index alone
             models.Index(
-                fields=["due_on"], condition=Q(done_on__isnull=True, cancelled=False), name="dueitem_open_due"
+                fields=["due_on", "case"],
+                condition=Q(done_on__isnull=True, cancelled=False),
+                name="dueitem_open_due_case",
             )
         ]
 

@@ -164,7 +164,11 @@ class WorkflowHistory(models.Model):
         verbose_name = "流程记录"
         verbose_name_plural = "流程记录"
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["content_type", "object_id", "at"], name="wfhist_object_at")]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "at"], name="wfhist_object_at"),
+            # 我的待办: which objects entered a review state in the last days (the reviews not yet overdue)
+            models.Index(fields=["content_type", "to_state", "at"], name="wfhist_type_state_at"),
+        ]
 
     def __str__(self):
         return f"{self.workflow} {self.object_id} {self.from_state}→{self.to_state}"

@@ -7,10 +7,10 @@ people already in care opens placed cases directly. ``custodial_new_by_town`` co
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
-
-from django.db.models import Min
 
 from canlian.accounts.models import Role
 from canlian.common.workflow import Move, Workflow
@@ -184,38 +184,103 @@ def target_reasons(person, certs, start: date, *, params=None) -> list[str]:
     return reasons
 
 
+def _day(value):
+    """A date from a raw query (SQLite hands dates back as text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class _CertFacts:
+    """What the target definition reads of a certificate (``target_reasons``), without a model instance per
+    row: the indicator reads thousands of them."""
+
+    pk: int
+    category: int
+    grade: int
+    components: list
+    issue_date: date
+    valid_until: date
+    status: str
+    status_changed_on: date | None
+
+    FIELDS = ("category", "grade", "components", "issue_date", "valid_until", "status", "status_changed_on")
+
+    def get_category_display(self) -> str:
+        from canlian.registry.models import Certificate
+
+        return Certificate.Category(self.category).label
+
+    def get_grade_display(self) -> str:
+        from canlian.registry.models import Certificate
+
+        return Certificate.Grade(self.grade).label
+
+
 def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
     """Town id → number of persons whose first custodial care (a placement that really started) starts in
-    ``year`` and who meet the target definition at its start. The town is the first placement's snapshot."""
+    ``year`` and who meet the target definition at its start. The town is the first placement's snapshot.
+
+    The placements starting in the year of persons never placed before are ranked in the database (the
+    first per person); only those persons are read (birth date, employment) with their certificates, and
+    the definition (``target_reasons``, the same rule the case page explains with) is applied to them."""
+    from types import SimpleNamespace
+
+    from django.db import connection
+    from django.db.models import Exists, F, OuterRef
+
     from canlian.registry.models import Certificate, Person
 
+    from ..selectors import firsts_query
+
+    start, end = date(year, 1, 1), date(year, 12, 31)
     served = Case.objects.filter(programme=CODE, state__in=SERVED)
-    firsts = (
-        served.values("person_id")
-        .annotate(first=Min("opened_on"))
-        .filter(first__gte=date(year, 1, 1), first__lte=date(year, 12, 31))
+    # placements starting in the year of persons never placed before it (index on programme, person, opened)
+    in_year = served.filter(opened_on__gte=start, opened_on__lte=end).filter(
+        ~Exists(served.filter(person_id=OuterRef("person_id"), opened_on__lt=start))
     )
-    first_on = {r["person_id"]: r["first"] for r in firsts}
-    if not first_on:
+    sql, params = firsts_query(
+        in_year,
+        person="person_id",
+        town="town_id",
+        order_by=[F("opened_on").asc(), F("id").asc()],
+        first_on="opened_on",
+    )
+    qn = connection.ops.quote_name
+    cert = {f: qn(f) for f in ("id", "person_id", *_CertFacts.FIELDS)}
+    with connection.cursor() as cur:
+        # each first placement with its person and the certificates valid on its start (certificate_on's test)
+        cur.execute(
+            "SELECT f.first_person, f.first_town, f.first_on, p.birth_date, p.employment_status, "
+            + ", ".join(f"c.{cert[k]}" for k in ("id", *_CertFacts.FIELDS))
+            + f" FROM ({sql}) AS f JOIN {qn(Person._meta.db_table)} AS p ON p.id = f.first_person "
+            f"LEFT JOIN {qn(Certificate._meta.db_table)} AS c ON c.{cert['person_id']} = f.first_person "
+            f"AND c.{cert['issue_date']} <= f.first_on AND f.first_on <= c.{cert['valid_until']} "
+            f"AND (c.{cert['status']} = %s OR c.{cert['status_changed_on']} > f.first_on)",
+            [*params, Certificate.Status.VALID],
+        )
+        rows = cur.fetchall()
+    if not rows:
         return {}
-    town_of: dict[int, int] = {}
-    for pid, opened, town in (
-        served.filter(person_id__in=list(first_on))
-        .order_by("opened_on", "id")
-        .values_list("person_id", "opened_on", "town_id")
-    ):
-        if opened == first_on[pid]:
-            town_of.setdefault(pid, town)
-    certs = defaultdict(list)
-    for c in Certificate.objects.filter(person_id__in=list(first_on)):
-        certs[c.person_id].append(c)
+    firsts, certs = {}, defaultdict(list)
+    for pid, town, first_on, born, employment, cert_id, *facts in rows:
+        firsts[pid] = (town, _day(first_on), _day(born), employment)
+        if cert_id is not None:
+            category, grade, components, issued, until, status, changed = facts
+            if isinstance(components, str):  # SQLite: JSON as text
+                components = json.loads(components)
+            certs[pid].append(
+                _CertFacts(
+                    cert_id, category, grade, components, _day(issued), _day(until), status, _day(changed)
+                )
+            )
     out: dict[int, int] = defaultdict(int)
-    params = parameters()
-    for person in Person.objects.filter(pk__in=list(first_on)).only("id", "birth_date", "employment_status"):
-        if towns is not None and town_of[person.pk] not in towns:
+    rules = parameters()
+    for pid, (town, first_on, birth_date, employment) in firsts.items():
+        if towns is not None and town not in towns:
             continue
-        if not target_reasons(person, certs[person.pk], first_on[person.pk], params=params):
-            out[town_of[person.pk]] += 1
+        person = SimpleNamespace(pk=pid, birth_date=birth_date, employment_status=employment)
+        if not target_reasons(person, certs[pid], first_on, params=rules):
+            out[town] += 1
     return dict(out)
 
 

@@ -612,24 +612,22 @@ def fitting_import(*, acting_user, person, item: DeviceItem, fitted_on: date, pr
 
 def devices_fitted_by_town(year: int) -> dict[int, int]:
     """Town id → persons fitted (a device delivered) in ``year``, each once, in the town of the case of
-    their first fitting that year."""
-    rows = (
+    their first fitting that year (counted in the database)."""
+    from django.db.models import F
+
+    from ..selectors import firsts_by_town
+
+    return firsts_by_town(
         DeviceFitting.objects.filter(
             case__programme=CODE,
             case__state="fitted",
             fitted_on__gte=date(year, 1, 1),
             fitted_on__lte=date(year, 12, 31),
-        )
-        .order_by("fitted_on", "id")
-        .values_list("case__person_id", "case__town_id")
+        ),
+        person="case__person_id",
+        town="case__town_id",
+        order_by=[F("fitted_on").asc(), F("id").asc()],
     )
-    town_of: dict[int, int] = {}
-    for person, town in rows:
-        town_of.setdefault(person, town)
-    out: dict[int, int] = {}
-    for town in town_of.values():
-        out[town] = out.get(town, 0) + 1
-    return out
 
 
 # ---- loans from service points -------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from canlian.accounts import access
 from canlian.common import spreadsheet
-from canlian.common.audit import AuditCopy, audit_record, audit_record_many
+from canlian.common.audit import AuditCopy, AuditTail, audit_record, audit_record_many
 from canlian.common.bulk import CopyRows, JSONText, copy_text, insert_rows, reserve_pks
 from canlian.common.crypto import encrypt
 from canlian.common.exceptions import DomainError, PermissionDenied
@@ -163,7 +163,7 @@ class RowResult:
     cert_index: str = ""  # blind index of the certificate number (valid rows)
     sealed: dict[str, str] | None = None  # SEALED_FIELDS → encrypted value (valid rows)
     created_audit: tuple[str, JSONText] | None = None  # audit (object_repr, changes) if created
-    copy_tails: tuple[str, str, str] | None = None  # PostgreSQL: person, certificate, audit COPY lines
+    copy_tails: tuple[str, str, AuditTail] | None = None  # PostgreSQL: person, certificate, audit COPY lines
     pinyin: tuple[str, str] = ("", "")
     new_cert: bool = False  # the certificate number is to be inserted (new person or changed number)
     fact_ops: list = field(default_factory=list)  # circumstances.FactOp: periods to open or end

@@ -255,7 +255,6 @@ CHANGE_LABELS = {
     "owner_role": "所有者数据库角色",
     "checked": "已校验条数",
     "broken_seq": "断链位置（链序号）",
-    "kind": "断链类型",
     "month": "月份",
     "lists": "名单份数",
     "match": "候选匹配",

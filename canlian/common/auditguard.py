@@ -172,8 +172,8 @@ def roles_plan(*, app_role: str | None = None) -> RolesPlan:
         )
     app_role = app_role or conn.settings_dict.get("USER") or ""
     with conn.cursor() as cursor:
-        cursor.execute("SELECT current_user, current_database()")
-        current, database = cursor.fetchone()
+        cursor.execute("SELECT current_database()")
+        (database,) = cursor.fetchone()
         cursor.execute(
             "SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = %s",
             [AUDIT_TABLE],

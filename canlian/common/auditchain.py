@@ -362,3 +362,24 @@ def audit_verify(*, batch: int = VERIFY_BATCH) -> VerifyResult:
         count += 1
         expected_seq, prev = seq + 1, stored_hash
     return VerifyResult(count, expected_seq - 1, prev, None)
+
+
+def audit_chain_check(*, acting_user, batch: int = VERIFY_BATCH) -> VerifyResult:
+    """``audit_verify``, and an audit row saying who checked and what was found (appended after the walk:
+    it is not part of what was checked)."""
+    from .audit import audit_record
+
+    result = audit_verify(batch=batch)
+    changes: dict[str, Any] = {"checked": result.count}
+    if result.broken is not None:
+        changes["broken_seq"] = result.broken.seq
+    audit_record(
+        acting_user=acting_user,
+        action="audit.verify",
+        object_type="common.auditlog",
+        object_repr="审计日志哈希链",
+        changes=changes,
+        result="success" if result.ok else "failure",
+        detail="哈希链完整" if result.ok else result.broken.message,
+    )
+    return result

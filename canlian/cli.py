@@ -193,11 +193,14 @@ def cmd_audit_verify(args) -> int:
 
 
 def cmd_db_roles(args) -> int:
+    from django.db import connection
+
     from canlian.common import auditguard
 
+    app_role = args.app_role or connection.settings_dict.get("USER")  # before connecting as the owner
     try:
         with auditguard.as_owner():
-            plan = auditguard.roles_plan(app_role=args.app_role)
+            plan = auditguard.roles_plan(app_role=app_role)
             if args.apply:
                 auditguard.roles_apply(acting_user=cli_user(args.user), plan=plan)
                 rights = auditguard.app_role_rights(plan.app_role)

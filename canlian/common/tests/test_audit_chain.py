@@ -377,3 +377,10 @@ def test_at_is_stamped_when_the_row_is_chained(users):
     before = datetime.now(UTC)
     (row,) = _rows(1, users)
     assert before <= row.at <= datetime.now(UTC)
+
+
+def test_db_roles_on_sqlite_says_it_is_for_postgresql(capsys):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    assert main(["db", "roles"]) == 2
+    assert "数据库角色只用于 PostgreSQL" in capsys.readouterr().err

@@ -19,13 +19,15 @@ one kept elsewhere (docs/operations.md).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -158,9 +160,37 @@ def _lock_and_head() -> tuple[int, str]:
     return (row[0], row[1]) if row else (0, GENESIS)
 
 
+_held: ContextVar[list[Callable[[], int]] | None] = ContextVar("canlian_audit_held", default=None)
+
+
+@contextlib.contextmanager
+def appends_held() -> Iterator[None]:
+    """Hold the bulk audit writes of the block and append them, in order, when it ends (PostgreSQL; inside
+    the caller's transaction). A long transaction that writes audit rows slice by slice (a person import)
+    then takes the append lock only for its last moments instead of from its first slice to its commit,
+    which would make every other audited write wait that long. A single audit row written inside the block
+    appends what is held first. Nothing is appended if the block raises (its transaction rolls back)."""
+    if connection.vendor != "postgresql" or _held.get() is not None:
+        yield  # SQLite has one writer anyway; a nested block leaves it to the outer one
+        return
+    token = _held.set([])
+    try:
+        yield
+        _release()
+    finally:
+        _held.reset(token)
+
+
+def _release() -> None:
+    held = _held.get()
+    while held:
+        held.pop(0)()
+
+
 def append_one(row, save: Callable[[], None]) -> None:
     """Chain one model instance (``AuditLog.save``): under the lock, stamp its time, place and hashes, and
     ``save`` it."""
+    _release()
     with transaction.atomic():
         seq, prev = _lock_and_head()
         row.at = timezone.now()
@@ -191,6 +221,14 @@ def append_many(
     row_hash)] for each row."""
     if not rows:
         return 0
+    held = _held.get()
+    if held is not None:
+        held.append(partial(_append_many, rows, object_id, content, write))
+        return len(rows)
+    return _append_many(rows, object_id, content, write)
+
+
+def _append_many(rows: list[Any], object_id, content, write) -> int:
     with transaction.atomic():
         seq, prev = _lock_and_head()
         links = []

@@ -45,6 +45,7 @@ from django.utils import timezone
 from canlian.accounts import access
 from canlian.common import spreadsheet
 from canlian.common.audit import AuditCopy, AuditTail, audit_record, audit_record_many
+from canlian.common.auditchain import appends_held
 from canlian.common.bulk import CopyRows, JSONText, copy_text, insert_rows, reserve_pks
 from canlian.common.crypto import encrypt
 from canlian.common.exceptions import DomainError, PermissionDenied
@@ -616,7 +617,8 @@ def persons_import(
     slice_rows = write_slice_rows()
     progress(0, total, PHASE_IMPORT)
     try:
-        with _prepared_chunks(rows, ctx) as chunks, _write_cache(), transaction.atomic():
+        # audit rows appended at the end of the transaction: the audit chain's lock for moments, not the import
+        with _prepared_chunks(rows, ctx) as chunks, _write_cache(), transaction.atomic(), appends_held():
             pending: list[RowResult] = []
             for start, end, prepared in chunks:
                 part = classify(rows[start:end], prepared)
@@ -783,7 +785,7 @@ def persons_commit(
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
     total, done = len(staged.rows), 0
     try:
-        with _write_cache(), transaction.atomic():
+        with _write_cache(), transaction.atomic(), appends_held():
             _recheck(creates, updates)
             for part in _chunks(staged.rows, BATCH_SIZE):
                 writer.write(part)

@@ -384,3 +384,50 @@ def test_db_roles_on_sqlite_says_it_is_for_postgresql(capsys):
         pytest.skip("SQLite only")
     assert main(["db", "roles"]) == 2
     assert "数据库角色只用于 PostgreSQL" in capsys.readouterr().err
+
+
+def _holds_append_lock() -> bool:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+            "AND objid = %s",
+            [auditchain.LOCK_KEY & 0xFFFFFFFF],
+        )
+        return cur.fetchone()[0] > 0
+
+
+@pytest.mark.postgres
+def test_held_bulk_appends_take_the_lock_only_at_the_end(users):
+    """A long import appends its audit rows when its transaction ends, not from its first slice on."""
+    with transaction.atomic():
+        with auditchain.appends_held():
+            for part in range(3):
+                audit_record_many(
+                    acting_user=users["district"],
+                    action="person.import_create",
+                    entries=[{"object_id": f"{part}-{k}"} for k in range(4)],
+                )
+                assert AuditLog.objects.count() == 0 and not _holds_append_lock()
+        assert _holds_append_lock()  # appended at the end of the block, held to the commit
+        assert AuditLog.objects.count() == 12
+    ids = list(AuditLog.objects.order_by("seq").values_list("object_id", flat=True))
+    assert ids == [f"{p}-{k}" for p in range(3) for k in range(4)]
+    assert audit_verify().ok
+
+
+@pytest.mark.postgres
+def test_a_single_row_inside_a_held_block_keeps_the_order(users):
+    with transaction.atomic(), auditchain.appends_held():
+        audit_record_many(acting_user=None, action="person.import_create", entries=[{"object_id": "a"}])
+        audit_record(acting_user=None, action="import.commit", object_id="summary")
+        audit_record_many(acting_user=None, action="person.import_create", entries=[{"object_id": "b"}])
+    assert list(AuditLog.objects.order_by("seq").values_list("object_id", flat=True)) == ["a", "summary", "b"]
+    assert audit_verify().ok
+
+
+@pytest.mark.postgres
+def test_nothing_held_is_appended_when_the_block_fails(users):
+    with pytest.raises(RuntimeError), transaction.atomic(), auditchain.appends_held():
+        audit_record_many(acting_user=None, action="person.import_create", entries=[{"object_id": "x"}])
+        raise RuntimeError
+    assert AuditLog.objects.count() == 0

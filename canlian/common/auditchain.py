@@ -191,7 +191,9 @@ def append_one(row, save: Callable[[], None]) -> None:
     """Chain one model instance (``AuditLog.save``): under the lock, stamp its time, place and hashes, and
     ``save`` it."""
     _release()
-    with transaction.atomic():
+    # a transaction of its own when there is none (an audited read); no savepoint inside the caller's: an
+    # audit row that cannot be written fails the caller's transaction, as before the chain
+    with transaction.atomic(savepoint=False):
         seq, prev = _lock_and_head()
         row.at = timezone.now()
         row.seq = seq + 1
@@ -229,7 +231,7 @@ def append_many(
 
 
 def _append_many(rows: list[Any], object_id, content, write) -> int:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         seq, prev = _lock_and_head()
         links = []
         for row in rows:

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 FILL_BATCH = 50_000
-BULK_ROWS = 100_000
+BULK_ROWS = int(os.environ.get("CANLIAN_BENCH_AUDIT_BULK", 100_000))
 
 
 def _rss_mb() -> float:
@@ -253,12 +253,18 @@ def bench_backend(backend: str, *, rows: int, runs: int, pg_url: str) -> bool:
         _pg_admin(pg_url, f'CREATE DATABASE "{dbname}"')
         env["DATABASE_URL"] = pg_url
     ok = True
+
+    def run(*args: str) -> dict:
+        result = _run(env, *args)
+        print(f"  {backend} {' '.join(args)}: {json.dumps(result)}", flush=True)  # kept if a later step fails
+        return result
+
     try:
-        fill = _run(env, "fill", str(rows))
-        verify = [_run(env, "verify") for _ in range(runs)]
-        read = [_run(env, "read") for _ in range(runs)]
-        orm = [_run(env, "orm")]
-        tamper = _run(env, "tamper")
+        fill = run("fill", str(rows))
+        verify = [run("verify") for _ in range(runs)]
+        read = [run("read") for _ in range(runs)]
+        orm = [run("orm")]
+        tamper = run("tamper")
     finally:
         if backend == "postgres":
             _pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{dbname}"')

@@ -44,7 +44,8 @@ from django.utils import timezone
 
 from canlian.accounts import access
 from canlian.common import spreadsheet, staged_import
-from canlian.common.audit import AuditCopy, audit_record, audit_record_many
+from canlian.common.audit import AuditCopy, AuditTail, audit_record, audit_record_many
+from canlian.common.auditchain import appends_held
 from canlian.common.bulk import CopyRows, JSONText, copy_text, insert_rows, reserve_pks
 from canlian.common.crypto import encrypt
 from canlian.common.exceptions import DomainError, PermissionDenied
@@ -163,7 +164,7 @@ class RowResult:
     cert_index: str = ""  # blind index of the certificate number (valid rows)
     sealed: dict[str, str] | None = None  # SEALED_FIELDS → encrypted value (valid rows)
     created_audit: tuple[str, JSONText] | None = None  # audit (object_repr, changes) if created
-    copy_tails: tuple[str, str, str] | None = None  # PostgreSQL: person, certificate, audit COPY lines
+    copy_tails: tuple[str, str, AuditTail] | None = None  # PostgreSQL: person, certificate, audit COPY lines
     pinyin: tuple[str, str] = ("", "")
     new_cert: bool = False  # the certificate number is to be inserted (new person or changed number)
     fact_ops: list = field(default_factory=list)  # circumstances.FactOp: periods to open or end
@@ -613,7 +614,8 @@ def persons_import(
     slice_rows = write_slice_rows()
     progress(0, total, PHASE_IMPORT)
     try:
-        with _prepared_chunks(rows, ctx) as chunks, _write_cache(), transaction.atomic():
+        # audit rows appended at the end of the transaction: the audit chain's lock for moments, not the import
+        with _prepared_chunks(rows, ctx) as chunks, _write_cache(), transaction.atomic(), appends_held():
             pending: list[RowResult] = []
             for start, end, prepared in chunks:
                 part = classify(rows[start:end], prepared)
@@ -780,7 +782,7 @@ def persons_commit(
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
     total, done = len(staged.rows), 0
     try:
-        with _write_cache(), transaction.atomic():
+        with _write_cache(), transaction.atomic(), appends_held():
             _recheck(creates, updates)
             for part in _chunks(staged.rows, BATCH_SIZE):
                 writer.write(part)

@@ -7,6 +7,7 @@ import json
 from datetime import date
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from python_calamine import CalamineWorkbook
 
@@ -141,8 +142,10 @@ def test_export_reads_in_a_fixed_number_of_queries(
 ):
     for _ in range(5):
         make_person()
-    # persons, current certificates, current economic periods, the audit row
-    with django_assert_num_queries(4):
+    # persons, current certificates, current economic periods, the audit row: the audit chain's head (after
+    # its append lock on PostgreSQL) and the insert
+    audit_row = 3 if connection.vendor == "postgresql" else 2
+    with django_assert_num_queries(3 + audit_row):
         exporters.persons_export(
             acting_user=users["district"], filters=PersonFilters(), unmasked=False, out=tmp_path / "a.xlsx"
         )

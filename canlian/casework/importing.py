@@ -32,6 +32,9 @@ from canlian.common.jobs import Progress, noop_progress
 from canlian.common.spreadsheet import SpreadsheetError, Table, XlsxBook, read_table
 
 CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
+# Below this many valid rows a spec's per-row ``commit`` writes them (through the same services as the web
+# forms); from it on, its ``commit_many`` if it has one.
+BULK_MIN_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class RosterSpec:
     def commit(self, rows: list[Row], ctx, *, acting_user, progress: Progress) -> None:
         """Write the valid rows and set each one's ``outcome``."""
         raise NotImplementedError
+
+    # Optional, ``commit_many(rows, ctx, *, acting_user, progress)``: the same writes as ``commit`` (the same
+    # rows, tested equal), set-based; ``roster_import`` uses it for BULK_MIN_ROWS valid rows or more.
+    commit_many = None
 
 
 _SPECS: dict[str, RosterSpec] = {}
@@ -188,7 +195,8 @@ def roster_import(
     valid = [r for r in staged.rows if r.ok]
     with transaction.atomic():
         ctx = spec.prepare(staged.rows, acting_user=acting_user)
-        spec.commit(valid, ctx, acting_user=acting_user, progress=progress)
+        bulk = spec.commit_many is not None and len(valid) >= BULK_MIN_ROWS
+        (spec.commit_many if bulk else spec.commit)(valid, ctx, acting_user=acting_user, progress=progress)
     staged.committed = True
     return staged
 

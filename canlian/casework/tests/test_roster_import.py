@@ -76,7 +76,11 @@ def test_preview_writes_nothing_and_says_exactly_what_is_wrong(users, world):
     assert Case.objects.count() == 0 and AuditLog.objects.count() == audits
 
 
-def test_import_commits_valid_rows_and_reimport_is_unchanged(users, world, provider):
+@pytest.mark.parametrize("bulk", [False, True], ids=["per-row", "bulk"])
+def test_import_commits_valid_rows_and_reimport_is_unchanged(users, world, provider, monkeypatch, bulk):
+    from canlian.casework import importing
+
+    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 0 if bulk else 10**9)
     staged = roster_import("custodial_care", world["bytes"], acting_user=users["district"])
     assert staged.counts == {"rows": 8, "created": 3, "updated": 0, "unchanged": 0, "rejected": 5}
     cases = {c.person.name: c for c in Case.objects.select_related("person")}

@@ -5,7 +5,8 @@ and start date: new → a placed case is opened (return visits scheduled); known
 date is corrected; same → unchanged. Rejected with row and column: an ID number that is wrong or names no
 registered person (looked up through the blind index), a name that differs from the registry, an unknown
 mode or provider, a provider not designated on the start date, dates that do not parse or are out of order,
-the same placement twice in the file. Kept with a warning: a person outside the target definition (other
+the same placement twice in the file, a placement still running that starts before the return-visit interval
+has a value (its visits could not be scheduled). Kept with a warning: a person outside the target definition (other
 funds pay; the indicator does not count them).
 """
 
@@ -15,6 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.utils import timezone
+
+from canlian.benefits.parameters import NoValueYet
 
 from ..importing import CREATED, UNCHANGED, UPDATED, Column, RosterSpec, Row, roster_register
 from ..models import Case, CustodialMode
@@ -100,6 +103,12 @@ class CustodialRoster(RosterSpec):
                 column="start",
                 message="与第{row}行重复（同一人同一开始日期）",
             )
+        if start and not e and not (end and end < timezone.localdate()):
+            try:  # a placement still running gets its return visits: their interval must be known
+                for rule in PROGRAMME.due_rules:
+                    rule.schedule(start, until=end)
+            except NoValueYet as exc:
+                e["start"] = f"无法安排回访：{exc}"
         if e:
             return
         v.update(person=person, mode=mode, institution=inst, start=start, end=end)

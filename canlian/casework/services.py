@@ -18,7 +18,7 @@ from canlian.common.workflow import transition
 
 from . import access
 from .models import Attachment, Case, DueItem, case_repr
-from .programme import DueRule, programme_get
+from .programme import DueRule, parameters, programme_get
 
 MAX_ATTACHMENT = 10 * 1024 * 1024
 
@@ -190,9 +190,9 @@ def case_open_many(
         )
         for o in openings
     ]
-    now = timezone.now()
+    now, params = timezone.now(), parameters()
     ids = _reserve_ids(Case, len(openings))
-    cases, items, entries = [], [], []
+    cases, items, entries, schedules = [], [], [], {}
     rules = {state: _opening_rules(p, state) for state in {state for state, _ in checked}}
     for o, (state, clean), pk in zip(openings, checked, ids, strict=True):
         cases.append(
@@ -212,7 +212,10 @@ def case_open_many(
         )
         scheduled = 0
         for rule in rules[state]:
-            days = rule.schedule(o.opened_on, until=o.closed_on)
+            key = (rule.kind, o.opened_on, o.closed_on)  # many cases share a start: schedule each once
+            days = schedules.get(key)
+            if days is None:
+                days = schedules[key] = rule.schedule(o.opened_on, until=o.closed_on, params=params)
             items.extend(
                 {"case_id": pk, "kind": rule.kind, "seq": seq, "due_on": day}
                 for seq, day in enumerate(days, start=1)

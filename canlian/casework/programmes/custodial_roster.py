@@ -47,6 +47,19 @@ MODE_ALIASES = {
 }
 
 
+PERSON_FIELDS = ("town_id", "birth_date", "employment_status")
+CERTIFICATE_FIELDS = (
+    "person_id",
+    "category",
+    "grade",
+    "components",
+    "issue_date",
+    "valid_until",
+    "status",
+    "status_changed_on",
+)
+
+
 @dataclass
 class _Ctx:
     people: People
@@ -55,6 +68,7 @@ class _Ctx:
     existing: dict  # (person id, start) → Case
     params: object = None
     seen: dict = field(default_factory=dict)
+    schedulable: dict = field(default_factory=dict)  # start → "" or why its visits cannot be scheduled
 
 
 class CustodialRoster(RosterSpec):
@@ -74,11 +88,12 @@ class CustodialRoster(RosterSpec):
 
         from ..programme import parameters
 
-        people = people_prepare(rows, acting_user=acting_user)
+        # what validate, target_reasons and the case services read of a person and a certificate
+        people = people_prepare(rows, acting_user=acting_user, only=PERSON_FIELDS)
         pids = people.pks
         certs, existing = defaultdict(list), {}
         for part in chunks(pids):
-            for c in Certificate.objects.filter(person_id__in=part):
+            for c in Certificate.objects.filter(person_id__in=part).only(*CERTIFICATE_FIELDS):
                 certs[c.person_id].append(c)
             served = Case.objects.filter(programme=CODE, person_id__in=part, state__in=SERVED)
             existing.update(((c.person_id, c.opened_on), c) for c in served.select_related("institution"))
@@ -104,11 +119,16 @@ class CustodialRoster(RosterSpec):
                 message="与第{row}行重复（同一人同一开始日期）",
             )
         if start and not e and not (end and end < timezone.localdate()):
-            try:  # a placement still running gets its return visits: their interval must be known
-                for rule in PROGRAMME.due_rules:
-                    rule.schedule(start, until=end)
-            except NoValueYet as exc:
-                e["start"] = f"无法安排回访：{exc}"
+            # a placement still running gets its return visits: their interval must be known on its start
+            if start not in ctx.schedulable:
+                try:
+                    for rule in PROGRAMME.due_rules:
+                        rule.schedule(start, params=ctx.params)
+                    ctx.schedulable[start] = ""
+                except NoValueYet as exc:
+                    ctx.schedulable[start] = f"无法安排回访：{exc}"
+            if ctx.schedulable[start]:
+                e["start"] = ctx.schedulable[start]
         if e:
             return
         v.update(person=person, mode=mode, institution=inst, start=start, end=end)

@@ -124,6 +124,7 @@ def roster(users, make_person, provider, provider_mudu, id_for):
 
 def _run(monkeypatch, users, data, *, bulk: bool):
     monkeypatch.setattr(importing, "BULK_MIN_ROWS", 0 if bulk else 10**9)
+    monkeypatch.setattr(services, "OPEN_SLICE", 4)  # the 6 new cases in two slices
     calls = {"many": 0}
     real = services.case_open_many
 

@@ -55,11 +55,17 @@ __all__ = [
 ]
 
 Staged = SpecStaged
+# Below this many valid rows a spec's per-row ``commit`` writes them (through the same services as the web
+# forms); from it on, its ``commit_many`` if it has one.
+BULK_MIN_ROWS = 50
 
 
 class RosterSpec(ImportSpec):
     """Subclass per roster kind; register with ``roster_register``. The hooks are ``ImportSpec``'s:
     ``prepare``, ``validate``, ``plan``, ``commit``."""
+
+    def bulk_min_rows(self) -> int:
+        return BULK_MIN_ROWS  # read at call time: tests set it to force either path
 
 
 _SPECS: dict[str, RosterSpec] = {}

@@ -372,6 +372,14 @@ class ImportSpec:
         """Write the valid rows (inside the caller's transaction) and set each one's ``outcome``."""
         raise NotImplementedError
 
+    # Optional, ``commit_many(rows, ctx, *, acting_user, progress)``: the same writes as ``commit`` (the same
+    # rows, tested equal), set-based; ``run`` uses it from ``bulk_min_rows()`` valid rows on.
+    commit_many = None
+
+    def bulk_min_rows(self) -> int:
+        """Below this many valid rows the per-row ``commit`` writes them (the web forms' services)."""
+        return 50
+
 
 @dataclass
 class SpecStaged(StagedImport):
@@ -440,7 +448,8 @@ def run(
     valid = [r for r in staged.rows if r.ok]
     with transaction.atomic():
         ctx = spec.prepare(staged.rows, acting_user=acting_user)  # again, under the transaction
-        spec.commit(valid, ctx, acting_user=acting_user, progress=progress)
+        bulk = spec.commit_many is not None and len(valid) >= spec.bulk_min_rows()
+        (spec.commit_many if bulk else spec.commit)(valid, ctx, acting_user=acting_user, progress=progress)
     staged.committed = True
     return staged
 

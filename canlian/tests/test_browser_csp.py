@@ -30,7 +30,10 @@ def watched(browser_page):
     """The page, with every console error and every securitypolicyviolation event collected."""
     page = browser_page
     errors: list[str] = []
-    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None,
+    )
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     page.add_init_script(
         "window.__csp = [];"
@@ -66,7 +69,9 @@ def test_main_pages_have_no_policy_violation(demo, watched):
     from canlian.verification.models import Finding
 
     page = watched
-    username = demo.filter(role="district_staff", username__startswith="demo_").order_by("pk").first().username
+    username = (
+        demo.filter(role="district_staff", username__startswith="demo_").order_by("pk").first().username
+    )
     sign_in(page, username)
     person = Person.objects.order_by("pk").first()
     pages = [
@@ -104,7 +109,9 @@ def test_htmx_and_page_behaviours_still_work(demo, watched):
     from canlian.registry.models import Person
 
     page = watched
-    username = demo.filter(role="district_staff", username__startswith="demo_").order_by("pk").first().username
+    username = (
+        demo.filter(role="district_staff", username__startswith="demo_").order_by("pk").first().username
+    )
     sign_in(page, username)
 
     # person search, then "加载更多" through htmx: rows are added, the count is updated, focus moves
@@ -119,7 +126,9 @@ def test_htmx_and_page_behaviours_still_work(demo, watched):
     page.click("#load-more-button")
     page.wait_for_function("document.querySelectorAll('#person-rows tr[data-person]').length > 50")
     loaded = page.locator("#person-rows tr[data-person]").count()
-    page.wait_for_function(f"document.getElementById('load-status').textContent.startsWith('已显示 {loaded} 条')")
+    page.wait_for_function(
+        f"document.getElementById('load-status').textContent.startsWith('已显示 {loaded} 条')"
+    )
     assert page.evaluate("document.activeElement.closest('tr').hasAttribute('data-batch-start')")
     # htmx's indicator style comes from app.css, not from a <style> htmx injected
     assert page.evaluate("document.querySelectorAll('style').length") == 0
@@ -150,7 +159,9 @@ def test_discard_asks_first(demo, watched):
     from canlian.benefits.models import Payroll
 
     page = watched
-    username = demo.filter(role="district_staff", username__startswith="demo_").order_by("pk").first().username
+    username = (
+        demo.filter(role="district_staff", username__startswith="demo_").order_by("pk").first().username
+    )
     sign_in(page, username)
     draft = Payroll.objects.filter(status="draft").order_by("pk").first()
     page.goto(f"/benefits/payrolls/{draft.pk}/")

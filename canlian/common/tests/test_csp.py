@@ -103,7 +103,9 @@ def demo_world(db, towns, capsys):
 
     assert demo_all(persons=240, seed=11) == 0
     capsys.readouterr()
-    return {role: User.objects.filter(role=role, is_active=True).order_by("pk").first() for role in Role.values}
+    return {
+        role: User.objects.filter(role=role, is_active=True).order_by("pk").first() for role in Role.values
+    }
 
 
 def _walk(client: Client, start: str):
@@ -146,7 +148,9 @@ def test_every_page_of_every_role_carries_the_policy_and_nothing_inline(demo_wor
             if response.status_code >= 500:
                 problems.append(f"{role} {path}: {response.status_code}")
             if response.get("Content-Security-Policy") != POLICY:
-                problems.append(f"{role} {path}: Content-Security-Policy={response.get('Content-Security-Policy')}")
+                problems.append(
+                    f"{role} {path}: Content-Security-Policy={response.get('Content-Security-Policy')}"
+                )
             if response.get("Content-Type", "").startswith("text/html"):
                 for line, what in inline_content(response.content.decode()).found:
                     problems.append(f"{role} {path} line {line}: {what}")

@@ -169,3 +169,21 @@ def test_the_mask_keeps_region_and_last_two():
     assert mask_id_number("320506900101123") == "320506*******23"  # a 15-digit number
     assert mask_id_number("32050619") == "********"
     assert mask_id_number("") == "" and mask_id_number(None) == ""
+
+
+@pytest.mark.django_db
+def test_person_pages_show_the_age_and_never_the_birth_date(users, make_person):
+    from django.test import Client
+    from django.urls import reverse
+
+    person = make_person(name="张伟", birth=date(1980, 5, 6))
+    client = Client()
+    client.force_login(users["district"])
+    today = timezone.localdate()
+    for url in (reverse("registry:person_list"), reverse("registry:person_detail", args=[person.pk])):
+        html = client.get(url).content.decode()
+        assert person.masked_id in html and person.id_number not in html
+        assert "1980-05-06" not in html and "19800506" not in html and "1980年5月6日" not in html
+        assert f"{person.age_on(today)}" in html
+    detail = client.get(reverse("registry:person_detail", args=[person.pk])).content.decode()
+    assert f"<dt>年龄</dt><dd>{person.age_on(today)}岁</dd>" in detail

@@ -244,3 +244,15 @@ def test_htmx_is_told_not_to_inject_its_style_nor_evaluate_code(demo_world):
     }
     css = (Path(settings.BASE_DIR) / "canlian" / "static" / "canlian" / "app.css").read_text()
     assert ".htmx-request .htmx-indicator" in css
+
+
+@pytest.mark.django_db
+def test_debug_error_pages_stay_readable_and_other_pages_keep_the_policy(settings, users):
+    """Django's technical error pages are styled inline; under DEBUG (never in production) they go without
+    the header so a developer can read them. Every other response keeps it."""
+    settings.DEBUG = True
+    client = Client()
+    client.force_login(users["district"])
+    missing = client.get("/registry/persons/999999999/")
+    assert missing.status_code == 404 and "Content-Security-Policy" not in missing
+    assert client.get(reverse("registry:person_list"))["Content-Security-Policy"] == POLICY

@@ -124,10 +124,12 @@ def test_htmx_and_page_behaviours_still_work(demo, watched):
     page.goto("/registry/persons/")
     assert page.locator("#person-rows tr[data-person]").count() == 50
     page.click("#load-more-button")
-    page.wait_for_function("document.querySelectorAll('#person-rows tr[data-person]').length > 50")
+    # predicates are functions, not expressions: Playwright evaluates an expression with eval(), which the
+    # policy refuses ('unsafe-eval' is not allowed) as soon as it has to poll
+    page.wait_for_function("() => document.querySelectorAll('#person-rows tr[data-person]').length > 50")
     loaded = page.locator("#person-rows tr[data-person]").count()
     page.wait_for_function(
-        f"document.getElementById('load-status').textContent.startsWith('已显示 {loaded} 条')"
+        f"() => document.getElementById('load-status').textContent.startsWith('已显示 {loaded} 条')"
     )
     assert page.evaluate("document.activeElement.closest('tr').hasAttribute('data-batch-start')")
     # htmx's indicator style comes from app.css, not from a <style> htmx injected
@@ -137,7 +139,7 @@ def test_htmx_and_page_behaviours_still_work(demo, watched):
     # the audited reveal swaps the full number in through htmx
     page.goto(f"/registry/persons/{first.pk}/")
     page.click("#reveal-button")
-    page.wait_for_function(f"document.body.textContent.includes('{first.id_number}')")
+    page.wait_for_function(f"() => document.body.textContent.includes('{first.id_number}')")
     assert_clean(page, "reveal")
 
     # a refused save puts the keyboard on the first field with an error

@@ -254,6 +254,7 @@ CHANGE_LABELS = {
     "match": "候选匹配",
     "row": "名单行",
     "finding": "疑点",
+    "superseded": "同时否定的其他候选",
     "enrolment": "待遇享受",
     "enrolment_change": "待遇调整",
     "registry": "档案更新",

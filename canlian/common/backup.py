@@ -352,10 +352,10 @@ def _install_keys(keys: dict[str, str]) -> None:
         ):
             raise BackupError(
                 "环境变量中的密钥与备份中的密钥不同：请把 CANLIAN_ENCRYPTION_KEY、CANLIAN_INDEX_KEY 设为备份中的密钥"
-                "（不设环境变量时会写入数据目录的 keys.json） / environment keys differ from the backup's"
+                "（不设环境变量时会写入密钥目录的 keys.json） / environment keys differ from the backup's"
             )
         return
-    path = Path(settings.DATA_DIR) / "keys.json"
+    path = crypto.key_file()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name("keys.json.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,7 +1,8 @@
 """Encryption at rest (AES-256-GCM) and the HMAC blind index.
 
 Keys come from the environment (``CANLIAN_ENCRYPTION_KEY`` and ``CANLIAN_INDEX_KEY``, each 32 bytes in
-base64). On the embedded default only, a key file is generated in the data folder with a warning.
+base64). On the embedded default only, a key file is generated in the key folder (``settings.KEYS_DIR``,
+apart from the data folder) with a warning.
 Ciphertext format: ``v1:`` + urlsafe-base64(12-byte nonce + ciphertext + tag).
 """
 
@@ -13,8 +14,10 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
@@ -32,6 +35,24 @@ class KeyMismatch(ImproperlyConfigured):
     """The keys given are not the keys the data in this database was written with."""
 
 
+def key_file() -> Path:
+    """Where the embedded default keeps its keys: ``KEYS_DIR/keys.json``, never inside the data folder. A key file
+    left in the data folder by an earlier version is moved there (the folder 0700, the file 0600)."""
+    keys_dir = Path(settings.KEYS_DIR)
+    path = keys_dir / "keys.json"
+    legacy = Path(settings.DATA_DIR) / "keys.json"
+    if legacy.exists() and not path.exists() and legacy != path:
+        keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.move(legacy, path)
+        path.chmod(0o600)
+        warnings.warn(
+            f"密钥文件已从数据目录移到单独的密钥目录 {path}：备份数据时请另行妥善保管密钥。",
+            KeyFileWarning,
+            stacklevel=2,
+        )
+    return path
+
+
 @lru_cache(maxsize=1)
 def _keys() -> tuple[bytes, bytes]:
     enc, idx = settings.CANLIAN_ENCRYPTION_KEY, settings.CANLIAN_INDEX_KEY
@@ -39,9 +60,9 @@ def _keys() -> tuple[bytes, bytes]:
         return base64.b64decode(enc), base64.b64decode(idx)
     if not settings.CANLIAN_ALLOW_KEY_FILE:
         raise ImproperlyConfigured("CANLIAN_ENCRYPTION_KEY and CANLIAN_INDEX_KEY must be set")
-    path = settings.DATA_DIR / "keys.json"
+    path = key_file()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = {
             "encryption_key": base64.b64encode(secrets.token_bytes(32)).decode(),
             "index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -124,8 +145,8 @@ def key_probe_register(probe) -> None:
 
 
 def _mismatch() -> KeyMismatch:
-    message = KEY_MISMATCH_MESSAGE.format(key_file=settings.DATA_DIR / "keys.json")
-    staged = settings.DATA_DIR / "keys.json.new"
+    message = KEY_MISMATCH_MESSAGE.format(key_file=key_file())
+    staged = key_file().with_name("keys.json.new")
     if staged.exists():
         message += f"\n注意：{staged} 存在，说明上一次密钥轮换在提交后未能换上新密钥文件：请核对后用它替换 keys.json。"
     return KeyMismatch(message)

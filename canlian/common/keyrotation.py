@@ -133,7 +133,7 @@ def keys_rotate(
     old, new = KeyPair.current(), new or KeyPair.generate()
     if new == old:
         raise KeyRotationError("新密钥与当前密钥相同")
-    key_file = Path(settings.DATA_DIR) / "keys.json"
+    key_file = crypto.key_file()
     staged = Path(new_keys_file) if new_keys_file else key_file.with_name("keys.json.new")
     if staged.exists():
         raise KeyRotationError(f"{staged} 已存在：上一次轮换可能未完成，请先确认该文件中的密钥后再处理")

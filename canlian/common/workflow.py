@@ -64,6 +64,9 @@ class Workflow:
     state_field: str = "state"
     field_labels: dict[str, str] = field(default_factory=dict)
     scope: Callable[[Any], models.QuerySet] | None = None  # user -> queryset of objects they may move
+    # obj -> the record the audit row is filed under (default: obj itself), e.g. the person a finding is
+    # about, so the move shows in that person's change history
+    audit_object: Callable[[Any], models.Model] | None = None
     _by_name: dict[str, Move] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -162,6 +165,31 @@ def allowed_moves(user, obj) -> list[Move]:
     ]
 
 
+def allowed_moves_many(user, objs: Iterable) -> dict[Any, list[Move]]:
+    """``allowed_moves`` for a page of objects of one workflow: pk → moves, with one scope query."""
+    objs = list(objs)
+    if not objs:
+        return {}
+    wf = workflow_of(objs[0])
+    pks = [o.pk for o in objs]
+    in_scope = (
+        set(pks) if wf.scope is None else set(wf.scope(user).filter(pk__in=pks).values_list("pk", flat=True))
+    )
+    out = {}
+    for obj in objs:
+        state = getattr(obj, wf.state_field)
+        out[obj.pk] = (
+            [
+                m
+                for m in wf.moves_from(state)
+                if _role_and_scope_ok(wf, m, user, obj) and not _maker_conflict(obj, m, user)
+            ]
+            if obj.pk in in_scope
+            else []
+        )
+    return out
+
+
 def _lock(wf: Workflow, obj, user):
     qs = wf.scope(user) if wf.scope is not None else type(obj)._default_manager.all()
     try:
@@ -235,7 +263,7 @@ def transition(
     audit_record(
         acting_user=acting_user,
         action=f"{wf.code}.{m.name}",
-        obj=locked,
+        obj=wf.audit_object(locked) if wf.audit_object is not None else locked,
         changes=changes,
         detail=f"{m.label}：{wf.state_label(current)} → {wf.state_label(m.target)}"
         + (f"。{note.strip()}" if note.strip() else ""),

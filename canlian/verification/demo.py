@@ -300,6 +300,18 @@ def verification_demo_delete(*, acting_user) -> int:
     OutsideRow.objects.all().delete()
     OutsideList.objects.all().delete()
     OutsideSource.objects.all().delete()
+    # their moves go with them (history rows are append-only through the ORM: raw SQL, as the case demo does)
+    from django.db import connection
+
+    from canlian.common.models import WorkflowHistory
+
+    from .workflow import FINDING_WORKFLOW, MATCH_WORKFLOW
+
+    with connection.cursor() as cur:
+        cur.execute(
+            f"DELETE FROM {WorkflowHistory._meta.db_table} WHERE workflow IN (%s, %s)",
+            [FINDING_WORKFLOW.code, MATCH_WORKFLOW.code],
+        )
     audit_record(
         acting_user=acting_user,
         action="demo.reset",

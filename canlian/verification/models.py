@@ -170,6 +170,12 @@ class Match(models.Model):
         return f"{self.row} → 残疾人#{self.person_id}（{self.get_status_display()}，得分 {self.score:.2f}）"
 
     @property
+    def workflow(self):
+        from .workflow import MATCH_WORKFLOW
+
+        return MATCH_WORKFLOW
+
+    @property
     def is_exact(self) -> bool:
         return self.match_type == self.EXACT
 
@@ -255,6 +261,12 @@ class Finding(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} · {self.person_id}"
+
+    @property
+    def workflow(self):
+        from .workflow import FINDING_WORKFLOW
+
+        return FINDING_WORKFLOW
 
     @property
     def money_at_stake(self) -> Decimal:

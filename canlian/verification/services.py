@@ -2,11 +2,13 @@
 
 Each service is atomic, attributed to ``acting_user``, scoped through ``accounts.access`` and audited.
 
-Findings move open → confirmed | dismissed (``FINDING_MOVES``). Confirming suspends or stops the enrolment
-from the effective month through ``benefits.services.enrolments.enrolment_change`` (so the next payroll
-leaves the person out and pays no arrears for those months), records the overpayment to recover, and
-brings the registry up to date where the finding says it is behind (death, move, certificate
-cancellation). A confirmed candidate match produces its findings on the next run.
+Findings move open → confirmed | dismissed and candidate matches pending → confirmed | rejected through the
+common workflow engine (``workflow.FINDING_WORKFLOW``, ``workflow.MATCH_WORKFLOW``, ``common.workflow.transition``).
+Confirming a finding suspends or stops the enrolment from the effective month through
+``benefits.services.enrolments.enrolment_change`` (so the next payroll leaves the person out and pays no
+arrears for those months), records the overpayment to recover, and brings the registry up to date where the
+finding says it is behind (death, move, certificate cancellation). A confirmed candidate match produces its
+findings on the next run.
 """
 
 from __future__ import annotations
@@ -16,17 +18,14 @@ from datetime import date
 
 import polars as pl
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from canlian.accounts import access
-from canlian.benefits.models import Enrolment, PayrollLine
-from canlian.benefits.services.enrolments import enrolment_change
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import Progress, noop_progress
-from canlian.registry.models import Certificate, Person
-from canlian.registry.services import certificate_set_status, person_set_status
+from canlian.common.workflow import transition
 
 from . import engine
 from .importers import (
@@ -51,7 +50,6 @@ from .models import (
 )
 
 F = Finding.Status
-FINDING_MOVES = {(F.OPEN, F.CONFIRMED): "确认", (F.OPEN, F.DISMISSED): "排除"}
 
 
 # ---- import --------------------------------------------------------------------------------------------
@@ -267,116 +265,33 @@ def verification_run(
 
 
 # ---- candidate matches ---------------------------------------------------------------------------------
+# The moves are declared in ``workflow.MATCH_WORKFLOW``; ``transition`` locks, checks role, scope and state,
+# and writes the history and audit rows.
 
 
-def _decidable_match(acting_user, match: Match) -> Match:
-    try:
-        return access.matches_decidable(acting_user).select_for_update().get(pk=match.pk)
-    except Match.DoesNotExist:
-        raise PermissionDenied("未找到该候选匹配，或您无权处理") from None
-
-
-@transaction.atomic
-def match_confirm(*, acting_user, match: Match) -> Match:
-    """The list row is this person: the match acts from now on (its findings come with the next run)."""
-    m = _decidable_match(acting_user, match)
-    if m.status != Match.Status.PENDING:
-        raise DomainError(f"该匹配已处理（{m.get_status_display()}）")
-    if Match.objects.filter(row_id=m.row_id, status__in=[Match.Status.AUTO, Match.Status.CONFIRMED]).exists():
-        raise DomainError("该名单行已匹配到其他人员")
-    m.status, m.decided_by, m.decided_at, m.applied = (
-        Match.Status.CONFIRMED,
-        acting_user,
-        timezone.now(),
-        False,
+def match_confirm(*, acting_user, match: Match, expected_state: str | None = None) -> Match:
+    """The list row is this person: the match acts from now on (its findings come with the next run); the
+    row's other candidates are rejected. ``expected_state``: the state the user saw (default: ``match``'s)."""
+    return transition(
+        match, "confirm", acting_user=acting_user, expected_state=expected_state or match.status
     )
-    m.save(update_fields=["status", "decided_by", "decided_at", "applied"])
-    Match.objects.filter(row_id=m.row_id, status=Match.Status.PENDING).exclude(pk=m.pk).update(
-        status=Match.Status.REJECTED, decided_by=acting_user, decided_at=m.decided_at
-    )
-    audit_record(
+
+
+def match_reject(*, acting_user, match: Match, reason: str = "", expected_state: str | None = None) -> Match:
+    return transition(
+        match,
+        "reject",
         acting_user=acting_user,
-        action="match.confirm",
-        obj=m.person,
-        changes={"match": [None, m.pk], "row": [None, m.row_id], "status": ["pending", "confirmed"]},
+        expected_state=expected_state or match.status,
+        note=reason or "",
     )
-    return m
-
-
-@transaction.atomic
-def match_reject(*, acting_user, match: Match, reason: str = "") -> Match:
-    m = _decidable_match(acting_user, match)
-    if m.status != Match.Status.PENDING:
-        raise DomainError(f"该匹配已处理（{m.get_status_display()}）")
-    m.status, m.decided_by, m.decided_at = Match.Status.REJECTED, acting_user, timezone.now()
-    m.save(update_fields=["status", "decided_by", "decided_at"])
-    audit_record(
-        acting_user=acting_user,
-        action="match.reject",
-        obj=m.person,
-        changes={"match": [None, m.pk], "row": [None, m.row_id], "status": ["pending", "rejected"]},
-        detail=reason.strip(),
-    )
-    return m
 
 
 # ---- findings ------------------------------------------------------------------------------------------
+# The moves are declared in ``workflow.FINDING_WORKFLOW``: confirming stops or suspends the enrolment,
+# updates the registry and records the overpayment (its effect); a dismissal needs a reason.
 
 
-def _handleable(acting_user, finding: Finding) -> Finding:
-    try:
-        return (
-            access.findings_handleable(acting_user)
-            .select_for_update(of=("self",))
-            .select_related("person", "enrolment", "enrolment__programme", "row")
-            .get(pk=finding.pk)
-        )
-    except Finding.DoesNotExist:
-        raise PermissionDenied("未找到该疑点，或您无权处理") from None
-
-
-def overpayment_fen(enrolment_id: int | None, effective_month: date | None) -> int:
-    """Paid (and not failed) for ``effective_month`` and after."""
-    if enrolment_id is None or effective_month is None:
-        return 0
-    total = (
-        PayrollLine.objects.filter(enrolment_id=enrolment_id, for_month__gte=effective_month)
-        .exclude(status=PayrollLine.Status.FAILED)
-        .aggregate(s=Sum("amount_fen"))["s"]
-    )
-    return int(total or 0)
-
-
-def _bring_registry_up_to_date(acting_user, f: Finding) -> list[str]:
-    done = []
-    person = Person.objects.get(pk=f.person_id)
-    event = f.row.event_date if f.row_id and f.row else None
-    if f.kind == FindingKind.DECEASED and person.status != Person.Status.DECEASED and event:
-        person_set_status(
-            acting_user=acting_user, person=person, status=Person.Status.DECEASED, death_date=event
-        )
-        done.append("person_deceased")
-    elif f.kind == FindingKind.MOVED_OUT and person.status == Person.Status.ACTIVE and f.row_id:
-        # the list's date of the move, so the months before it are still paid (back pay)
-        person_set_status(
-            acting_user=acting_user, person=person, status=Person.Status.MOVED_OUT, moved_out_on=event
-        )
-        done.append("person_moved_out")
-    elif f.kind == FindingKind.CERT_CANCELLED and event:
-        cert = Certificate.objects.filter(person=person, is_current=True).first()
-        if cert and cert.status != Certificate.Status.CANCELLED:
-            certificate_set_status(
-                acting_user=acting_user,
-                certificate=cert,
-                status=Certificate.Status.CANCELLED,
-                on=event,
-                reason=f"数据比对疑点#{f.pk}：上级系统注销名单",
-            )
-            done.append("certificate_cancelled")
-    return done
-
-
-@transaction.atomic
 def finding_confirm(
     *,
     acting_user,
@@ -384,92 +299,34 @@ def finding_confirm(
     action: str = "stop",
     effective_month: date | None = None,
     note: str = "",
+    expected_state: str | None = None,
 ) -> Finding:
     """Confirm: suspend or stop the enrolment from ``effective_month`` (default: the finding's), record the
-    overpayment for that month and after, and update the registry where it is behind."""
-    f = _handleable(acting_user, finding)
-    if f.status != F.OPEN:
-        raise DomainError(f"该疑点已处理（{f.get_status_display()}）")
-    if f.enrolment_id and action not in Finding.Action.values:
-        raise ValidationFailed({"action": "请选择处理方式：暂停或终止"})
-    month = effective_month.replace(day=1) if effective_month else f.effective_month
-    enrolment_done = ""
-    if f.enrolment_id:
-        e = Enrolment.objects.select_for_update().get(pk=f.enrolment_id)
-        if month is None:
-            raise ValidationFailed({"effective_month": "请填写停发起始月份"})
-        if effective_month is None and month < e.start_month:
-            month = e.start_month
-        if month < e.start_month:
-            raise ValidationFailed(
-                {"effective_month": f"停发起始月份不能早于待遇起始月份 {e.start_month:%Y-%m}"}
-            )
-        label = f.get_kind_display()
-        reason = f"数据比对疑点#{f.pk}：{label}" + (f"；{note.strip()}" if note.strip() else "")
-        wanted = action
-        if e.status == Enrolment.Status.ACTIVE or (
-            e.status == Enrolment.Status.SUSPENDED and wanted == Finding.Action.STOP
-        ):
-            enrolment_change(
-                acting_user=acting_user, enrolment=e, kind=wanted, effective_month=month, reason=reason
-            )
-            enrolment_done = wanted
-    registry_done = _bring_registry_up_to_date(acting_user, f)
-    old_over = f.overpayment_fen
-    f.overpayment_fen = overpayment_fen(f.enrolment_id, month)
-    f.status = F.CONFIRMED
-    f.action = action if f.enrolment_id else ""
-    f.effective_month = month
-    f.note = note.strip()
-    f.handled_by, f.handled_at = acting_user, timezone.now()
-    f.save(
-        update_fields=[
-            "status",
-            "action",
-            "effective_month",
-            "note",
-            "overpayment_fen",
-            "handled_by",
-            "handled_at",
-        ]
-    )
-    audit_record(
+    overpayment for that month and after, and update the registry where it is behind.
+
+    ``expected_state``: the state the user saw (default: ``finding``'s); a finding handled meanwhile is
+    refused with the state it is in now."""
+    return transition(
+        finding,
+        "confirm",
         acting_user=acting_user,
-        action="finding.confirm",
-        obj=f.person,
-        changes={
-            "finding": [f.pk, f.pk],
-            "kind": [None, f.kind],
-            "status": ["open", "confirmed"],
-            "action": [None, f.action],
-            "effective_month": [None, f"{month:%Y-%m}" if month else None],
-            "overpayment_fen": [old_over, f.overpayment_fen],
-            "enrolment_change": [None, enrolment_done],
-            "registry": [None, registry_done],
-        },
-        detail=f.note,
+        expected_state=expected_state or finding.status,
+        note=note or "",
+        action=action,
+        effective_month=effective_month,
     )
-    return f
 
 
-@transaction.atomic
-def finding_dismiss(*, acting_user, finding: Finding, reason: str) -> Finding:
-    f = _handleable(acting_user, finding)
-    if f.status != F.OPEN:
-        raise DomainError(f"该疑点已处理（{f.get_status_display()}）")
-    if not (reason or "").strip():
-        raise ValidationFailed({"reason": "请填写排除理由"})
-    f.status, f.dismiss_reason = F.DISMISSED, reason.strip()
-    f.handled_by, f.handled_at = acting_user, timezone.now()
-    f.save(update_fields=["status", "dismiss_reason", "handled_by", "handled_at"])
-    audit_record(
+def finding_dismiss(
+    *, acting_user, finding: Finding, reason: str, expected_state: str | None = None
+) -> Finding:
+    return transition(
+        finding,
+        "dismiss",
         acting_user=acting_user,
-        action="finding.dismiss",
-        obj=f.person,
-        changes={"finding": [f.pk, f.pk], "kind": [None, f.kind], "status": ["open", "dismissed"]},
-        detail=f.dismiss_reason,
+        expected_state=expected_state or finding.status,
+        dismiss_reason=reason or "",
     )
-    return f
 
 
 @dataclass
@@ -482,28 +339,38 @@ class BulkResult:
 def findings_confirm_bulk(
     *, acting_user, finding_ids: list[int], action: str = "stop", note: str = ""
 ) -> BulkResult:
-    """Confirm many findings from exact matches (or the registry itself), each from its own effective month.
+    """Confirm many open findings from exact matches (or the registry itself), each from its own effective
+    month, in one transaction.
 
-    Each is confirmed in its own savepoint: one that cannot be (out of scope, already handled, from a
-    fuzzy match) is skipped with the reason; the others go through."""
+    The findings the user may handle are locked first, in id order (two bulk confirmations never wait on each
+    other in a circle); each then goes through the same ``confirm`` move in its own savepoint. One that cannot
+    be confirmed (out of scope, handled meanwhile, from a fuzzy match, refused by the move) is reported with
+    the reason; the others go through."""
     if action not in Finding.Action.values:
         raise ValidationFailed({"action": "请选择处理方式：暂停或终止"})
     result = BulkResult()
-    visible = {f.pk: f for f in access.findings_handleable(acting_user).filter(pk__in=finding_ids)}
-    for pk in sorted(set(finding_ids)):
-        f = visible.get(pk)
+    ids = sorted({int(pk) for pk in finding_ids})
+    locked = {
+        f.pk: f
+        for f in access.findings_handleable(acting_user)
+        .filter(pk__in=ids)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    }
+    for pk in ids:
+        f = locked.get(pk)
         if f is None:
             result.skipped.append((pk, "未找到该疑点，或您无权处理"))
             continue
         if not f.is_exact:
             result.skipped.append((pk, "模糊匹配产生的疑点须逐条核实确认"))
             continue
-        if f.status != F.OPEN:
-            result.skipped.append((pk, f"已处理（{f.get_status_display()}）"))
-            continue
         try:
             with transaction.atomic():
-                finding_confirm(acting_user=acting_user, finding=f, action=action, note=note)
+                # the bulk form lists open findings only: one handled since is reported as changed
+                finding_confirm(
+                    acting_user=acting_user, finding=f, action=action, note=note, expected_state=F.OPEN
+                )
         except DomainError as exc:
             result.skipped.append((pk, exc.message))
             continue

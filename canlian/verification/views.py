@@ -30,6 +30,7 @@ from canlian.common.models import Job
 from canlian.common.safe_read import size_error, upload_limits
 from canlian.common.spreadsheet import SpreadsheetError, upload_check
 from canlian.common.uploads import upload_save
+from canlian.common.workflow import allowed_moves, allowed_moves_many, history_of
 
 from . import selectors, services, tasks
 from .forms import (
@@ -253,13 +254,9 @@ def candidate_list(request):
     user = request.user
     _require_reader(user)
     page = Paginator(selectors.candidates_queue(user), 50).get_page(request.GET.get("page"))
-    decidable = set(
-        access.matches_decidable(user)
-        .filter(pk__in=[m.pk for m in page.object_list])
-        .values_list("pk", flat=True)
-    )
+    moves = allowed_moves_many(user, page.object_list)
     for m in page.object_list:
-        m.can_decide = m.pk in decidable
+        m.moves = {mv.name for mv in moves[m.pk]}
     return _show(request, "verification/candidates.html", {"page": page, "nav_tab": "candidates"})
 
 
@@ -271,14 +268,17 @@ def candidate_decide(request, pk, decision):
     if decision not in ("confirm", "reject"):
         raise Http404("无此操作")
     match = get_object_or_404(access.matches_visible(user), pk=pk)
+    seen = request.POST.get("state") or None  # the state the page showed
     try:
         if decision == "confirm":
-            services.match_confirm(acting_user=user, match=match)
+            services.match_confirm(acting_user=user, match=match, expected_state=seen)
             messages.success(
                 request, f"已确认：名单第{match.row.row_number}行即 {match.person.name}，下次比对时生成疑点"
             )
         else:
-            services.match_reject(acting_user=user, match=match, reason=request.POST.get("reason", ""))
+            services.match_reject(
+                acting_user=user, match=match, reason=request.POST.get("reason", ""), expected_state=seen
+            )
             messages.info(request, f"已否定：名单第{match.row.row_number}行不是 {match.person.name}")
     except DomainError as exc:
         if isinstance(exc, PermissionDenied):
@@ -363,14 +363,11 @@ def finding_list(request):
     filters = _filters(request)
     qs = selectors.findings_filtered(user, filters)
     page = Paginator(qs, PAGE).get_page(request.GET.get("page"))
-    handleable = set(
-        access.findings_handleable(user)
-        .filter(pk__in=[f.pk for f in page.object_list])
-        .values_list("pk", flat=True)
-    )
+    moves = allowed_moves_many(user, page.object_list)
+    handleable = access.findings_handleable(user).filter(pk__in=[f.pk for f in page.object_list]).exists()
     for f in page.object_list:
         f.badge = STATUS_BADGE[f.status]
-        f.bulkable = f.pk in handleable and f.status == "open" and f.is_exact
+        f.bulkable = f.is_exact and any(m.name == "confirm" for m in moves[f.pk])
     params = request.GET.copy()
     params.pop("page", None)
     return _show(
@@ -439,14 +436,27 @@ def _finding(user, pk) -> Finding:
 
 def _detail(request, finding: Finding, *, confirm_form=None, dismiss_form=None, status=200):
     user = request.user
-    can_handle = access.findings_handleable(user).filter(pk=finding.pk).exists() and finding.status == "open"
+    moves = {m.name for m in allowed_moves(user, finding)}
+    wf = finding.workflow
     finding.badge = STATUS_BADGE[finding.status]
     return _show(
         request,
         "verification/finding_detail.html",
         {
             "f": finding,
-            "can_handle": can_handle,
+            "can_confirm": "confirm" in moves,
+            "can_dismiss": "dismiss" in moves,
+            "history": [
+                {
+                    "at": h.at,
+                    "move_label": h.move_label,
+                    "from_label": wf.state_label(h.from_state),
+                    "to_label": wf.state_label(h.to_state),
+                    "by": h.by,
+                    "note": h.note or (h.data or {}).get("dismiss_reason", ""),
+                }
+                for h in history_of(finding)
+            ],
             "confirm_form": confirm_form
             or FindingConfirmForm(initial={"effective_month": finding.effective_month}),
             "dismiss_form": dismiss_form or FindingDismissForm(),
@@ -485,6 +495,7 @@ def finding_confirm(request, pk):
             action=form.cleaned_data["action"],
             effective_month=form.cleaned_data["effective_month"],
             note=form.cleaned_data["note"],
+            expected_state=request.POST.get("state") or None,  # the state the page showed
         )
     except PermissionDenied as exc:
         raise Forbidden(exc.message) from None
@@ -492,9 +503,9 @@ def finding_confirm(request, pk):
         add_errors(form, exc.errors)
         mark_invalid(form)
         return _detail(request, finding, confirm_form=form, status=400)
-    except DomainError as exc:
-        form.add_error(None, exc.message)
-        return _detail(request, finding, confirm_form=form, status=400)
+    except DomainError as exc:  # the state changed meanwhile: the form is gone, the message at the top
+        messages.error(request, exc.message)
+        return _detail(request, _finding(user, pk), status=400)
     messages.success(request, "疑点已确认，待遇已按所选月份停发，多发金额已记录")
     return redirect("verification:finding_detail", pk=pk)
 
@@ -510,15 +521,20 @@ def finding_dismiss(request, pk):
         mark_invalid(form)
         return _detail(request, finding, dismiss_form=form, status=400)
     try:
-        services.finding_dismiss(acting_user=user, finding=finding, reason=form.cleaned_data["reason"])
+        services.finding_dismiss(
+            acting_user=user,
+            finding=finding,
+            reason=form.cleaned_data["reason"],
+            expected_state=request.POST.get("state") or None,  # the state the page showed
+        )
     except PermissionDenied as exc:
         raise Forbidden(exc.message) from None
     except ValidationFailed as exc:
-        add_errors(form, exc.errors)
+        add_errors(form, {("reason" if k == "dismiss_reason" else k): v for k, v in exc.errors.items()})
         return _detail(request, finding, dismiss_form=form, status=400)
-    except DomainError as exc:
-        form.add_error(None, exc.message)
-        return _detail(request, finding, dismiss_form=form, status=400)
+    except DomainError as exc:  # the state changed meanwhile: the form is gone, the message at the top
+        messages.error(request, exc.message)
+        return _detail(request, _finding(user, pk), status=400)
     messages.success(request, "疑点已排除")
     return redirect("verification:finding_detail", pk=pk)
 

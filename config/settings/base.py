@@ -1,7 +1,9 @@
 """Settings shared by every environment.
 
-The data folder (SQLite database, key file, uploads) is ``var/`` at the project root unless
-``CANLIAN_DATA_DIR`` says otherwise. ``DATABASE_URL`` selects PostgreSQL.
+The data folder (SQLite database, uploads) is ``var/`` at the project root unless ``CANLIAN_DATA_DIR`` says
+otherwise. The key folder (the embedded default's key file and the secret key) is separate, so that a copy of the
+data is not also a copy of its keys: ``CANLIAN_KEYS_DIR``, by default a sibling named ``<data folder>-keys``
+(``var-keys/``). ``DATABASE_URL`` selects PostgreSQL.
 """
 
 import os
@@ -12,6 +14,7 @@ import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(os.environ.get("CANLIAN_DATA_DIR", BASE_DIR / "var")).resolve()
+KEYS_DIR = Path(os.environ.get("CANLIAN_KEYS_DIR", DATA_DIR.parent / f"{DATA_DIR.name}-keys")).resolve()
 NODE_MODULES = BASE_DIR / "node_modules"
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")

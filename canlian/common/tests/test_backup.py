@@ -28,6 +28,11 @@ def _env(data_dir: Path, **extra) -> dict:
     return env
 
 
+def _key_file(data_dir: Path) -> Path:
+    """The embedded default keeps its keys apart from the data folder: ``<data folder>-keys/keys.json``."""
+    return Path(f"{data_dir}-keys") / "keys.json"
+
+
 def _canlian(data_dir: Path, *args: str, **extra) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "canlian.cli", *args],
@@ -123,8 +128,8 @@ def test_round_trip_sqlite_keeps_every_table_file_and_value(source, tmp_path):
     assert done.returncode == 0, done.stderr
     assert _dump(target / "canlian.sqlite3") == expected
     assert _files(target / "uploads") == _files(source / "uploads")
-    assert json.loads((target / "keys.json").read_text()) == json.loads((source / "keys.json").read_text())
-    assert oct((target / "keys.json").stat().st_mode & 0o777) == "0o600"
+    assert json.loads(_key_file(target).read_text()) == json.loads(_key_file(source).read_text())
+    assert oct(_key_file(target).stat().st_mode & 0o777) == "0o600"
     ids = _decrypted_ids(target)
     assert ids == _decrypted_ids(source) and len(ids) >= 80 and all(len(i) >= 18 for i in ids)
 
@@ -141,7 +146,7 @@ def test_without_keys_the_restored_data_needs_the_old_keys(source, tmp_path):
     done = _canlian(target, "restore", str(archive))
     # the data is back, but a new key file does not open it: the key check says so
     assert done.returncode == 2 and "密钥与数据库不匹配" in done.stderr
-    (target / "keys.json").write_text((source / "keys.json").read_text())
+    _key_file(target).write_text(_key_file(source).read_text())
     assert _decrypted_ids(target) == _decrypted_ids(source)
 
 

@@ -78,12 +78,15 @@ def test_cli_refuses_a_new_key_file_next_to_an_old_database(tmp_path):
     # given an embedded database with persons, written with its generated keys.json
     made = _canlian(tmp_path, "demo", "--persons", "5", "--registry-only")
     assert made.returncode == 0, made.stderr
-    assert (tmp_path / "keys.json").exists()
+    # the keys live apart from the data: a copy of the data folder is not a copy of its keys
+    key_file = Path(f"{tmp_path}-keys") / "keys.json"
+    assert key_file.exists() and not (tmp_path / "keys.json").exists()
+    assert not (tmp_path / "secret_key").exists() and (key_file.parent / "secret_key").exists()
     # what the command created is for its user only
-    for path in (tmp_path / "keys.json", tmp_path / "canlian.sqlite3"):
+    for path in (key_file, key_file.parent, key_file.parent / "secret_key", tmp_path / "canlian.sqlite3"):
         assert path.stat().st_mode & 0o077 == 0, path
     # when the key file is lost and a new one is generated on the next start
-    (tmp_path / "keys.json").unlink()
+    key_file.unlink()
     out = tmp_path / "out.xlsx"
     refused = _canlian(tmp_path, "export", "persons", str(out))
     # then the command stops before doing anything, with the Chinese message and no traceback
@@ -103,3 +106,20 @@ def test_cli_refuses_wrong_environment_keys(tmp_path):
     refused = _canlian(tmp_path, "eligibility", "11010519491231002X", "2025-07", env_extra=wrong)
     assert refused.returncode == 2 and "密钥与数据库不匹配" in refused.stderr
     assert _canlian(tmp_path, "eligibility", "11010519491231002X", "2025-07", env_extra=keys).returncode != 2
+
+
+def test_a_key_file_left_in_the_data_folder_is_moved_to_the_key_folder(tmp_path):
+    # given an installation made before the key folder was separate (keys.json and secret_key in the data folder)
+    made = _canlian(tmp_path, "demo", "--persons", "3", "--registry-only")
+    assert made.returncode == 0, made.stderr
+    keys_dir = Path(f"{tmp_path}-keys")
+    for name in ("keys.json", "secret_key"):
+        (keys_dir / name).rename(tmp_path / name)
+    # when any command starts, the files move to the key folder and the data still opens
+    out = tmp_path / "out.xlsx"
+    done = _canlian(tmp_path, "export", "persons", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.exists()
+    assert (keys_dir / "keys.json").exists() and (keys_dir / "secret_key").exists()
+    assert not (tmp_path / "keys.json").exists() and not (tmp_path / "secret_key").exists()
+    assert (keys_dir / "keys.json").stat().st_mode & 0o077 == 0

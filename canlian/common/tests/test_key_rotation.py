@@ -114,7 +114,9 @@ def test_a_failure_changes_nothing(people, users, tmp_path):
 def test_rotation_of_the_embedded_key_file(people, users, tmp_path, settings):
     current = KeyPair.current()
     (tmp_path / "keys.json").write_text(json.dumps(current.as_json()))
-    with override_settings(CANLIAN_ENCRYPTION_KEY="", CANLIAN_INDEX_KEY="", DATA_DIR=Path(tmp_path)):
+    with override_settings(
+        CANLIAN_ENCRYPTION_KEY="", CANLIAN_INDEX_KEY="", DATA_DIR=Path(tmp_path), KEYS_DIR=Path(tmp_path)
+    ):
         crypto._keys.cache_clear()
         crypto._aead.cache_clear()
         crypto.keys_verify()

@@ -118,7 +118,8 @@ def test_dismiss_needs_a_reason(ran, staff):
         "同名同生日，经核实为两人",
         staff["town_mudu"],
     )
-    with pytest.raises(DomainError, match="已处理"):
+    # the engine's refusal of a move from a state it cannot be made in (was "该疑点已处理（已排除）")
+    with pytest.raises(DomainError, match="当前状态为“已排除”，不能办理“确认疑点”"):
         finding_confirm(acting_user=staff["district"], finding=f, action="stop")
 
 
@@ -181,6 +182,7 @@ def test_candidate_decisions_are_scoped(ran, staff):
     match_reject(acting_user=staff["town_luzhi"], match=candidate, reason="同名不同人")
     candidate.refresh_from_db()
     assert (candidate.status, candidate.decided_by) == ("rejected", staff["town_luzhi"])
-    with pytest.raises(DomainError, match="已处理"):
+    with pytest.raises(DomainError, match="当前状态为“已否定”，不能办理“确认候选匹配”"):
         match_confirm(acting_user=staff["district"], match=candidate)
-    assert AuditLog.objects.get(action="match.reject").detail == "同名不同人"
+    # the engine's audit detail: the move, its states and the reason
+    assert AuditLog.objects.get(action="match.reject").detail == "否定候选匹配：待确认 → 已否定。同名不同人"

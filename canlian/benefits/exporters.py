@@ -11,7 +11,7 @@ from django.db import transaction
 from canlian.accounts import access
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, PermissionDenied
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account, mask_id_number
 from canlian.common.spreadsheet import XlsxBook
 from canlian.common.workflow import transition
 
@@ -51,7 +51,7 @@ def payroll_bank_file(*, acting_user, payroll: Payroll, out, unmasked: bool = Fa
             ws = sheet.worksheet
             for line in lines.iterator(chunk_size=2000):
                 id_number = line.person.id_number if unmasked else mask_id_number(line.person.id_number)
-                account = line.bank_account if unmasked else mask_id_number(line.bank_account)
+                account = line.bank_account if unmasked else mask_bank_account(line.bank_account)
                 row = sheet.append(
                     [
                         str(line.pk),

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from canlian.common.crypto import EncryptedTextField
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account
 
 
 def yuan(fen: int | None) -> Decimal:
@@ -331,4 +331,4 @@ class PayrollLine(models.Model):
 
     @property
     def masked_account(self) -> str:
-        return mask_id_number(self.bank_account)
+        return mask_bank_account(self.bank_account)

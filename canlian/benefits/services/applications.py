@@ -12,7 +12,7 @@ from canlian.accounts import access
 from canlian.accounts.models import Role
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account
 from canlian.common.workflow import Move, transition
 
 from ..models import Application, ApplicationAttachment, Enrolment, Programme
@@ -115,7 +115,7 @@ def application_create(
         changes={
             "programme": [None, programme.code],
             "applied_on": [None, applied_on.isoformat()],
-            "bank_account": [None, mask_id_number(bank_account)],
+            "bank_account": [None, mask_bank_account(bank_account)],
         },
     )
     return app

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from canlian.accounts import access
 from canlian.common.audit import audit_read
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account
 from canlian.common.workflow import allowed_moves, history_of, maker_withheld_moves
 
 from ..forms import (
@@ -302,7 +302,7 @@ def _detail_context(request, app: Application, *, bound=None, attach_form=None, 
         "attachments": list(app.attachments.select_related("uploaded_by").order_by("id")),
         "attach_form": attach_form
         or (AttachmentForm(prefix="att") if can_file(user) and app.status not in FINAL else None),
-        "masked_account": mask_id_number(app.bank_account),
+        "masked_account": mask_bank_account(app.bank_account),
         "posting": posting,
         "posting_days": app_services.posting_rule(app.posting_start or today).text,
         "approval_posting": approval_posting,

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from canlian.accounts import access
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account
 from canlian.common.workflow import allowed_moves
 
 from .. import selectors
@@ -73,7 +73,7 @@ def _context(
     )
     for e in enrolments:
         e.badge = ENROLMENT_BADGE.get(e.status, "secondary")
-        e.masked_account = mask_id_number(e.bank_account)
+        e.masked_account = mask_bank_account(e.bank_account)
         e.change_list = list(e.changes.all())
         moves = allowed_moves(user, e) if can_edit else []
         if bound and bound[0] == e.pk:

@@ -14,6 +14,9 @@ The same code serves the web page (through ``registry.tasks``) and the command l
   fingerprint of the preview the user confirmed and writes nothing if the result would now differ.
 * ``persons_commit`` writes an earlier ``persons_stage`` result in one transaction, after re-checking that
   nothing it relies on changed since.
+* On SQLite (``common.bulk.sliced_writes``) both commit in slices of ``SLICE_ROWS`` rows, one short
+  transaction each, so the web keeps answering during a long import; an import stopped midway keeps the
+  slices written, says so, and is finished by importing the same file again (``persons_commit_sliced``).
 * Writes are set-based (``common.bulk``: ``executemany`` on SQLite, ``COPY`` on PostgreSQL, where the workers
   format the created rows; ``bulk_update`` for updates), with one audit row per person created or updated
   and one for the import (``import.commit``).
@@ -72,7 +75,8 @@ PARALLEL_MIN_ROWS = 20_000
 PARALLEL_CHUNK = 2_500
 SUMMARY_LIMIT = 200
 # Progress phases (``progress(done, total, message)``). Inside the import transaction the Job row's
-# progress is not visible to other connections, so pages show PHASE_IMPORT as an indeterminate bar.
+# progress is not visible to other connections, so pages show PHASE_IMPORT as an indeterminate bar
+# (PostgreSQL; on SQLite the sliced commit reports PHASE_COMMIT after each committed slice).
 PHASE_READ, PHASE_STAGE, PHASE_IMPORT, PHASE_COMMIT = "正在读取文件", "正在校验", "正在校验并写入", "正在写入"
 REPORT_COMMENT_LIMIT = 20000
 

@@ -23,6 +23,23 @@ from .crypto import PREFIX, EncryptedTextField
 BATCH_SIZE = 2000
 
 
+def sliced_writes() -> bool:
+    """Whether long writes (an import, a payroll) commit in short slices instead of one transaction.
+
+    SQLite has one writer at a time: a transaction that writes for seconds makes every other write (a
+    sign-in's session, an audit row) wait, and past the busy timeout fail with "database is locked". So on
+    SQLite long writes commit slice by slice (each well under a second), and say how they stay correct if
+    interrupted (payroll: a batch stays "生成中" until its last slice; person import: re-running the same
+    file skips the rows already written). PostgreSQL writers do not block each other's rows: one
+    transaction there. ``settings.CANLIAN_SLICED_WRITES`` (True/False) overrides the choice."""
+    from django.conf import settings
+
+    forced = getattr(settings, "CANLIAN_SLICED_WRITES", None)
+    if forced is not None:
+        return bool(forced)
+    return connection.vendor == "sqlite"
+
+
 _MISSING = object()
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -30,7 +31,24 @@ def error_404(request, exception=None):
     return render(request, "errors/404.html", status=404)
 
 
+BUSY_RETRY_AFTER = 5  # seconds
+
+
+def database_busy(exc: BaseException | None) -> bool:
+    """SQLite's answer when another connection held the write lock past the busy timeout."""
+    from django.db import OperationalError
+
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
 def error_500(request):
+    """A "database is locked" (a long write held SQLite's lock past the busy timeout) is not a fault of the
+    request: a 503 page asking to retry, with ``Retry-After``; anything else the 500 page. The page rendered
+    for it reads nothing from the database."""
+    if database_busy(sys.exc_info()[1]):
+        response = render(request, "errors/503_busy.html", status=503)
+        response["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response
     return render(request, "errors/500.html", status=500)
 
 

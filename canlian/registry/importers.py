@@ -14,6 +14,9 @@ The same code serves the web page (through ``registry.tasks``) and the command l
   fingerprint of the preview the user confirmed and writes nothing if the result would now differ.
 * ``persons_commit`` writes an earlier ``persons_stage`` result in one transaction, after re-checking that
   nothing it relies on changed since.
+* On SQLite (``common.bulk.sliced_writes``) both commit in slices of ``SLICE_ROWS`` rows, one short
+  transaction each, so the web keeps answering during a long import; an import stopped midway keeps the
+  slices written, says so, and is finished by importing the same file again (``persons_commit_sliced``).
 * Writes are set-based (``common.bulk``: ``executemany`` on SQLite, ``COPY`` on PostgreSQL, where the workers
   format the created rows; ``bulk_update`` for updates), with one audit row per person created or updated
   and one for the import (``import.commit``).
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import sys
@@ -46,7 +50,7 @@ from canlian.accounts import access
 from canlian.common import spreadsheet, staged_import
 from canlian.common.audit import AuditCopy, AuditTail, audit_record, audit_record_many
 from canlian.common.auditchain import appends_held
-from canlian.common.bulk import CopyRows, JSONText, copy_text, insert_rows, reserve_pks
+from canlian.common.bulk import CopyRows, JSONText, copy_text, insert_rows, reserve_pks, sliced_writes
 from canlian.common.crypto import encrypt
 from canlian.common.exceptions import DomainError, PermissionDenied
 from canlian.common.jobs import Progress, noop_progress
@@ -80,7 +84,8 @@ PARALLEL_MIN_ROWS = 20_000
 PARALLEL_CHUNK = 2_500
 SUMMARY_LIMIT = 200
 # Progress phases (``progress(done, total, message)``). Inside the import transaction the Job row's
-# progress is not visible to other connections, so pages show PHASE_IMPORT as an indeterminate bar.
+# progress is not visible to other connections, so pages show PHASE_IMPORT as an indeterminate bar
+# (PostgreSQL; on SQLite the sliced commit reports PHASE_COMMIT after each committed slice).
 PHASE_READ, PHASE_STAGE, PHASE_IMPORT, PHASE_COMMIT = "正在读取文件", "正在校验", "正在校验并写入", "正在写入"
 
 # Column names accepted for each field; the first is the one the template uses.
@@ -597,7 +602,21 @@ def persons_import(
     With ``expect_fingerprint`` (the preview the user confirmed), nothing is written when the rows would
     now be written differently (``staged.committed`` stays False; the result is the new preview).
     Raises ImportConflict, with nothing written, when a unique ID or certificate number is taken
-    concurrently."""
+    concurrently.
+
+    On SQLite (``common.bulk.sliced_writes``) the rows are committed in short slices instead: see
+    ``persons_import_sliced``."""
+    if sliced_writes():
+        return persons_import_sliced(
+            source,
+            acting_user=acting_user,
+            filename=filename,
+            allow_new_communities=allow_new_communities,
+            expect_fingerprint=expect_fingerprint,
+            job_id=job_id,
+            today=today,
+            progress=progress,
+        )
     progress(0, 0, PHASE_READ)
     staged, ctx, classify = _begin(
         source,
@@ -774,9 +793,11 @@ def persons_commit(
     """Write the created and updated rows of an earlier ``persons_stage`` in ONE transaction, set-based;
     audit each person and the import. Re-checks first that nothing it relies on changed since staging
     (a person or certificate registered, an updated record modified); if so raises ImportConflict and
-    writes nothing."""
+    writes nothing. On SQLite (``common.bulk.sliced_writes``) commits in slices: ``persons_commit_sliced``."""
     if not access.can_import(acting_user):
         raise PermissionDenied("您无权批量导入残疾人信息")
+    if sliced_writes():
+        return persons_commit_sliced(staged, acting_user=acting_user, job_id=job_id, progress=progress)
     creates = [r for r in staged.rows if r.outcome == CREATED]
     updates = [r for r in staged.rows if r.outcome == UPDATED]
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
@@ -819,6 +840,124 @@ def _recheck(creates: list[RowResult], updates: list[RowResult]) -> None:
         raise ImportConflict(
             f"第{cert_rows[index].row}行的残疾人证号在校验后已被登记，本次导入未写入任何数据，请重新校验后再导入"
         )
+
+
+# ---- SQLite: commit in slices -------------------------------------------------------------------------
+
+SLICE_ROWS = 500
+_NOTHING_WRITTEN = "本次导入未写入任何数据，"
+
+logger = logging.getLogger(__name__)
+
+
+class ImportInterrupted(DomainError):
+    """A sliced import stopped after some slices were committed; re-running the same file resumes it."""
+
+
+def persons_import_sliced(
+    source: str | Path | bytes,
+    *,
+    acting_user,
+    filename: str = "",
+    allow_new_communities: bool = False,
+    expect_fingerprint: str | None = None,
+    job_id: str = "",
+    today: date | None = None,
+    progress: Progress = noop_progress,
+) -> Staged:
+    """``persons_import`` for SQLite: validate and classify every row first (``persons_stage``, no write
+    lock held), compare with the preview the user confirmed, then ``persons_commit_sliced``."""
+    staged = persons_stage(
+        source,
+        acting_user=acting_user,
+        filename=filename,
+        allow_new_communities=allow_new_communities,
+        today=today,
+        progress=progress,
+    )
+    if expect_fingerprint is not None and staged.fingerprint != expect_fingerprint:
+        return staged
+    return persons_commit_sliced(staged, acting_user=acting_user, job_id=job_id, progress=progress)
+
+
+def persons_commit_sliced(
+    staged: Staged, *, acting_user, job_id: str = "", progress: Progress = noop_progress
+) -> Staged:
+    """Write a staged import in transactions of ``SLICE_ROWS`` rows, so SQLite's single write lock is
+    never held for more than a fraction of a second and the web keeps answering during a long import.
+
+    Each slice re-checks its own rows first (``_recheck``: no person or certificate registered, no updated
+    record modified since staging) and is written whole or not at all. What the user is promised instead
+    of one transaction: if a slice cannot be written (a conflict, or the process stops), the slices before
+    it stay written, an ``import.interrupted`` audit row says how far it got, and ImportInterrupted says so;
+    re-running the same file is idempotent: the rows already written are then "unchanged" and the rest is
+    written. A conflict in the first slice writes nothing (ImportConflict, as ``persons_commit``)."""
+    if not access.can_import(acting_user):
+        raise PermissionDenied("您无权批量导入残疾人信息")
+    writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
+    total, done = len(staged.rows), 0
+    with _write_cache():
+        for part in _chunks(staged.rows, SLICE_ROWS):
+            try:
+                with transaction.atomic():
+                    _recheck(
+                        [r for r in part if r.outcome == CREATED], [r for r in part if r.outcome == UPDATED]
+                    )
+                    writer.write(part)
+            except ImportConflict as exc:
+                _interrupted(staged, writer, part, acting_user=acting_user, job_id=job_id, reason=exc.message)
+            except IntegrityError:
+                _interrupted(staged, writer, part, acting_user=acting_user, job_id=job_id, reason=_CONFLICT)
+            except Exception:
+                if not (writer.created or writer.updated):
+                    raise
+                logger.exception("person import %s: slice from row %s failed", job_id, part[0].row)
+                _interrupted(
+                    staged,
+                    writer,
+                    part,
+                    acting_user=acting_user,
+                    job_id=job_id,
+                    reason="写入时发生内部错误（已记录日志）。",
+                )
+            done += len(part)
+            progress(done, total, PHASE_COMMIT)
+        with transaction.atomic():
+            writer.finish(staged, job_id=job_id)
+    staged.committed, staged.communities_created = True, writer.communities_created
+    return staged
+
+
+def _interrupted(
+    staged: Staged, writer: _Writer, part: list[RowResult], *, acting_user, job_id, reason
+) -> None:
+    """Stop a sliced import at ``part``: nothing written yet → ImportConflict; else audit how far it got and
+    raise ImportInterrupted saying what is written and how to finish."""
+    if not (writer.created or writer.updated):
+        raise ImportConflict(reason)
+    reason = reason.replace(_NOTHING_WRITTEN, "").rstrip("。，")
+    first = part[0].row
+    with transaction.atomic():
+        audit_record(
+            acting_user=acting_user,
+            action="import.interrupted",
+            object_type="registry.person_import",
+            object_id=job_id,
+            object_repr=staged.filename[:200],
+            changes={
+                "created": writer.created,
+                "updated": writer.updated,
+                "communities_created": writer.communities_created,
+                "stopped_at_row": first,
+                "reason": reason,
+            },
+            detail=f"批量导入中途停止：{staged.filename}",
+        )
+    raise ImportInterrupted(
+        f"导入在第{first}行所在的一批停止：{reason}。第{first}行之前的行已写入"
+        f"（新增{writer.created}人，更新{writer.updated}人），其余未写入；"
+        "处理上述问题后重新导入同一文件即可继续，已写入的行将显示为“无变化”"
+    )
 
 
 class _Writer:

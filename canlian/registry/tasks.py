@@ -4,8 +4,8 @@ Web flow: the upload is saved under ``MEDIA_ROOT/imports/<job id>/`` and a Job o
 created → ``person_import_stage`` reads and validates every row, writes the report and leaves the Job
 WAITING with a summary (counts, first errors, first change previews, a fingerprint of what a commit would
 do) → the user confirms → ``person_import_commit`` validates the same stored file again and writes it in
-one transaction (``importers.persons_import``) if the result is still the one the user saw (same
-fingerprint) → SUCCEEDED.
+one transaction (on SQLite: in short slices, ``importers.persons_commit_sliced``) if the result is still
+the one the user saw (same fingerprint) → SUCCEEDED.
 
 Why re-validate the stored file rather than keep the staged rows: the file is the only state, so nothing
 staged can go stale, no second copy of the rows (with full ID numbers) sits in the database, and the commit

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 from django.db import IntegrityError, connection, transaction
@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from canlian.accounts import access
 from canlian.common.audit import audit_record
+from canlian.common.bulk import sliced_writes
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.workflow import transition
@@ -321,6 +322,9 @@ def payroll_generate(
         raise DomainError(f"“{programme.name}”不按月发放现金，无需生成发放批次")
     month = month.replace(day=1)
     existing = Payroll.objects.filter(programme=programme, month=month).first()
+    if existing and sliced_writes() and _stale_generating(existing):
+        _discard_generating(existing)
+        existing = None
     if existing:
         return existing
     payroll_month_check(programme=programme, month=month)
@@ -329,38 +333,98 @@ def payroll_generate(
         pl.col("bank_name").fill_null(""), pl.col("bank_account").fill_null("")
     )
     total, count = int(lines["amount_fen"].sum() or 0), lines.height
+    if sliced_writes():
+        return _generate_sliced(
+            acting_user=acting_user,
+            programme=programme,
+            month=month,
+            plan=plan,
+            lines=lines,
+            progress=progress,
+        )
     try:
         with transaction.atomic():
             payroll = Payroll.objects.create(
                 programme=programme, month=month, status=P.GENERATING, created_by=acting_user
             )
             _insert_lines(payroll, lines)
-            payroll.total_fen, payroll.line_count, payroll.status = total, count, P.DRAFT
-            payroll.save(update_fields=["total_fen", "line_count", "status"])
-            audit_record(
-                acting_user=acting_user,
-                action="payroll.generate",
-                obj=payroll,
-                changes={
-                    "lines": [None, count],
-                    "total": [None, str(payroll.total)],
-                    "months": [None, plan.months_evaluated],
-                    **(
-                        {
-                            "months_without_standard": [
-                                None,
-                                [f"{m:%Y-%m}" for m in plan.months_without_standard],
-                            ]
-                        }
-                        if plan.months_without_standard
-                        else {}
-                    ),
-                },
-            )
+            _generated(payroll, acting_user=acting_user, plan=plan, total=total, count=count)
     except IntegrityError:
         return Payroll.objects.get(programme=programme, month=month)
     progress(1, 1, "已生成")
     return payroll
+
+
+def _generated(payroll: Payroll, *, acting_user, plan, total: int, count: int) -> None:
+    """The last step of a generation: totals, status DRAFT, the audit row."""
+    payroll.total_fen, payroll.line_count, payroll.status = total, count, P.DRAFT
+    payroll.save(update_fields=["total_fen", "line_count", "status"])
+    audit_record(
+        acting_user=acting_user,
+        action="payroll.generate",
+        obj=payroll,
+        changes={
+            "lines": [None, count],
+            "total": [None, str(payroll.total)],
+            "months": [None, plan.months_evaluated],
+            **(
+                {"months_without_standard": [None, [f"{m:%Y-%m}" for m in plan.months_without_standard]]}
+                if plan.months_without_standard
+                else {}
+            ),
+        },
+    )
+
+
+# ---- SQLite: generation in slices ----------------------------------------------------------------------
+
+SLICE_LINES = 2000
+GENERATING_STALE = timedelta(minutes=10)
+
+
+def _generate_sliced(*, acting_user, programme: Programme, month: date, plan, lines: pl.DataFrame, progress):
+    """``payroll_generate`` on SQLite (``common.bulk.sliced_writes``): the batch is created "生成中"
+    (GENERATING) in its own short transaction, its lines are inserted ``SLICE_LINES`` per transaction, and
+    only the last transaction sets the totals, DRAFT and the audit row. So SQLite's write lock is never
+    held long, and the batch is still all or nothing for its users: no move of the payroll workflow starts
+    from GENERATING, a failed generation removes what it wrote, and a batch left GENERATING by a process
+    that died is discarded and generated again by the next ``payroll_generate`` after ``GENERATING_STALE``."""
+    total, count = int(lines["amount_fen"].sum() or 0), lines.height
+    try:
+        with transaction.atomic():
+            payroll = Payroll.objects.create(
+                programme=programme, month=month, status=P.GENERATING, created_by=acting_user
+            )
+    except IntegrityError:
+        return Payroll.objects.get(programme=programme, month=month)
+    try:
+        rows = _line_rows(payroll, lines)
+        for start in range(0, rows.height, SLICE_LINES):
+            with transaction.atomic():
+                _bulk_create_lines(rows.slice(start, SLICE_LINES))
+            progress(min(start + SLICE_LINES, rows.height), rows.height, "正在写入发放明细")
+        with transaction.atomic():
+            _generated(payroll, acting_user=acting_user, plan=plan, total=total, count=count)
+    except BaseException:
+        _discard_generating(payroll)
+        raise
+    progress(1, 1, "已生成")
+    return payroll
+
+
+def _stale_generating(payroll: Payroll) -> bool:
+    return payroll.status == P.GENERATING and payroll.created_at < timezone.now() - GENERATING_STALE
+
+
+def _discard_generating(payroll: Payroll) -> None:
+    """Remove a batch that never finished generating, its lines in slices (short write transactions)."""
+    while True:
+        with transaction.atomic():
+            ids = list(PayrollLine.objects.filter(payroll=payroll).values_list("pk", flat=True)[:SLICE_LINES])
+            if not ids:
+                Payroll.objects.filter(pk=payroll.pk, status=P.GENERATING).delete()
+                return
+            PayrollLine.objects.filter(pk__in=ids).delete()
 
 
 def _bank_details(programme: Programme) -> pl.DataFrame:
@@ -396,15 +460,7 @@ def _insert_lines(payroll: Payroll, lines: pl.DataFrame) -> None:
     # Written in person order: ids then follow (person, month, kind), so a listing by (town, id) shows each
     # town's lines in the planned order, and the indexes and foreign-key checks on person and enrolment
     # (ids that grow together) touch their pages in order instead of at random.
-    rows = (
-        lines.sort(["person_id", "for_month", "kind"], maintain_order=True)
-        .with_columns(
-            pl.lit(payroll.pk, dtype=pl.Int64).alias("payroll_id"),
-            pl.lit(PayrollLine.Status.PENDING.value).alias("status"),
-            pl.lit("").alias("failure_reason"),
-        )
-        .select(LINE_COLUMNS)
-    )
+    rows = _line_rows(payroll, lines)
     if rows.height == 0:
         return
     if connection.vendor == "postgresql":
@@ -419,6 +475,22 @@ def _insert_lines(payroll: Payroll, lines: pl.DataFrame) -> None:
                 rows.slice(start, COPY_CHUNK).write_csv(buf, include_header=False, date_format="%Y-%m-%d")
                 copy.write(buf.getvalue())
         return
+    _bulk_create_lines(rows)
+
+
+def _line_rows(payroll: Payroll, lines: pl.DataFrame) -> pl.DataFrame:
+    return (
+        lines.sort(["person_id", "for_month", "kind"], maintain_order=True)
+        .with_columns(
+            pl.lit(payroll.pk, dtype=pl.Int64).alias("payroll_id"),
+            pl.lit(PayrollLine.Status.PENDING.value).alias("status"),
+            pl.lit("").alias("failure_reason"),
+        )
+        .select(LINE_COLUMNS)
+    )
+
+
+def _bulk_create_lines(rows: pl.DataFrame) -> None:
     batch = []
     for values in rows.iter_rows():
         batch.append(PayrollLine(**dict(zip(LINE_COLUMNS, values, strict=True))))

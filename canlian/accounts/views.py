@@ -83,7 +83,10 @@ def password_change(request):
             errors = exc.errors
         else:
             # keep request.user (it carries the second factor's is_verified), with the new password
-            request.user.password, request.user.must_change_password = user.password, user.must_change_password
+            request.user.password, request.user.must_change_password = (
+                user.password,
+                user.must_change_password,
+            )
             update_session_auth_hash(request, request.user)
             messages.success(request, "密码已修改")
             return _after_step(request)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.http import HttpResponseForbidden
 from django.shortcuts import redirect
 
 from . import services
@@ -48,6 +49,9 @@ class SignInStepsMiddleware:
         step = sign_in_step(request)
         if step is None:
             return None
+        if request.headers.get("X-Requested-With") or request.headers.get("HX-Request"):
+            # a fragment (a navigation badge, an htmx swap) must not receive the step's whole page
+            return HttpResponseForbidden("请先完成登录验证（动态验证码或修改密码）")
         query = urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
         response = redirect(step)
         if query:

@@ -246,3 +246,14 @@ def test_production_settings_never_exempt_demo_users():
     assert assigned["CANLIAN_DEMO_SIGNIN_EXEMPT"] is False
     assert assigned["CANLIAN_SECOND_FACTOR_REQUIRED"] is True
     assert assigned["CANLIAN_DEMO_ALLOWED"] is False
+
+
+def test_fragments_get_no_page_while_a_step_is_pending(users):
+    """The navigation badges are fetched after the page: a pending step answers them 403, not its form."""
+    clerk = users["town_luzhi"]
+    clerk.must_change_password = True
+    clerk.save()
+    client = _signed_in(clerk)
+    response = client.get(reverse("home"), headers={"X-Requested-With": "fetch"})
+    assert response.status_code == 403 and "请先完成登录验证" in response.content.decode()
+    assert client.get(reverse("home"))["Location"].startswith(reverse("accounts:password_change"))

@@ -228,12 +228,11 @@ def user_set_active(*, acting_user: User, user: User, active: bool) -> User:
     user.save(update_fields=["is_active"])
     if not active:
         CliToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    audit_record(
-        acting_user=acting_user,
-        action="user.activate" if active else "user.deactivate",
-        obj=user,
-        changes={"is_active": [not active, active]},
-    )
+    changes = {"is_active": [not active, active]}
+    if active:
+        audit_record(acting_user=acting_user, action="user.activate", obj=user, changes=changes)
+    else:
+        audit_record(acting_user=acting_user, action="user.deactivate", obj=user, changes=changes)
     return user
 
 

@@ -322,6 +322,7 @@ def cmd_createuser(args) -> int:
         username=args.username,
         role=args.role,
         town=args.town,
+        institution=args.institution,
         full_name=args.name,
         password=args.password,
         acting_user=cli_user(args.user, args=args, proof=True),
@@ -577,6 +578,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="角色 / role",
     )
     p.add_argument("--town", metavar="CODE", help="镇(街道)代码，镇级角色必填 / town code for town staff")
+    p.add_argument(
+        "--institution",
+        metavar="名称",
+        help="所属服务机构名称，机构工作人员必填 / institution, for its staff",
+    )
     p.add_argument("--name", default="", help="姓名 / full name")
     p.add_argument("--password", help="密码（缺省则提示输入）/ password (prompted when omitted)")
     p.add_argument("--user", help="操作人用户名 / acting user (default: system)")

@@ -84,12 +84,18 @@ def user_create(
     institution=None,
     full_name: str = "",
     check_permission: bool = True,
+    institution_later: bool = False,
 ) -> User:
-    """A new account. Its first password must be changed at the first sign-in."""
+    """A new account. Its first password must be changed at the first sign-in.
+
+    ``institution_later``: institution staff whose institution is assigned afterwards (the demo designates its
+    institutions after it has made the users); the web and the CLI never pass it."""
     if check_permission:
         _require_admin(acting_user, "只有区残联管理员可以新建用户")
     username = (username or "").strip()
     errors = _placement_errors(role, town, institution)
+    if institution_later:
+        errors.pop("institution", None)
     if not username:
         errors["username"] = "请填写用户名"
     elif User.objects.filter(username=username).exists():
@@ -440,14 +446,20 @@ def cli_password_authenticate(username: str, password: str) -> User:
     return user
 
 
-def createuser_cli(*, username, role, town, full_name, password, acting_user) -> int:
+def createuser_cli(*, username, role, town, full_name, password, acting_user, institution=None) -> int:
+    from canlian.institutions.models import Institution
     from canlian.registry.models import Region
 
-    town_obj = None
+    town_obj = inst_obj = None
     if town:
         town_obj = Region.objects.filter(code=town, level=Region.Level.TOWN).first()
         if town_obj is None:
             print(f"未知的镇(街道)代码：{town}")
+            return 2
+    if institution:
+        inst_obj = Institution.objects.filter(name=institution.strip()).first()
+        if inst_obj is None:
+            print(f"未知的服务机构：{institution}")
             return 2
     if not password:
         password = getpass.getpass("新用户的初始密码 / password: ")
@@ -458,6 +470,7 @@ def createuser_cli(*, username, role, town, full_name, password, acting_user) ->
             role=role,
             password=password,
             town=town_obj,
+            institution=inst_obj,
             full_name=full_name,
         )
     except ValidationFailed as exc:

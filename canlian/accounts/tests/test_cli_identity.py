@@ -147,3 +147,29 @@ def test_token_days_are_bounded(users):
         with pytest.raises(ValidationFailed) as exc:
             cli_token_create(user=users["district"], days=days)
         assert "有效天数" in exc.value.errors["days"]
+
+
+def test_createuser_runs_as_the_proven_admin(users, towns, cli_token, capsys):
+    from canlian.accounts.models import User
+
+    args = [
+        "createuser",
+        "wang1",
+        "--role",
+        "town_staff",
+        "--town",
+        "320506100",
+        "--password",
+        "Chushi#2024pw",
+    ]
+    with pytest.raises(SystemExit, match="须以本人身份执行"):
+        main(args)
+    cli_token(users["district"])  # proven, but not an admin
+    assert main(args) == 2 and "只有区残联管理员" in capsys.readouterr().out
+    cli_token(users["admin"])
+    assert main(args) == 0
+    user = User.objects.get(username="wang1")
+    assert user.must_change_password and user.jurisdiction == towns["甪直镇"]
+    assert AuditLog.objects.get(action="user.create").username == "admin1"
+    assert main(["createuser", "kang2", "--role", "institution_staff", "--password", "Chushi#2024pw"]) == 1
+    assert "机构工作人员必须指定所属服务机构" in capsys.readouterr().out

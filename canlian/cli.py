@@ -364,7 +364,8 @@ def cmd_payroll(args) -> int:
 def cmd_verify(args) -> int:
     from canlian.verification.cli import verify_import_cli, verify_run_cli
 
-    user = cli_user(args.user, args=args, proof=True)
+    # an import is a person's decision; the monthly run is scheduled work (cron) and may run as ``system``
+    user = cli_user(args.user, args=args, proof=args.action == "import")
     if args.action == "import":
         return verify_import_cli(
             args.kind,

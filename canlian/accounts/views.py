@@ -3,6 +3,8 @@ admin's user administration. Writes go through ``services``; errors come back in
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import segno
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
@@ -48,7 +50,7 @@ def _after_step(request):
     step = sign_in_step(request)
     target = _next_url(request)
     if step:
-        return redirect(f"{redirect(step).url}?next={target}")
+        return redirect(f"{redirect(step).url}?{urlencode({'next': target})}")
     return redirect(target)
 
 
@@ -124,7 +126,7 @@ def otp_enrol(request):
         else:
             otp_login(request, device)
             _show_once(request, "recovery_codes", codes)
-            return redirect(f"{redirect('accounts:otp_codes').url}?next={_next_url(request)}")
+            return redirect(f"{redirect('accounts:otp_codes').url}?{urlencode({'next': _next_url(request)})}")
     return render(
         request,
         "accounts/otp_enrol.html",

@@ -81,7 +81,7 @@ def test_admin_creates_a_town_clerk_who_must_change_the_password(users, towns):
 @pytest.mark.parametrize(
     ("values", "field", "message"),
     [
-        ({"role": "town_staff"}, "town", "镇(街道)工作人员必须指定所属镇(街道)"),
+        ({"role": "town_staff", "town": ""}, "town", "镇(街道)工作人员必须指定所属镇(街道)"),
         ({"role": "institution_staff"}, "institution", "机构工作人员必须指定所属服务机构"),
         ({"role": "nobody"}, "role", "无效的角色"),
         ({"username": ""}, "username", "请填写用户名"),
@@ -92,7 +92,11 @@ def test_create_errors_are_chinese_and_name_the_field(users, towns, values, fiel
     values = {"town": towns["甪直镇"].pk, **values}
     response = _create(_signed_in(users["admin"]), **values)
     assert response.status_code == 400
-    assert message in response.content.decode()
+    html = response.content.decode()
+    assert message in html
+    ids = {"town": "u-town", "institution": "u-inst", "role": "u-role", "username": "u-username"}
+    ids["password"] = "u-password"
+    assert f'is-invalid" id="{ids[field]}"' in html  # the field in error is marked
     assert not User.objects.filter(username="zhangsan").exists()
 
 

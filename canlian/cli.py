@@ -218,6 +218,54 @@ def cmd_keys_rotate(args) -> int:
     return 0
 
 
+def cmd_audit_verify(args) -> int:
+    import json
+
+    from canlian.common.auditchain import audit_chain_check
+
+    result = audit_chain_check(acting_user=cli_user(args.user))
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    elif result.ok:
+        print(
+            f"审计日志哈希链完整：共 {result.count} 条记录，最后一条链序号 {result.last_seq}，"
+            f"哈希 {result.last_hash}（请与另行保存的上一次结果比对，以发现末尾被删除的记录）"
+        )
+    else:
+        print(f"审计日志哈希链断开：{result.broken.message}", file=sys.stderr)
+        print(f"此前 {result.count} 条记录完整（至链序号 {result.last_seq}）", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_db_roles(args) -> int:
+    from django.db import connection
+
+    from canlian.common import auditguard
+
+    app_role = args.app_role or connection.settings_dict.get("USER")  # before connecting as the owner
+    try:
+        with auditguard.as_owner():
+            plan = auditguard.roles_plan(app_role=app_role)
+            if args.apply:
+                auditguard.roles_apply(acting_user=cli_user(args.user), plan=plan)
+                rights = auditguard.app_role_rights(plan.app_role)
+    except auditguard.RolesError as exc:
+        print(f"错误：{exc.message}", file=sys.stderr)
+        return 2
+    if not args.apply:
+        print(f"-- 应用角色 {plan.app_role}，所有者角色 {plan.owner_role}，数据库 {plan.database}")
+        print("-- 以所有者角色执行（或加 --apply 由本命令执行）；重复执行不会改变结果")
+        for statement in plan.statements:
+            print(f"{statement};")
+        return 0
+    held = "、".join(k for k, v in rights.items() if v) or "无"
+    print(
+        f"已为应用角色 {plan.app_role} 设置权限（数据库 {plan.database}，所有者 {plan.owner_role}）："
+        f"审计表上只有 {held}"
+    )
+    return 0
+
+
 def cmd_worker(args) -> int:
     from django.core.management import call_command
 
@@ -376,6 +424,8 @@ def cmd_verify(args) -> int:
             source=args.source,
             received_on=args.received_on,
             complete=args.complete,
+            dry_run=args.dry_run,
+            report=args.report,
         )
     return verify_run_cli(args.json, user, month=args.month, all_lists=args.all)
 
@@ -419,6 +469,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
     )
     kp.set_defaults(func=cmd_keys_rotate)
+
+    p = sub.add_parser("audit", help="审计日志 / audit log")
+    asub = p.add_subparsers(dest="audit_command")
+    ap = asub.add_parser("verify", help="校验审计日志哈希链，报告第一处断链 / verify the audit hash chain")
+    ap.add_argument("--json", action="store_true", help="以 JSON 输出 / JSON output")
+    ap.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    ap.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("db", help="数据库 / database")
+    dsub = p.add_subparsers(dest="db_command")
+    dp = dsub.add_parser(
+        "roles",
+        help="应用角色的权限（审计表只能写入和读取）：打印或执行 GRANT / the application role's grants",
+    )
+    dp.add_argument("--app-role", help="应用角色名（缺省为 DATABASE_URL 的用户） / application role")
+    dp.add_argument(
+        "--apply", action="store_true", help="执行（以 CANLIAN_DB_OWNER_URL 的所有者角色） / apply"
+    )
+    dp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    dp.set_defaults(func=cmd_db_roles, setup={"migrate": False})
 
     p = sub.add_parser("worker", help="只启动后台任务进程 / run the task worker only")
     p.add_argument("--interval", type=float, default=0.5, help="轮询间隔（秒） / poll interval in seconds")
@@ -521,6 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--map", action="append", metavar="字段=表头", help="列对应，如 event_date=去世时间 / column mapping"
     )
     vp.add_argument("--complete", action="store_true", help="全量低保名单 / complete 低保 roll")
+    vp.add_argument("--dry-run", action="store_true", help="只校验不写入 / validate only, write nothing")
+    vp.add_argument("--report", metavar="OUT.xlsx", help="错误报告输出路径 / write the error report here")
     vp.add_argument("--user", help="操作人用户名 / acting user")
     vp.add_argument(
         "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
@@ -581,8 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--town", metavar="CODE", help="镇(街道)代码，镇级角色必填 / town code for town staff")
     p.add_argument(
         "--institution",
-        metavar="名称",
-        help="所属服务机构名称，机构工作人员必填 / institution, for its staff",
+        metavar="ID_OR_NAME",
+        help="所属服务机构（编号或完整名称），机构工作人员必填 / institution for institution staff",
     )
     p.add_argument("--name", default="", help="姓名 / full name")
     p.add_argument("--password", help="密码（缺省则提示输入）/ password (prompted when omitted)")
@@ -604,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
             "payroll",
             "verify",
             "keys",
+            "audit",
+            "db",
             "regions",
             "services",
             "workplan",

@@ -56,6 +56,8 @@ def _placement_errors(role: str, town, institution) -> dict[str, str]:
         errors["town"] = "镇(街道)工作人员必须指定所属镇(街道)"
     if role == Role.INSTITUTION_STAFF and institution is None:
         errors["institution"] = "机构工作人员必须指定所属服务机构"
+    elif role != Role.INSTITUTION_STAFF and institution is not None and role in Role.values:
+        errors["institution"] = f"只有机构工作人员可以指定所属服务机构，{Role(role).label}不能指定"
     return errors
 
 
@@ -84,17 +86,17 @@ def user_create(
     institution=None,
     full_name: str = "",
     check_permission: bool = True,
-    institution_later: bool = False,
+    institution_assigned_later: bool = False,
 ) -> User:
     """A new account. Its first password must be changed at the first sign-in.
 
-    ``institution_later``: institution staff whose institution is assigned afterwards (the demo designates its
+    ``institution_assigned_later``: institution staff whose institution is assigned afterwards (the demo designates its
     institutions after it has made the users); the web and the CLI never pass it."""
     if check_permission:
         _require_admin(acting_user, "只有区残联管理员可以新建用户")
     username = (username or "").strip()
     errors = _placement_errors(role, town, institution)
-    if institution_later:
+    if institution_assigned_later:
         errors.pop("institution", None)
     if not username:
         errors["username"] = "请填写用户名"
@@ -122,7 +124,11 @@ def user_create(
         acting_user=acting_user,
         action="user.create",
         obj=user,
-        changes={"role": [None, role], "jurisdiction": [None, _locate(user)]},
+        changes={
+            "role": [None, role],
+            "jurisdiction": [None, town.name if town else "全区"],
+            **({"institution": [None, institution.name]} if user.institution_id else {}),
+        },
     )
     return user
 
@@ -446,20 +452,41 @@ def cli_password_authenticate(username: str, password: str) -> User:
     return user
 
 
-def createuser_cli(*, username, role, town, full_name, password, acting_user, institution=None) -> int:
+FIELD_LABELS = {
+    "role": "角色",
+    "town": "镇(街道)（--town）",
+    "institution": "所属机构（--institution）",
+    "username": "用户名",
+    "password": "密码",
+}
+
+
+def institution_find(text: str):
+    """An institution by its number or its exact name (the CLI's ``--institution``), or None."""
     from canlian.institutions.models import Institution
+
+    text = (text or "").strip()
+    if text.isdigit():
+        found = Institution.objects.filter(pk=int(text)).first()
+        if found is not None:
+            return found
+    return Institution.objects.filter(name=text).first() if text else None
+
+
+def createuser_cli(*, username, role, town, full_name, password, acting_user, institution=None) -> int:
     from canlian.registry.models import Region
 
-    town_obj = inst_obj = None
+    town_obj = None
     if town:
         town_obj = Region.objects.filter(code=town, level=Region.Level.TOWN).first()
         if town_obj is None:
             print(f"未知的镇(街道)代码：{town}")
             return 2
-    if institution:
-        inst_obj = Institution.objects.filter(name=institution.strip()).first()
+    inst_obj = None
+    if institution is not None:
+        inst_obj = institution_find(institution)
         if inst_obj is None:
-            print(f"未知的服务机构：{institution}")
+            print(f"未找到服务机构“{institution}”：请填写机构编号或完整的机构名称")
             return 2
     if not password:
         password = getpass.getpass("新用户的初始密码 / password: ")
@@ -475,10 +502,10 @@ def createuser_cli(*, username, role, town, full_name, password, acting_user, in
         )
     except ValidationFailed as exc:
         for field, msg in exc.errors.items():
-            print(f"{field}: {msg}")
+            print(f"{FIELD_LABELS.get(field, field)}：{msg}")
         return 1
     except PermissionDenied as exc:
-        print(f"错误：{exc.message}")
-        return 2
+        print(exc.message)
+        return 1
     print(f"已创建用户 {user.username}（{user.role_label}），首次登录须修改密码 / user created")
     return 0

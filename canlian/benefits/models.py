@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from canlian.common.crypto import EncryptedTextField
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account
 
 
 def yuan(fen: int | None) -> Decimal:
@@ -117,24 +117,11 @@ class Application(models.Model):
     def __str__(self):
         return f"{self.programme} · {self.person.name}"
 
+    @property
+    def workflow(self):
+        from .workflows import APPLICATION_WORKFLOW
 
-class ApplicationTransition(models.Model):
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="transitions")
-    from_status = models.CharField("原状态", max_length=24)
-    to_status = models.CharField("新状态", max_length=24)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="操作人", on_delete=models.PROTECT, related_name="+"
-    )
-    at = models.DateTimeField("时间", auto_now_add=True)
-    note = models.TextField("意见", blank=True)
-
-    class Meta:
-        verbose_name = "申请流转记录"
-        verbose_name_plural = "申请流转记录"
-        ordering = ["at", "id"]
-
-    def __str__(self):
-        return f"{self.from_status} → {self.to_status}"
+        return APPLICATION_WORKFLOW
 
 
 class ApplicationAttachment(models.Model):
@@ -192,6 +179,12 @@ class Enrolment(models.Model):
 
     def __str__(self):
         return f"{self.programme} · {self.person.name}"
+
+    @property
+    def workflow(self):
+        from .workflows import ENROLMENT_WORKFLOW
+
+        return ENROLMENT_WORKFLOW
 
 
 class EnrolmentChange(models.Model):
@@ -255,6 +248,12 @@ class Payroll(models.Model):
 
     def __str__(self):
         return f"{self.programme} {self.month:%Y-%m}"
+
+    @property
+    def workflow(self):
+        from .workflows import PAYROLL_WORKFLOW
+
+        return PAYROLL_WORKFLOW
 
     @property
     def total(self) -> Decimal:
@@ -332,4 +331,4 @@ class PayrollLine(models.Model):
 
     @property
     def masked_account(self) -> str:
-        return mask_id_number(self.bank_account)
+        return mask_bank_account(self.bank_account)

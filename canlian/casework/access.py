@@ -54,6 +54,19 @@ def due_items_visible(user) -> QuerySet:
     )
 
 
+def due_items_workable(user) -> QuerySet:
+    """Due items of the cases the user may act on (``cases_workable``): one scope, no subquery of cases."""
+    from .models import DueItem
+
+    return scoped(
+        DueItem.objects.all(),
+        user,
+        readers=CASE_WRITERS,
+        town="case__town_id",
+        institution="case__institution_id",
+    )
+
+
 def attachments_visible(user) -> QuerySet:
     from .models import Attachment
 
@@ -96,5 +109,56 @@ def can_import_roster(user) -> bool:
     return _active(user) and user.role in {Role.DISTRICT_STAFF, Role.TOWN_STAFF}
 
 
+# ---- custodial care: contracts and inspections -----------------------------------------------------------
+# Towns buy custodial care from providers (SERVICES.md §4): town staff record and end their own town's
+# contracts, district staff any town's; leaders read them all; a provider's staff read the contracts their
+# institution signed. The district inspects quality: district staff record inspections and their follow-up;
+# town staff and leaders read every provider's results (the towns choose providers by them); a provider's
+# staff read their own institution's.
+
+CONTRACT_READERS = {Role.DISTRICT_STAFF, Role.TOWN_STAFF, Role.LEADER, Role.INSTITUTION_STAFF}
+CONTRACT_WRITERS = {Role.DISTRICT_STAFF, Role.TOWN_STAFF}
+
+
+def can_read_contracts(user) -> bool:
+    return _active(user) and user.role in CONTRACT_READERS
+
+
 def can_manage_contracts(user) -> bool:
+    return _active(user) and user.role in CONTRACT_WRITERS
+
+
+def can_inspect(user) -> bool:
     return _active(user) and user.role == Role.DISTRICT_STAFF
+
+
+def contracts_visible(user) -> QuerySet:
+    from .models import CustodialContract
+
+    return scoped(
+        CustodialContract.objects.all(),
+        user,
+        readers=CONTRACT_READERS,
+        town="town_id",
+        institution="institution_id",
+    )
+
+
+def contracts_workable(user) -> QuerySet:
+    from .models import CustodialContract
+
+    return scoped(CustodialContract.objects.all(), user, readers=CONTRACT_WRITERS, town="town_id")
+
+
+def inspections_visible(user) -> QuerySet:
+    from .models import Inspection
+
+    if not can_read_contracts(user):
+        return Inspection.objects.none()
+    if user.role == Role.INSTITUTION_STAFF:
+        return (
+            Inspection.objects.filter(institution_id=user.institution_id)
+            if user.institution_id
+            else (Inspection.objects.none())
+        )
+    return Inspection.objects.all()

@@ -21,7 +21,7 @@ class CaseworkConfig(AppConfig):
 
     def _register_audit_labels(self):
         """The Chinese names of the engine's own audit actions, per declared programme, and of the services'."""
-        from canlian.common.audit_display import register_actions
+        from canlian.common.audit_display import ActionSpec, register_actions
 
         from .programme import programmes
 
@@ -41,7 +41,13 @@ class CaseworkConfig(AppConfig):
                 "user.institution": "设置所属机构",
                 "settlement.create": "生成机构结算",
                 "custodial.contract_create": "登记托养服务购买合同",
-                "custodial.inspection": "托养服务质量检查",
+                "custodial.contract_end": ActionSpec(
+                    "提前终止托养服务购买合同", "casework.CustodialContract"
+                ),
+                "custodial.inspection": ActionSpec("托养服务质量检查", "casework.Inspection"),
+                "custodial.inspection_follow_up": ActionSpec(
+                    "托养服务质量检查整改复查", "casework.Inspection"
+                ),
                 "roster.report_download": "下载服务名单导入报告",
                 "devices.catalogue_import": "导入辅助器具目录",
                 "devices.loan_lend": "借出辅助器具",

@@ -36,25 +36,13 @@ from .child_rehab_models import (
 from .programme import programmes
 from .programmes import child_rehab as cr
 from .programmes import child_rehab_quality as quality
+from .views_common import apply_page, error_text, parse_date, person_lookup
 
 ZERO = Decimal("0")
 
 
-def _error_text(exc: DomainError) -> str:
-    return "；".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else exc.message
-
-
-def _date(value: str, label: str, errors: dict, key: str, *, required=True):
-    value = (value or "").strip()
-    if not value:
-        if required:
-            errors[key] = f"请填写{label}"
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        errors[key] = f"{label}格式不正确，应为 2023-05-06"
-        return None
+_error_text = error_text
+_date = parse_date
 
 
 def _month(value: str, errors: dict, key: str = "month"):
@@ -67,14 +55,7 @@ def _month(value: str, errors: dict, key: str = "month"):
 
 
 def _person_by_id(user, text: str):
-    from canlian.registry import identity
-    from canlian.registry.services import id_index
-
-    id_number = identity.validate_id(text)  # IdentityError (a ValueError) with the reason in Chinese
-    person = core.persons_visible(user).filter(id_number_index=id_index(id_number)).first()
-    if person is None:
-        raise ValidationFailed({"id_number": "未找到该身份证号的儿童，或不在您的管辖范围内"})
-    return person
+    return person_lookup(user, text, who="儿童")
 
 
 def case_context(user, case) -> dict:
@@ -113,67 +94,31 @@ def case_context(user, case) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def apply(request):
-    if request.user.role not in (Role.DISTRICT_STAFF, Role.TOWN_STAFF):
-        raise Forbidden("康复救助申请由镇(街道)或区残联登记")
-    errors, values = {}, {}
-    if request.method == "POST":
-        post = request.POST
-        values = {k: post.get(k, "").strip() for k in post}
-        applied_on = _date(post.get("applied_on"), "申请日期", errors, "applied_on")
-        permit = _date(
-            post.get("residence_permit_until"),
-            "居住证有效期",
-            errors,
-            "residence_permit_until",
-            required=False,
-        )
-        person = None
-        try:
-            person = _person_by_id(request.user, post.get("id_number", ""))
-        except ValueError as exc:  # registry.identity.IdentityError: not an ID number
-            errors["id_number"] = str(exc)
-        except ValidationFailed as exc:
-            errors.update(exc.errors)
-        except DomainError as exc:
-            errors["id_number"] = exc.message
-        if not errors:
-            try:
-                case = cr.child_rehab_apply(
-                    acting_user=request.user,
-                    person=person,
-                    applied_on=applied_on,
-                    category=post.get("category", ""),
-                    service_type=post.get("service_type", RehabServiceType.TRAINING),
-                    need=post.get("need", ""),
-                    residence=post.get("residence", ""),
-                    residence_permit_until=permit,
-                    priority=post.getlist("priority"),
-                    guardian_name=post.get("guardian_name", ""),
-                    guardian_relation=post.get("guardian_relation", ""),
-                    guardian_phone=post.get("guardian_phone", ""),
-                )
-            except ValidationFailed as exc:
-                errors.update(exc.errors)
-            except DomainError as exc:
-                errors["id_number"] = exc.message
-            else:
-                messages.success(request, f"已登记{case.person.name}的康复救助申请")
-                return redirect("casework:case_detail", pk=case.pk)
-    return render(
+    return apply_page(
         request,
-        "casework/child_rehab/apply.html",
-        {
+        forbidden="康复救助申请由镇(街道)或区残联登记",
+        template="casework/child_rehab/apply.html",
+        create=cr.child_rehab_apply,
+        fields=lambda form: {
+            "residence_permit_until": form.date("residence_permit_until", "居住证有效期", required=False),
+            "category": form.get("category"),
+            "service_type": form.get("service_type", RehabServiceType.TRAINING),
+            "need": form.get("need"),
+            "residence": form.get("residence"),
+            "priority": form.getlist("priority"),
+            "guardian_name": form.get("guardian_name"),
+            "guardian_relation": form.get("guardian_relation"),
+            "guardian_phone": form.get("guardian_phone"),
+        },
+        success=lambda case: f"已登记{case.person.name}的康复救助申请",
+        context=lambda: {
             "programme": cr.PROGRAMME,
-            "programmes": programmes(),
-            "errors": errors,
-            "values": values,
             "categories": RehabCategory.choices,
             "service_types": RehabServiceType.choices,
             "residences": [c for c in Residence.choices if c[0] != Residence.NONE],
             "priorities": PriorityGroup.choices,
-            "today": timezone.localdate(),
         },
-        status=400 if errors else 200,
+        who="儿童",
     )
 
 

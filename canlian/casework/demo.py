@@ -145,12 +145,16 @@ def custodial_demo(
     progress(3, 4, "质量检查与结算")
     with transaction.atomic():
         for inst in insts[:3]:
+            score = Decimal(rng.randint(55, 98))
+            low = score < 80  # below 80 the district asks for improvements (below the pass mark it must)
             inspection_record(
                 acting_user=checker,
                 institution=inst,
                 inspected_on=today - timedelta(days=30),
-                score=Decimal(rng.randint(55, 98)),
-                findings="消防通道通畅；台账基本齐全",
+                score=score,
+                findings="消防通道通畅；台账基本齐全" if not low else "消防通道堆放杂物；回访台账不全",
+                follow_up="清理消防通道，补齐回访台账" if low else "",
+                follow_up_due=today - timedelta(days=30) + timedelta(days=20) if low else None,
             )
     progress(4, 4, "完成")
     overdue = DueItem.objects.filter(
@@ -177,7 +181,11 @@ def custodial_demo_delete(*, acting_user) -> int:
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute(f"DELETE FROM {WorkflowHistory._meta.db_table}")
+        # only the case engine's and institutions' own rows: benefits and findings keep theirs
+        cur.execute(
+            f"DELETE FROM {WorkflowHistory._meta.db_table} WHERE workflow LIKE %s OR workflow IN (%s, %s, %s)",
+            ["case.%", "institution", "settlement", "child_rehab_referral"],
+        )
     audit_record(
         acting_user=acting_user, action="demo.reset", object_type="casework", changes={"cases": [count, 0]}
     )

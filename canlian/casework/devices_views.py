@@ -15,56 +15,30 @@ from django.views.decorators.http import require_http_methods, require_POST
 from canlian.accounts.models import Role
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.institutions.models import Institution
-from canlian.registry.identity import IdentityError
 
 from . import access
-from .child_rehab_views import _date, _error_text, _person_by_id
 from .device_models import DeviceCatalogVersion
 from .programmes import devices as dv
+from .views_common import apply_page, dated_action, person_lookup
+from .views_common import parse_date as _date
+
+
+def _catalogue_in_force() -> dict:
+    version = dv.version_in_force(timezone.localdate())
+    return {"version": version, "items": version.items.order_by("code") if version else []}
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def apply(request):
-    if request.user.role not in (Role.DISTRICT_STAFF, Role.TOWN_STAFF):
-        raise Forbidden("辅具适配申请由镇(街道)或区残联登记")
-    errors, values = {}, {}
-    today = timezone.localdate()
-    if request.method == "POST":
-        post = request.POST
-        values = {k: post.get(k, "").strip() for k in post}
-        applied_on = _date(post.get("applied_on"), "申请日期", errors, "applied_on")
-        person = None
-        try:
-            person = _person_by_id(request.user, post.get("id_number", ""))
-        except ValidationFailed:
-            errors["id_number"] = "未找到该身份证号的残疾人，或不在您的管辖范围内"
-        except IdentityError as exc:
-            errors["id_number"] = str(exc)
-        except DomainError as exc:
-            errors["id_number"] = exc.message
-        if not errors:
-            try:
-                case = dv.device_apply(
-                    acting_user=request.user,
-                    person=person,
-                    applied_on=applied_on,
-                    device=post.get("device", ""),
-                    village_worker=post.get("village_worker", ""),
-                )
-            except ValidationFailed as exc:
-                errors.update(exc.errors)
-            except DomainError as exc:
-                errors["id_number"] = exc.message
-            else:
-                messages.success(request, f"已登记{case.person.name}的辅具适配申请")
-                return redirect("casework:case_detail", pk=case.pk)
-    version = dv.version_in_force(today)
-    items = version.items.order_by("code") if version else []
-    return render(
+    return apply_page(
         request,
-        "casework/devices/apply.html",
-        {"errors": errors, "values": values, "today": today, "version": version, "items": items},
+        forbidden="辅具适配申请由镇(街道)或区残联登记",
+        template="casework/devices/apply.html",
+        create=dv.device_apply,
+        fields=lambda form: {"device": form.get("device"), "village_worker": form.get("village_worker")},
+        success=lambda case: f"已登记{case.person.name}的辅具适配申请",
+        context=_catalogue_in_force,
     )
 
 
@@ -154,18 +128,11 @@ def loans(request):
         if point is None:
             errors["institution"] = "请选择辅具服务点"
         person = None
-        try:
-            from canlian.registry import identity
-            from canlian.registry.models import Person
-            from canlian.registry.services import id_index
-
-            person = Person.objects.filter(
-                id_number_index=id_index(identity.validate_id(post.get("id_number", "")))
-            ).first()
-            if person is None:
-                errors["id_number"] = "未找到该身份证号的持证残疾人"
-        except identity.IdentityError as exc:
-            errors["id_number"] = str(exc)
+        if point is not None:
+            try:
+                person = person_lookup(user, post.get("id_number", ""), people=dv.loan_persons(user, point))
+            except ValidationFailed as exc:
+                errors.update(exc.errors)
         item = None
         if lent_on and not errors:
             version = dv.version_in_force(lent_on)
@@ -219,15 +186,11 @@ def loan_return(request, pk):
     loan = dv.loans_visible(request.user).filter(pk=pk).first()
     if loan is None:
         raise Http404("未找到该借用记录，或您无权查看")
-    errors = {}
-    day = _date(request.POST.get("returned_on"), "归还日期", errors, "returned_on")
-    if errors:
-        messages.error(request, "；".join(errors.values()))
-    else:
-        try:
-            dv.loan_return(acting_user=request.user, loan=loan, returned_on=day)
-        except DomainError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(request, f"已登记归还“{loan.item.name}”（编号 {loan.asset_no}）")
-    return redirect("casework:devices_loans")
+    return dated_action(
+        request,
+        field="returned_on",
+        label="归还日期",
+        call=lambda day: dv.loan_return(acting_user=request.user, loan=loan, returned_on=day),
+        success=f"已登记归还“{loan.item.name}”（编号 {loan.asset_no}）",
+        to="casework:devices_loans",
+    )

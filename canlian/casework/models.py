@@ -21,6 +21,12 @@ from canlian.common.crypto import EncryptedTextField
 from .programme import programme_get
 
 
+def case_repr(programme_name: str, person_name: str, opened_on) -> str:
+    """How a case is named (``str(case)``, the audit rows' object): also built without an instance by the
+    bulk writes."""
+    return f"{programme_name}·{person_name}（{opened_on:%Y-%m-%d}）"
+
+
 class Case(models.Model):
     person = models.ForeignKey(
         "registry.Person", verbose_name="服务对象", on_delete=models.PROTECT, related_name="cases"
@@ -68,10 +74,14 @@ class Case(models.Model):
             models.Index(fields=["programme", "opened_on", "town"], name="case_prog_opened_town"),
             models.Index(fields=["programme", "person", "opened_on"], name="case_prog_person_opened"),
             models.Index(fields=["institution", "programme"], name="case_institution_prog"),
+            # 我的待办: the cases waiting in a review state, counted, and listed least recently moved first
+            models.Index(fields=["programme", "state", "updated_at"], name="case_prog_state_updated"),
+            # a town's cases as (town, id) pairs: joined to their open due items without reading the table
+            models.Index(fields=["town", "id"], name="case_town_id_pair"),
         ]
 
     def __str__(self):
-        return f"{self.programme_def.name}·{self.person.name}（{self.opened_on:%Y-%m-%d}）"
+        return case_repr(self.programme_def.name, self.person.name, self.opened_on)
 
     @property
     def programme_def(self):
@@ -116,8 +126,11 @@ class DueItem(models.Model):
             ),
         ]
         indexes = [
+            # open items by due date, with their case: 我的待办 counts a town's open items from the index alone
             models.Index(
-                fields=["due_on"], condition=Q(done_on__isnull=True, cancelled=False), name="dueitem_open_due"
+                fields=["due_on", "case"],
+                condition=Q(done_on__isnull=True, cancelled=False),
+                name="dueitem_open_due_case",
             )
         ]
 
@@ -252,6 +265,18 @@ class CustodialContract(models.Model):
     valid_to = models.DateField("截止日期")
     places = models.PositiveIntegerField("购买名额")
     monthly_price = models.DecimalField("每人每月价格", max_digits=10, decimal_places=2)
+    ended_on = models.DateField(
+        "提前终止日期", null=True, blank=True, help_text="合同在截止日期前终止时填写；空表示按期执行。"
+    )
+    end_reason = models.CharField("终止原因", max_length=200, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="终止登记人",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="录入人", on_delete=models.PROTECT, related_name="+"
     )
@@ -266,10 +291,30 @@ class CustodialContract(models.Model):
                 condition=Q(valid_to__gte=F("valid_from")), name="contract_period_ordered"
             ),
             models.CheckConstraint(condition=Q(monthly_price__gte=0), name="contract_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True)
+                | Q(ended_on__gte=F("valid_from"), ended_on__lte=F("valid_to")),
+                name="contract_ended_within_period",
+            ),
         ]
+        indexes = [models.Index(fields=["town", "valid_from"], name="contract_town_from")]
 
     def __str__(self):
         return f"{self.town.name}·{self.institution.name}（{self.valid_from}～{self.valid_to}）"
+
+    @property
+    def last_day(self):
+        """The last day the contract runs: the early end when there is one, else the signed end."""
+        return self.ended_on or self.valid_to
+
+    def status_on(self, day) -> str:
+        if self.ended_on is not None and self.ended_on < day:
+            return "ended"
+        if day < self.valid_from:
+            return "pending"
+        return "expired" if self.valid_to < day else "active"
+
+    STATUS_LABELS = {"pending": "未开始", "active": "执行中", "expired": "已到期", "ended": "已终止"}
 
 
 class Inspection(models.Model):
@@ -285,6 +330,10 @@ class Inspection(models.Model):
     score = models.DecimalField("得分", max_digits=5, decimal_places=1)
     passed = models.BooleanField("合格")
     findings = models.TextField("发现问题", blank=True)
+    follow_up = models.TextField("整改要求", blank=True)
+    follow_up_due = models.DateField("整改期限", null=True, blank=True)
+    follow_up_done_on = models.DateField("整改复查日期", null=True, blank=True)
+    follow_up_result = models.CharField("复查结果", max_length=200, blank=True)
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="检查人", on_delete=models.PROTECT, related_name="+"
     )
@@ -295,11 +344,24 @@ class Inspection(models.Model):
         verbose_name_plural = "质量检查"
         ordering = ["-inspected_on", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(score__gte=0, score__lte=100), name="inspection_score_0_100")
+            models.CheckConstraint(condition=Q(score__gte=0, score__lte=100), name="inspection_score_0_100"),
+            models.CheckConstraint(
+                condition=Q(follow_up_done_on__isnull=True) | Q(follow_up_done_on__gte=F("inspected_on")),
+                name="inspection_follow_up_after_inspection",
+            ),
         ]
 
     def __str__(self):
         return f"{self.institution}·{self.inspected_on:%Y-%m-%d}检查"
+
+    def follow_up_status(self, today) -> str:
+        if not self.follow_up:
+            return "none"
+        if self.follow_up_done_on:
+            return "done"
+        return "overdue" if self.follow_up_due and self.follow_up_due < today else "open"
+
+    FOLLOW_UP_LABELS = {"none": "无需整改", "open": "整改中", "overdue": "整改逾期", "done": "已复查"}
 
 
 # ---- child rehabilitation aid (its own module; imported so Django sees the models) ----------------------

@@ -33,12 +33,14 @@ class DueRule:
     horizon_days: int = 366  # how far ahead occurrences are scheduled when the stage starts
     start_move: str = ""  # the move that schedules the occurrences ("" = when the case is opened)
 
-    def _days(self, value, on: date) -> int:
-        return int(parameters().at(value, on)) if isinstance(value, str) else int(value)
+    def _days(self, value, on: date, params) -> int:
+        return int((params or parameters()).at(value, on)) if isinstance(value, str) else int(value)
 
-    def schedule(self, anchor: date, *, until: date | None = None) -> list[date]:
-        every = self._days(self.every, anchor)
-        first = self._days(self.first_after if self.first_after is not None else self.every, anchor)
+    def schedule(self, anchor: date, *, until: date | None = None, params=None) -> list[date]:
+        """``params``: the parameter set to read (``parameters()``, one query, when not given; pass it
+        when scheduling many cases)."""
+        every = self._days(self.every, anchor, params)
+        first = self._days(self.first_after if self.first_after is not None else self.every, anchor, params)
         end = anchor + timedelta(days=self.horizon_days)
         if until is not None:
             end = min(end, until)

@@ -1,11 +1,17 @@
-"""Demo data for home accessibility renovation on the demo registry: eligible households in 甪直镇 and 木渎镇
-(grade 1–2, hardship) taken through the workflow to different stages — applied, surveyed with photos,
-planned, approved, in works and accepted (counted by ``renovation_done``) — by the demo accounts that do each
-step (town staff apply, survey, plan and procure; the district approves; the town's second account accepts).
+"""Demo data for home accessibility renovation on the demo registry, a spread a district would see in the
+autumn. In the towns with demo accounts (甪直镇, 木渎镇) eligible households (grade 1–2, hardship) go through
+the workflow to every stage — applied, town reviewed, surveyed with photos, planned, a plan returned for
+changes, approved, in works, works done, accepted (counted by ``renovation_done``), and rejected — by the
+accounts that do each step (town staff apply, review, survey, plan and procure; the district approves or
+returns the plan; the town's second account accepts). Older applications are further along. In every other
+town the district enters this year's applications (awaiting the town's review) and imports last year's
+accepted renovations as a roster (the staged import path, as a town's spreadsheet would come in).
 Deterministic for a seed; every write goes through the services (audited)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,8 +25,9 @@ from canlian.accounts.services import system_user
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError
 from canlian.common.jobs import Progress, noop_progress
-from canlian.registry.models import Certificate, EconomicStatusPeriod
+from canlian.registry.models import Certificate, EconomicStatusPeriod, Person, Region
 
+from .importing import roster_import
 from .models import Case
 from .programmes import renovation as rn
 from .services import case_move
@@ -35,9 +42,40 @@ ITEMS = (
     ("低位灶台", "套", "1", "1500.00"),
     ("闪光门铃", "个", "1", "260.00"),
 )
-# how far each demo household goes (cycled)
-STAGES = ("accepted", "in_works", "planned", "surveyed", "applied", "approved", "accepted", "accepted")
+# how far each household in a town with demo accounts goes (cycled over both towns: a third accepted, every
+# other stage present once ten households have gone through), and how many steps that is (older
+# applications are further along)
+STAGES = (
+    "accepted",
+    "in_works",
+    "planned",
+    "surveyed",
+    "applied",
+    "approved",
+    "works_done",
+    "returned",
+    "town_reviewed",
+    "rejected",
+    "accepted",
+    "accepted",
+)
+DEPTH = {
+    "applied": 0,
+    "rejected": 1,
+    "town_reviewed": 1,
+    "surveyed": 2,
+    "returned": 3,
+    "planned": 3,
+    "approved": 4,
+    "in_works": 5,
+    "works_done": 6,
+    "accepted": 7,
+}
 TOWNS = {"320506100": ("demo_luzhi", "demo_luzhi2"), "320506103": ("demo_mudu", "demo_mudu2")}
+PER_TOWN = 24  # households taken through the workflow in each town with demo accounts
+OTHER_APPLIED = 2  # this year's applications in each other town (entered by the district)
+OTHER_ACCEPTED = 3  # last year's accepted renovations in each other town (a roster import)
+ROSTER_HEADERS = ("姓名", "身份证号", "申请日期", "验收日期", "改造金额", "施工单位", "改造内容")
 
 
 def renovation_demo(
@@ -51,43 +89,118 @@ def renovation_demo(
     district = users.get("demo_district")
     if district is None or any(a not in users or b not in users for a, b in TOWNS.values()):
         return {"skipped": True}
-    start = max(date(today.year, 1, 5), today - timedelta(days=300))
     severe = Certificate.objects.filter(grade__lte=2, status="valid", valid_until__gte=today).values(
         "person_id"
     )
-    poor = EconomicStatusPeriod.objects.filter(status__in=list(rn.HARDSHIP), valid_from__lte=start).filter(
-        Q(valid_to__isnull=True) | Q(valid_to__gte=today)
-    )
-    counts = {"applications": 0, "accepted": 0}
-    progress(0, 2, "无障碍改造申请")
-    for town_code, (maker_name, checker_name) in TOWNS.items():
-        maker, checker = users[maker_name], users[checker_name]
-        candidates = list(
-            poor.filter(person__town__code=town_code, person_id__in=severe)
-            .order_by("person_id")
-            .values_list("person", flat=True)
-            .distinct()[:80]
-        )
+    poor = EconomicStatusPeriod.objects.filter(
+        status__in=list(rn.HARDSHIP), valid_from__lte=date(today.year - 1, 1, 1)
+    ).filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
+    by_town: dict[int, list[int]] = {}
+    for town_id, pid in (
+        poor.filter(person_id__in=severe, person__status="active")
+        .order_by("person__town_id", "person_id")
+        .values_list("person__town_id", "person_id")
+        .distinct()
+    ):
+        by_town.setdefault(town_id, []).append(pid)
+    towns = list(Region.objects.filter(level=Region.Level.TOWN).order_by("code"))
+    counts = {"applications": 0, "accepted": 0, "imported": 0, "towns": 0}
+    stages: dict[str, int] = {}
+    turn = 0  # the position in STAGES, carried from one town with demo accounts to the next
+    progress(0, len(towns) + 1, "无障碍改造申请")
+    roster: list[tuple] = []
+    for n, town in enumerate(towns, start=1):
+        candidates = by_town.get(town.pk, [])
         rng.shuffle(candidates)
-        from canlian.registry.models import Person
-
+        households: set[str] = set()
+        persons = Person.objects.in_bulk(candidates[: PER_TOWN * 3])
+        queue = [persons[pid] for pid in candidates[: PER_TOWN * 3]]
         done = 0
-        for pid in candidates:
-            if done >= len(STAGES):
-                break
-            person = Person.objects.get(pk=pid)
-            stage = STAGES[done]
-            applied = start + timedelta(days=rng.randint(0, 20) + done * 7)
-            try:
-                with transaction.atomic():
-                    _run(person, stage, applied, maker, checker, district, rng)
-            except DomainError:
-                continue  # another member of the same household already has a case, or not eligible
-            done += 1
-            counts["applications"] += 1
-            counts["accepted"] += stage == "accepted"
-    progress(2, 2, "完成")
-    return counts
+        if town.code in TOWNS:
+            maker, checker = (users[u] for u in TOWNS[town.code])
+            for person in queue:
+                if done >= PER_TOWN:
+                    break
+                key = rn.household_key(person)
+                if key in households:
+                    continue
+                stage = STAGES[turn % len(STAGES)]
+                applied = today - timedelta(days=35 + DEPTH[stage] * 30 + rng.randint(0, 25))
+                try:
+                    with transaction.atomic():
+                        _run(person, stage, applied, maker, checker, district, rng)
+                except DomainError:
+                    continue  # not eligible on that day after all
+                households.add(key)
+                done += 1
+                turn += 1
+                stages[stage] = stages.get(stage, 0) + 1
+                counts["accepted"] += stage == "accepted"
+        else:
+            for person in queue:
+                key = rn.household_key(person)
+                if key in households:
+                    continue
+                if done < OTHER_ACCEPTED:
+                    roster.append(_roster_row(person, today, rng))
+                elif done < OTHER_ACCEPTED + OTHER_APPLIED:
+                    applied = today - timedelta(days=rng.randint(3, 40))
+                    try:
+                        with transaction.atomic():
+                            rn.renovation_apply(
+                                acting_user=district,
+                                person=person,
+                                applied_on=applied,
+                                house_alterable=True,
+                                note="区残联受理，待镇(街道)审核",
+                            )
+                    except DomainError:
+                        continue
+                    stages["applied"] = stages.get("applied", 0) + 1
+                else:
+                    break
+                households.add(key)
+                done += 1
+        counts["applications"] += done
+        counts["towns"] += done > 0
+        progress(n, len(towns) + 1, f"无障碍改造：{town.name}")
+    if roster:
+        staged = roster_import(
+            rn.CODE, _csv(roster), acting_user=district, filename="上年度无障碍改造名单.csv"
+        )
+        counts["imported"] = staged.counts["created"]
+        counts["applications"] -= len(roster) - counts["imported"]
+    progress(len(towns) + 1, len(towns) + 1, "完成")
+    return {**counts, "stages": stages}
+
+
+def _roster_row(person, today: date, rng) -> tuple:
+    items = rng.sample(ITEMS, 3)
+    amount = sum(Decimal(qty) * Decimal(price) for _, _, qty, price in items)
+    accepted = date(today.year - 1, rng.randint(3, 11), rng.randint(1, 28))
+    return (
+        person.name,
+        person.id_number,
+        (accepted - timedelta(days=rng.randint(40, 90))).isoformat(),
+        accepted.isoformat(),
+        f"{amount:.2f}",
+        "苏州安居无障碍装饰工程有限公司",
+        "、".join(name for name, *_ in items),
+    )
+
+
+def _csv(rows: list[tuple]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ROSTER_HEADERS)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def _photo(user, case, stage: str, name: str) -> None:
+    rn.renovation_photo_add(
+        acting_user=user, case=case, stage=stage, name=name, content=PHOTO, content_type="image/jpeg"
+    )
 
 
 def _run(person, stage, applied, maker, checker, district, rng):
@@ -95,14 +208,18 @@ def _run(person, stage, applied, maker, checker, district, rng):
     if stage == "applied":
         return
     c = case_move(acting_user=maker, case=c, move="town_review", expected_state="applied")
-    rn.renovation_photo_add(
-        acting_user=maker,
-        case=c,
-        stage="survey",
-        name="入户勘查.jpg",
-        content=PHOTO,
-        content_type="image/jpeg",
-    )
+    if stage == "town_reviewed":
+        return
+    if stage == "rejected":
+        case_move(
+            acting_user=maker,
+            case=c,
+            move="reject",
+            expected_state="town_reviewed",
+            close_reason="住房已列入拆迁范围，不具备改造条件",
+        )
+        return
+    _photo(maker, c, "survey", "入户勘查.jpg")
     c = case_move(
         acting_user=maker,
         case=c,
@@ -119,6 +236,15 @@ def _run(person, stage, applied, maker, checker, district, rng):
         )
     c = case_move(acting_user=maker, case=c, move="plan", expected_state="surveyed")
     if stage == "planned":
+        return
+    if stage == "returned":
+        case_move(
+            acting_user=district,
+            case=c,
+            move="return_plan",
+            expected_state="planned",
+            return_reason="低位灶台请与家属确认高度后再报",
+        )
         return
     c = case_move(acting_user=district, case=c, move="approve", expected_state="planned")
     if stage == "approved":
@@ -142,14 +268,9 @@ def _run(person, stage, applied, maker, checker, district, rng):
         expected_state="in_works",
         works_to=applied + timedelta(days=30),
     )
-    rn.renovation_photo_add(
-        acting_user=checker,
-        case=c,
-        stage="acceptance",
-        name="竣工验收.jpg",
-        content=PHOTO,
-        content_type="image/jpeg",
-    )
+    if stage == "works_done":
+        return
+    _photo(checker, c, "acceptance", "竣工验收.jpg")
     case_move(
         acting_user=checker,
         case=c,

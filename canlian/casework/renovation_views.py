@@ -6,66 +6,33 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as Forbidden
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from canlian.accounts.models import Role
-from canlian.common.exceptions import DomainError, ValidationFailed
-from canlian.registry.identity import IdentityError
+from canlian.common.exceptions import DomainError
 
 from . import access
-from .child_rehab_views import _date, _error_text, _person_by_id
 from .models import RenovationItem
-from .programme import programmes
 from .programmes import renovation as rn
+from .views_common import apply_page
+from .views_common import error_text as _error_text
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def apply(request):
-    if request.user.role not in (Role.DISTRICT_STAFF, Role.TOWN_STAFF):
-        raise Forbidden("无障碍改造申请由镇(街道)或区残联登记")
-    errors, values = {}, {}
-    if request.method == "POST":
-        post = request.POST
-        values = {k: post.get(k, "").strip() for k in post}
-        applied_on = _date(post.get("applied_on"), "申请日期", errors, "applied_on")
-        person = None
-        try:
-            person = _person_by_id(request.user, post.get("id_number", ""))
-        except IdentityError as exc:
-            errors["id_number"] = str(exc)
-        except ValidationFailed:
-            errors["id_number"] = "未找到该身份证号的残疾人，或不在您的管辖范围内"
-        except DomainError as exc:
-            errors["id_number"] = exc.message
-        if not errors:
-            try:
-                case = rn.renovation_apply(
-                    acting_user=request.user,
-                    person=person,
-                    applied_on=applied_on,
-                    house_alterable=post.get("house_alterable") == "yes",
-                    note=post.get("note", ""),
-                )
-            except DomainError as exc:
-                errors.update(exc.errors if isinstance(exc, ValidationFailed) else {"id_number": exc.message})
-            else:
-                messages.success(request, f"已登记{case.person.name}家的无障碍改造申请")
-                return redirect("casework:case_detail", pk=case.pk)
-    return render(
+    return apply_page(
         request,
-        "casework/renovation/apply.html",
-        {
-            "programme": rn.PROGRAMME,
-            "programmes": programmes(),
-            "errors": errors,
-            "values": values,
-            "today": timezone.localdate(),
-            "cap": rn.household_cap(timezone.localdate()),
+        forbidden="无障碍改造申请由镇(街道)或区残联登记",
+        template="casework/renovation/apply.html",
+        create=rn.renovation_apply,
+        fields=lambda form: {
+            "house_alterable": form.get("house_alterable") == "yes",
+            "note": form.get("note"),
         },
+        success=lambda case: f"已登记{case.person.name}家的无障碍改造申请",
+        context=lambda: {"programme": rn.PROGRAMME, "cap": rn.household_cap(timezone.localdate())},
     )
 
 

@@ -42,3 +42,35 @@ def overdue_by_town(user, *, programme: str, today: date) -> dict[str, int]:
         .order_by()
     )
     return {r["case__town__name"]: r["n"] for r in rows}
+
+
+# ---- indicator counting: first row per person, grouped by town in the database -------------------------------
+
+
+def firsts_query(qs: QuerySet, *, person: str, town: str, order_by: list, **columns) -> tuple[str, list]:
+    """SQL (and parameters) of one row per person among the rows of ``qs``: the first by ``order_by``, with
+    its columns ``first_person`` and ``first_town`` and any ``columns`` (name → expression or lookup).
+
+    ``ROW_NUMBER() OVER (PARTITION BY person ORDER BY …)`` in the database (PostgreSQL and SQLite alike), so
+    an indicator counts persons by town with one query and no row reaches Python."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    inner = qs.annotate(
+        first_person=F(person),
+        first_town=F(town),
+        **{k: F(v) if isinstance(v, str) else v for k, v in columns.items()},
+        row_no=Window(RowNumber(), partition_by=[F(person)], order_by=order_by),
+    ).values("first_person", "first_town", "row_no", *columns)
+    sql, params = inner.order_by().query.sql_with_params()
+    return f"SELECT * FROM ({sql}) AS ranked WHERE row_no = 1", list(params)
+
+
+def firsts_by_town(qs: QuerySet, *, person: str, town: str, order_by: list) -> dict[int, int]:
+    """Town id → persons among the rows of ``qs``, each counted once, in the town of their first row."""
+    from django.db import connection
+
+    sql, params = firsts_query(qs, person=person, town=town, order_by=order_by)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT first_town, COUNT(*) FROM ({sql}) AS firsts GROUP BY first_town", params)
+        return {town_id: n for town_id, n in cur.fetchall()}

@@ -7,16 +7,15 @@ the valid rows in one transaction → SUCCEEDED; the upload (full ID numbers) is
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from django.urls import reverse
 from django_tasks import task
 
-from canlian.common.exceptions import DomainError
-from canlian.common.jobs import job_create, job_progress_callback, job_set_status
+from canlian.common import staged_import
+from canlian.common.jobs import job_progress_callback, job_set_status
 from canlian.common.models import Job
-from canlian.common.uploads import REPORT_NAME, import_dir, purge_old_files
+from canlian.common.uploads import purge_old_files
 
 from .importing import report_write, roster_import, roster_stage
 
@@ -26,16 +25,15 @@ SHOWN = 200  # errors and warnings kept on the Job for the page (the report has 
 
 def roster_enqueue(*, acting_user, kind: str, stored: Path, filename: str) -> Job:
     purge_old_files()
-    job = job_create(
+    return staged_import.job_enqueue(
         acting_user=acting_user,
         kind=JOB_KIND,
-        params={"roster": kind, "stored": stored.name, "filename": os.path.basename(filename)[:200]},
+        stored=stored,
+        filename=filename,
+        params={"roster": kind},
+        detail_url=lambda job: reverse("casework:import_job", args=[job.pk]),
+        task=roster_stage_task,
     )
-    job.params["detail_url"] = reverse("casework:import_job", args=[job.pk])
-    job.save(update_fields=["params"])
-    stored.parent.rename(import_dir(job.pk))
-    roster_stage_task.enqueue(str(job.pk))
-    return job
 
 
 def _summary(staged) -> dict:
@@ -48,57 +46,59 @@ def _summary(staged) -> dict:
     }
 
 
-def _discard(job: Job) -> None:
-    path = import_dir(job.pk) / job.params.get("stored", "")
-    if job.params.get("stored") and path.is_file():
-        path.unlink()
-
-
 @task()
 def roster_stage_task(job_id: str) -> None:
     job = Job.objects.select_related("created_by").get(pk=job_id)
-    try:
+    job_set_status(job, status=Job.Status.RUNNING, message="正在读取文件")
+
+    def work():
         staged = roster_stage(
             job.params["roster"],
-            import_dir(job.pk) / job.params["stored"],
+            staged_import.job_upload_path(job),
             acting_user=job.created_by,
             filename=job.params.get("filename", ""),
             progress=job_progress_callback(job),
         )
-    except DomainError as exc:
-        _discard(job)
-        job_set_status(job, status=Job.Status.FAILED, error=exc.message)
-        return
-    report_write(staged, import_dir(job.pk) / REPORT_NAME)
-    job_set_status(job, status=Job.Status.WAITING, result=_summary(staged), message="校验完成，等待确认导入")
+        report_write(staged, staged_import.job_report_path(job))
+        return staged
+
+    ok, staged = staged_import.job_run(job, work, what="校验")
+    if ok:
+        job_set_status(
+            job, status=Job.Status.WAITING, result=_summary(staged), message="校验完成，等待确认导入"
+        )
 
 
 def roster_commit_claim(job: Job) -> bool:
     """Move a WAITING job to QUEUED for the commit; False if another tab already did."""
-    return bool(
-        Job.objects.filter(pk=job.pk, status=Job.Status.WAITING).update(
-            status=Job.Status.QUEUED, message="等待写入"
-        )
-    )
+    return staged_import.job_claim(job)
 
 
 @task()
 def roster_commit_task(job_id: str) -> None:
     job = Job.objects.select_related("created_by").get(pk=job_id)
-    try:
+    job_set_status(job, status=Job.Status.RUNNING, message="正在重新校验并写入")
+    if not staged_import.job_upload_path(job).is_file():
+        staged_import.job_fail(job, "上传的文件已被删除，请重新上传")
+        return
+
+    def work():
         staged = roster_import(
             job.params["roster"],
-            import_dir(job.pk) / job.params["stored"],
+            staged_import.job_upload_path(job),
             acting_user=job.created_by,
             filename=job.params.get("filename", ""),
             progress=job_progress_callback(job),
         )
-    except DomainError as exc:
-        job_set_status(job, status=Job.Status.FAILED, error=exc.message)
-        return
-    finally:
-        _discard(job)
-    report_write(staged, import_dir(job.pk) / REPORT_NAME)
-    job_set_status(
-        job, status=Job.Status.SUCCEEDED, result={**_summary(staged), "committed": True}, message="导入完成"
-    )
+        staged_import.job_discard_upload(job)
+        report_write(staged, staged_import.job_report_path(job))
+        return staged
+
+    ok, staged = staged_import.job_run(job, work)
+    if ok:
+        job_set_status(
+            job,
+            status=Job.Status.SUCCEEDED,
+            result={**_summary(staged), "committed": True},
+            message="导入完成",
+        )

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import child_rehab_views as child_rehab
+from . import custodial_views as custodial
 from . import devices_views as devices
 from . import renovation_views as renovation
 from . import views
@@ -25,6 +26,17 @@ urlpatterns = [
     path("import/job/<uuid:pk>/", views.import_job, name="import_job"),
     path("import/job/<uuid:pk>/commit/", views.import_commit, name="import_commit"),
     path("import/job/<uuid:pk>/report/", views.import_report, name="import_report"),
+    # custodial care's own pages
+    path("custodial/apply/", custodial.apply, name="custodial_apply"),
+    path("custodial/contracts/", custodial.contracts, name="custodial_contracts"),
+    path("custodial/contracts/new/", custodial.contract_new, name="custodial_contract_new"),
+    path("custodial/contracts/<int:pk>/end/", custodial.contract_end, name="custodial_contract_end"),
+    path("custodial/inspections/", custodial.inspections, name="custodial_inspections"),
+    path(
+        "custodial/inspections/<int:pk>/follow-up/",
+        custodial.inspection_follow_up,
+        name="custodial_inspection_follow_up",
+    ),
     # child rehabilitation's own pages
     path("child-rehab/apply/", child_rehab.apply, name="child_rehab_apply"),
     path("child-rehab/cases/<int:pk>/month/", child_rehab.month_record, name="child_rehab_month"),

@@ -389,17 +389,19 @@ def import_report(request, pk):
 @login_required
 @require_GET
 def my_worklist(request):
-    from .worklist import worklist
+    from .worklist import worklist_page
 
     if not access.can_read_cases(request.user) or request.user.role == "leader":
         raise Http404("没有待办事项页面")
-    items = worklist(request.user)
+    today = timezone.localdate()
+    items, summary = worklist_page(request.user, today=today)
     return render(
         request,
         "casework/worklist.html",
         {
             "items": items,
-            "overdue": sum(1 for i in items if i.overdue),
+            "total": summary.total,
+            "overdue": summary.overdue,
             "programmes": programmes(),
             "today": timezone.localdate(),
         },

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from . import auditchain
 from .audit_display import require_label
 from .context import client_ip, refusal_audited
 from .models import AuditLog
@@ -69,13 +71,14 @@ def _bulk_base(acting_user, action: str) -> dict[str, Any]:
 def audit_record_many(*, acting_user, action: str, entries: Iterable[dict]) -> int:
     """Bulk audit rows for set-based writes. Each entry: object_type, object_id, object_repr, changes
     (and optionally detail). Written with ``common.bulk.insert_rows`` (COPY on PostgreSQL): an import of
-    100,000 persons writes 100,000 audit rows, and model instances would cost more than the import."""
+    100,000 persons writes 100,000 audit rows, and model instances would cost more than the import. The
+    rows are chained in order (``auditchain.append_many``)."""
     from django.utils import timezone
 
     from .bulk import insert_rows
 
-    base = _bulk_base(acting_user, action)
-    rows = (
+    base = {**_bulk_base(acting_user, action), "at": timezone.now()}
+    rows = [
         {
             **base,
             "object_type": e.get("object_type", ""),
@@ -85,22 +88,39 @@ def audit_record_many(*, acting_user, action: str, entries: Iterable[dict]) -> i
             "detail": e.get("detail", ""),
         }
         for e in entries
+    ]
+
+    def write(rows: list[dict], links: list[tuple[int, str, str]]) -> int:
+        for row, (seq, prev_hash, row_hash) in zip(rows, links, strict=True):
+            row["seq"], row["prev_hash"], row["row_hash"] = seq, prev_hash, row_hash
+        return insert_rows(AuditLog, rows, now=base["at"])
+
+    return auditchain.append_many(
+        rows, object_id=lambda row: row["object_id"], content=auditchain.fragment_of, write=write
     )
-    return insert_rows(AuditLog, rows, now=timezone.now())
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTail:
+    """One row of an ``AuditCopy``, formatted ahead: its COPY columns after the chain's and the object id,
+    and the canonical text of its content (what its hash is taken over)."""
+
+    copy: str
+    content: str
 
 
 class AuditCopy:
     """Audit rows of one action for a set-based write, formatted ahead for PostgreSQL's COPY (by a worker
     process, say; see ``common.bulk.CopyRows``) and written by the process that holds the transaction, which
-    adds each row's object id. The rows are those ``audit_record_many`` would write."""
+    adds each row's object id and chains the rows. The rows are those ``audit_record_many`` would write."""
 
     def __init__(self, *, acting_user, action: str, now):
         from .bulk import CopyRows
 
-        self._rows = CopyRows(AuditLog, lead=("object_id",), now=now)
-        self._base = _bulk_base(acting_user, action)
+        self._rows = CopyRows(AuditLog, lead=("object_id", "seq", "prev_hash", "row_hash"), now=now)
+        self._base = {**_bulk_base(acting_user, action), "at": now}
 
-    def tail(self, *, object_type: str, object_repr: str, changes, detail: str = "") -> str:
+    def tail(self, *, object_type: str, object_repr: str, changes, detail: str = "") -> AuditTail:
         row = {
             **self._base,
             "object_type": object_type,
@@ -108,13 +128,23 @@ class AuditCopy:
             "changes": changes or {},
             "detail": detail,
         }
-        return self._rows.tail(row)
+        return AuditTail(self._rows.tail(row), auditchain.fragment_of(row))
 
-    def write(self, rows: list[tuple[object, str]]) -> int:
-        """``rows``: (object id, ``tail``) pairs."""
+    def write(self, rows: list[tuple[object, AuditTail]]) -> int:
+        """``rows``: (object id, ``tail``) pairs, chained in this order."""
         from .bulk import copy_text
 
-        return self._rows.write([f"{copy_text(str(object_id))}\t{tail}\n" for object_id, tail in rows])
+        def lines(rows, links) -> int:
+            return self._rows.write(
+                [
+                    f"{copy_text(str(object_id))}\t{seq}\t{prev_hash}\t{row_hash}\t{tail.copy}\n"
+                    for (object_id, tail), (seq, prev_hash, row_hash) in zip(rows, links, strict=True)
+                ]
+            )
+
+        return auditchain.append_many(
+            rows, object_id=lambda row: str(row[0]), content=lambda row: row[1].content, write=lines
+        )
 
 
 def audit_read(

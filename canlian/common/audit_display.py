@@ -55,11 +55,10 @@ ACTIONS: dict[str, ActionSpec] = {
     "application.create": ActionSpec("新建申请", "benefits.Application"),
     "application.attach": ActionSpec("上传申请材料"),
     "application.attachment_download": ActionSpec("下载申请材料"),
-    "application.transition": ActionSpec("申请流转", "benefits.Application"),
-    "enrolment.suspend": ActionSpec("暂停待遇", "benefits.Enrolment"),
-    "enrolment.resume": ActionSpec("恢复待遇", "benefits.Enrolment"),
-    "enrolment.stop": ActionSpec("终止待遇", "benefits.Enrolment"),
     "payroll.generate": ActionSpec("生成发放批次", "benefits.Payroll"),
+    # the moves of applications, enrolments and payroll batches ("<workflow>.<move>") are registered by
+    # benefits/workflows.py; these two are the codes of the moves written before the workflow engine
+    "application.transition": ActionSpec("申请流转", "benefits.Application"),
     "payroll.transition": ActionSpec("发放批次流转", "benefits.Payroll"),
     "payroll.results": ActionSpec("登记发放结果", "benefits.Payroll"),
     "payroll.export": ActionSpec("导出发放文件", "benefits.Payroll"),
@@ -79,6 +78,8 @@ ACTIONS: dict[str, ActionSpec] = {
     # system
     "audit.export": ActionSpec("导出审计日志"),
     "keys.rotate": ActionSpec("更换加密密钥"),
+    "audit.verify": ActionSpec("校验审计日志哈希链"),
+    "db.roles_apply": ActionSpec("设置数据库角色权限"),
     "access.denied": ActionSpec("访问被拒绝（无权限或记录不存在）"),
     "demo.load": ActionSpec("载入演示数据"),
     "demo.reset": ActionSpec("清除演示数据"),
@@ -192,6 +193,8 @@ _OTHER_MODEL_FIELDS = {
 CHANGE_LABELS = {
     "on": "日期",
     "reason": "原因",
+    "posting": "公示期",
+    "approval_posting": "审定结果公示期",
     "rows": "行数",
     "count": "行数",
     "filters": "筛选条件",
@@ -249,6 +252,10 @@ CHANGE_LABELS = {
     "values": "重新加密的值数",
     "indexes": "重建的盲索引数",
     "tables": "各数据表处理行数",
+    "app_role": "应用数据库角色",
+    "owner_role": "所有者数据库角色",
+    "checked": "已校验条数",
+    "broken_seq": "断链位置（链序号）",
     "month": "月份",
     "lists": "名单份数",
     "match": "候选匹配",

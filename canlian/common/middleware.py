@@ -38,3 +38,27 @@ class NoStoreMiddleware:
             response["Cache-Control"] = "no-store, private"
             response["Pragma"] = "no-cache"
         return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sends ``settings.CANLIAN_CONTENT_SECURITY_POLICY`` on every response: scripts and styles come only from
+    our own static files (no inline ``<script>``, ``<style>``, ``style="…"`` nor ``on…=""`` handler), so an
+    injected fragment of HTML cannot run. Django 5.2 has no CSP support of its own (it comes in 6.0).
+
+    Placed first, so static files served by whitenoise carry it too. Django's own technical error pages in
+    ``DEBUG`` are styled inline; they are left without the header so a developer can read them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+
+        response = self.get_response(request)
+        html = response.get("Content-Type", "").startswith("text/html")
+        if settings.DEBUG and response.status_code >= 400 and html:
+            return response
+        policy = settings.CANLIAN_CONTENT_SECURITY_POLICY
+        if policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        return response

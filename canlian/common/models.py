@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -16,7 +17,10 @@ class AuditLog(models.Model):
     """Append-only record of every write, export, reveal and login.
 
     Rows are only ever inserted (see ``canlian.common.audit``); on PostgreSQL and SQLite a trigger makes
-    the database itself refuse UPDATE and DELETE on this table.
+    the database itself refuse UPDATE and DELETE on this table, and on PostgreSQL the application's role may
+    only INSERT and SELECT it (``canlian db roles``). The rows form a hash chain (``common.auditchain``):
+    ``seq`` numbers them 1, 2, 3 … in the order they were appended, each row stores the previous row's hash
+    and the SHA-256 of its own content, so ``canlian audit verify`` finds an edited, deleted or forged row.
     """
 
     class Result(models.TextChoices):
@@ -24,7 +28,8 @@ class AuditLog(models.Model):
         FAILURE = "failure", "失败"
         DENIED = "denied", "拒绝"
 
-    at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
+    # set by the writer before the row is hashed (not auto_now_add, which would change it after)
+    at = models.DateTimeField("时间", default=timezone.now, editable=False, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name="用户",
@@ -47,6 +52,9 @@ class AuditLog(models.Model):
     result = models.CharField("结果", max_length=16, choices=Result.choices, default=Result.SUCCESS)
     ip = models.GenericIPAddressField("客户端IP", null=True, blank=True)
     detail = models.TextField("说明", blank=True)
+    seq = models.BigIntegerField("链序号", unique=True, editable=False)
+    prev_hash = models.CharField("前一行哈希", max_length=64, editable=False)
+    row_hash = models.CharField("本行哈希", max_length=64, editable=False)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -64,9 +72,13 @@ class AuditLog(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.object_repr}"
 
     def save(self, *args, **kwargs):
+        """Append the row to the chain: every path that inserts a row (``audit_record``, a test, the shell)
+        is chained, or verification would report it as forged."""
         if not self._state.adding:
             raise PermissionError("审计记录只能追加，不能修改")
-        super().save(*args, **kwargs)
+        from .auditchain import append_one
+
+        append_one(self, lambda: super(AuditLog, self).save(*args, **kwargs))
 
     def delete(self, *args, **kwargs):
         raise PermissionError("审计记录只能追加，不能删除")
@@ -164,7 +176,11 @@ class WorkflowHistory(models.Model):
         verbose_name = "流程记录"
         verbose_name_plural = "流程记录"
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["content_type", "object_id", "at"], name="wfhist_object_at")]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "at"], name="wfhist_object_at"),
+            # 我的待办: which objects entered a review state in the last days (the reviews not yet overdue)
+            models.Index(fields=["content_type", "to_state", "at"], name="wfhist_type_state_at"),
+        ]
 
     def __str__(self):
         return f"{self.workflow} {self.object_id} {self.from_state}→{self.to_state}"

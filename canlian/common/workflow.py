@@ -64,8 +64,8 @@ class Workflow:
     state_field: str = "state"
     field_labels: dict[str, str] = field(default_factory=dict)
     scope: Callable[[Any], models.QuerySet] | None = None  # user -> queryset of objects they may move
-    # obj -> the record the audit row is filed under (default: obj itself), e.g. the person a finding is
-    # about, so the move shows in that person's change history
+    # obj -> the object the audit row is about, when not the moved object itself (an enrolment's moves are
+    # shown on its person's page, which lists the person's audit rows)
     audit_object: Callable[[Any], models.Model] | None = None
     _by_name: dict[str, Move] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -187,6 +187,61 @@ def allowed_moves_many(user, objs: Iterable) -> dict[Any, list[Move]]:
             if obj.pk in in_scope
             else []
         )
+    return out
+
+
+def maker_withheld_moves(user, obj) -> list[Move]:
+    """The moves from the current state that ``user``'s role and scope allow but maker ≠ checker withholds
+    (they made the move these check): for a page to say why the button is not there."""
+    wf = workflow_of(obj)
+    if wf.scope is not None and not wf.scope(user).filter(pk=obj.pk).exists():
+        return []
+    state = getattr(obj, wf.state_field)
+    return [
+        m
+        for m in wf.moves_from(state)
+        if _role_and_scope_ok(wf, m, user, obj) and _maker_conflict(obj, m, user)
+    ]
+
+
+def histories_of(objs) -> dict[str, list[WorkflowHistory]]:
+    """The moves made on each of ``objs`` (one model), oldest first, by ``str(pk)``: one query for a list."""
+    objs = list(objs)
+    if not objs:
+        return {}
+    ct = ContentType.objects.get_for_model(type(objs[0]))
+    out: dict[str, list[WorkflowHistory]] = {str(o.pk): [] for o in objs}
+    for h in (
+        WorkflowHistory.objects.filter(content_type=ct, object_id__in=list(out))
+        .select_related("by")
+        .order_by("at", "id")
+    ):
+        out[h.object_id].append(h)
+    return out
+
+
+def moves_for_many(user, objs) -> dict[object, tuple[list[Move], list[Move]]]:
+    """For a list page: ``pk → (allowed_moves, maker_withheld_moves)`` of each of ``objs`` (one model), with
+    one scope query per workflow and one history query instead of a few queries per object."""
+    objs = list(objs)
+    histories = histories_of(objs)
+    in_scope: dict[str, set] = {}
+    out = {}
+    for obj in objs:
+        wf = workflow_of(obj)
+        if wf.code not in in_scope:
+            same = [o.pk for o in objs if workflow_of(o).code == wf.code]
+            qs = wf.scope(user) if wf.scope is not None else type(obj)._default_manager.all()
+            in_scope[wf.code] = set(qs.filter(pk__in=same).values_list("pk", flat=True))
+        allowed, withheld = [], []
+        if obj.pk in in_scope[wf.code]:
+            history = histories[str(obj.pk)]
+            for m in wf.moves_from(getattr(obj, wf.state_field)):
+                if not _role_and_scope_ok(wf, m, user, obj):
+                    continue
+                makers = [h for h in history if h.move in m.checker_of]
+                (withheld if makers and makers[-1].by_id == user.pk else allowed).append(m)
+        out[obj.pk] = (allowed, withheld)
     return out
 
 

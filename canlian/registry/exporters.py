@@ -48,6 +48,11 @@ HEADERS = (
 )
 TEXT_COLUMNS = (1, 2, 8)
 WIDTHS = {0: 10, 1: 22, 2: 24, 3: 12, 4: 12, 5: 14, 8: 16, 13: 12, 15: 14, 18: 30}
+# A masked list has no birth date: with the masked ID number it would rebuild the full number
+# (common/masking.py); the age column stays.
+BIRTH_COLUMN = HEADERS.index("出生日期")
+MASKED_HEADERS = HEADERS[:BIRTH_COLUMN] + HEADERS[BIRTH_COLUMN + 1 :]
+MASKED_WIDTHS = {(i if i < BIRTH_COLUMN else i - 1): w for i, w in WIDTHS.items() if i != BIRTH_COLUMN}
 _ECONOMIC_LABELS = dict(EconomicStatus.choices)
 
 
@@ -65,7 +70,7 @@ def _rows(qs, *, today: date, unmasked: bool):
     for person in qs.iterator(chunk_size=CHUNK):
         cert = person._current_certificates[0] if person._current_certificates else None
         periods = person._economic_now
-        yield [
+        row = [
             person.name,
             show_id(person.id_number),
             show_id(cert.number) if cert else "",
@@ -86,6 +91,9 @@ def _rows(qs, *, today: date, unmasked: bool):
             person.get_status_display(),
             person.address,
         ]
+        if not unmasked:
+            del row[BIRTH_COLUMN]
+        yield row
 
 
 def persons_export(
@@ -131,7 +139,12 @@ def persons_export(
     )
     count = 0
     with spreadsheet.XlsxBook(out, constant_memory=True) as book:
-        sheet = book.add_sheet("残疾人名单", HEADERS, text_columns=TEXT_COLUMNS, widths=WIDTHS)
+        sheet = book.add_sheet(
+            "残疾人名单",
+            HEADERS if unmasked else MASKED_HEADERS,
+            text_columns=TEXT_COLUMNS,
+            widths=WIDTHS if unmasked else MASKED_WIDTHS,
+        )
         for row in _rows(qs, today=today, unmasked=unmasked):
             sheet.append(row)
             count += 1

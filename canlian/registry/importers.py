@@ -43,13 +43,22 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from canlian.accounts import access
-from canlian.common import spreadsheet
-from canlian.common.audit import AuditCopy, audit_record, audit_record_many
+from canlian.common import spreadsheet, staged_import
+from canlian.common.audit import AuditCopy, AuditTail, audit_record, audit_record_many
+from canlian.common.auditchain import appends_held
 from canlian.common.bulk import CopyRows, JSONText, copy_text, insert_rows, reserve_pks
 from canlian.common.crypto import encrypt
 from canlian.common.exceptions import DomainError, PermissionDenied
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.masking import mask_id_number, mask_phone
+from canlian.common.staged_import import (
+    CREATED,
+    REJECTED,
+    UNCHANGED,
+    UPDATED,
+    ReportLayout,
+    StagedImport,
+)
 
 from . import circumstances, services
 from .models import (
@@ -73,14 +82,6 @@ SUMMARY_LIMIT = 200
 # Progress phases (``progress(done, total, message)``). Inside the import transaction the Job row's
 # progress is not visible to other connections, so pages show PHASE_IMPORT as an indeterminate bar.
 PHASE_READ, PHASE_STAGE, PHASE_IMPORT, PHASE_COMMIT = "正在读取文件", "正在校验", "正在校验并写入", "正在写入"
-REPORT_COMMENT_LIMIT = 20000
-
-CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
-OUTCOMES = (CREATED, UPDATED, UNCHANGED, REJECTED)
-OUTCOME_LABELS = {
-    "staged": {CREATED: "将新增", UPDATED: "将更新", UNCHANGED: "无变化", REJECTED: "有错误，不导入"},
-    "committed": {CREATED: "已新增", UPDATED: "已更新", UNCHANGED: "无变化", REJECTED: "有错误，未导入"},
-}
 
 # Column names accepted for each field; the first is the one the template uses.
 PERSON_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -163,15 +164,18 @@ class RowResult:
     cert_index: str = ""  # blind index of the certificate number (valid rows)
     sealed: dict[str, str] | None = None  # SEALED_FIELDS → encrypted value (valid rows)
     created_audit: tuple[str, JSONText] | None = None  # audit (object_repr, changes) if created
-    copy_tails: tuple[str, str, str] | None = None  # PostgreSQL: person, certificate, audit COPY lines
+    copy_tails: tuple[str, str, AuditTail] | None = None  # PostgreSQL: person, certificate, audit COPY lines
     pinyin: tuple[str, str] = ("", "")
     new_cert: bool = False  # the certificate number is to be inserted (new person or changed number)
     fact_ops: list = field(default_factory=list)  # circumstances.FactOp: periods to open or end
 
 
 @dataclass
-class Staged:
-    """Every row of a file, validated and classified; after a commit, also what was written."""
+class Staged(StagedImport):
+    """Every row of a file, validated and classified; after a commit, also what was written. Counts, errors,
+    the JSON contract and the report come from ``common.staged_import``."""
+
+    layout = ReportLayout(sheet="导入结果", outcome="处理结果", errors="错误说明", text_keys=TEXT_KEYS)
 
     table: spreadsheet.Table
     filename: str
@@ -184,25 +188,19 @@ class Staged:
     communities_created: int = 0
 
     @property
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
-        for r in self.rows:
-            counts[r.outcome] += 1
-        return {"rows": len(self.rows), **counts}
-
-    @property
     def to_write(self) -> int:
         return sum(1 for r in self.rows if r.outcome in (CREATED, UPDATED))
 
-    def column_label(self, key: str) -> str:
-        return self.table.header_of(key) or FIELD_LABELS.get(key, key)
+    def label_of(self, key: str) -> str:
+        return FIELD_LABELS.get(key, key)
 
-    def errors(self) -> Iterator[dict]:
-        """``{"row", "column", "message"}`` in row order, columns in the file's order."""
-        order = self.table.columns
-        for r in self.rows:
-            for key in sorted(r.errors, key=lambda k: order.get(k, 999)):
-                yield {"row": r.row, "column": self.column_label(key), "message": r.errors[key]}
+    def report_sheets(self, book: spreadsheet.XlsxBook) -> None:
+        changes = book.add_sheet(
+            "变更明细", ["行号", "姓名", "身份证号", "项目", "原值", "新值"], widths=[8, 10, 22, 14, 30, 30]
+        )
+        for preview in self.change_previews():
+            for label, (old, new) in preview["changes"].items():
+                changes.append([preview["row"], preview["name"], preview["id"], label, old, new])
 
     def change_previews(self) -> Iterator[dict]:
         for r in self.rows:
@@ -489,7 +487,7 @@ def _begin(
         raise PermissionDenied("您无权批量导入残疾人信息")
     today = today or timezone.localdate()
     filename = filename or (Path(source).name if not isinstance(source, bytes) else "")
-    table = spreadsheet.read_table(
+    table = staged_import.read_table(
         source,
         aliases=PERSON_COLUMNS,
         required={k: FIELD_LABELS[k] for k in REQUIRED_COLUMNS},
@@ -616,7 +614,8 @@ def persons_import(
     slice_rows = write_slice_rows()
     progress(0, total, PHASE_IMPORT)
     try:
-        with _prepared_chunks(rows, ctx) as chunks, _write_cache(), transaction.atomic():
+        # audit rows appended at the end of the transaction: the audit chain's lock for moments, not the import
+        with _prepared_chunks(rows, ctx) as chunks, _write_cache(), transaction.atomic(), appends_held():
             pending: list[RowResult] = []
             for start, end, prepared in chunks:
                 part = classify(rows[start:end], prepared)
@@ -783,7 +782,7 @@ def persons_commit(
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
     total, done = len(staged.rows), 0
     try:
-        with _write_cache(), transaction.atomic():
+        with _write_cache(), transaction.atomic(), appends_held():
             _recheck(creates, updates)
             for part in _chunks(staged.rows, BATCH_SIZE):
                 writer.write(part)
@@ -1125,46 +1124,9 @@ def _write_updates(rows: list[RowResult], *, acting_user, today: date, now) -> N
 
 
 def report_write(staged: Staged, out, *, committed: bool = False) -> None:
-    """The original rows plus 处理结果 and 错误说明; cells in error flagged with a note; an error list; changes."""
-    table = staged.table
-    labels = OUTCOME_LABELS["committed" if committed else "staged"]
-    width = table.width
-    text_columns = [table.columns[k] for k in TEXT_KEYS if k in table.columns]
-    headers = [h or spreadsheet.column_letter(i) for i, h in enumerate(table.headers)]
-    big = len(staged.rows) > spreadsheet.CONSTANT_MEMORY_ROWS
-    comments_left = REPORT_COMMENT_LIMIT
-    with spreadsheet.XlsxBook(out, constant_memory=big) as book:
-        sheet = book.add_sheet(
-            "导入结果",
-            [*headers, "处理结果", "错误说明"],
-            text_columns=text_columns,
-            widths={width: 14, width + 1: 60},
-        )
-        for r in staged.rows:
-            flagged, comments, notes = [], {}, []
-            for key, message in r.errors.items():
-                notes.append(f"{staged.column_label(key)}：{message}")
-                index = table.columns.get(key)
-                if index is not None:
-                    flagged.append(index)
-                    if comments_left > 0:
-                        comments[index] = message
-                        comments_left -= 1
-            cells = list(r.cells[:width]) + [""] * (width - len(r.cells))
-            if r.errors:
-                flagged += [width, width + 1]
-            sheet.append([*cells, labels[r.outcome], "；".join(notes)], flagged=flagged, comments=comments)
-
-        errors = book.add_sheet("错误明细", ["行号", "列", "错误说明"], widths=[8, 16, 80])
-        for e in staged.errors():
-            errors.append([e["row"], e["column"], e["message"]])
-
-        changes = book.add_sheet(
-            "变更明细", ["行号", "姓名", "身份证号", "项目", "原值", "新值"], widths=[8, 10, 22, 14, 30, 30]
-        )
-        for preview in staged.change_previews():
-            for label, (old, new) in preview["changes"].items():
-                changes.append([preview["row"], preview["name"], preview["id"], label, old, new])
+    """The original rows plus 处理结果 and 错误说明, cells in error flagged with a note, the error list, and the
+    changes (``staged_import.report_write`` with ``Staged.report_sheets``)."""
+    staged_import.report_write(staged, out, committed=committed)
 
 
 # ---- template ------------------------------------------------------------------------------------------
@@ -1266,31 +1228,6 @@ def template_write(out) -> None:
 # ---- command line --------------------------------------------------------------------------------------
 
 
-class _Bar:
-    """A tqdm progress bar on stderr that follows ``progress(done, total, message)`` phase by phase."""
-
-    def __init__(self):
-        from tqdm import tqdm
-
-        tqdm.monitor_interval = 0  # no monitor thread: validation may fork worker processes
-        self._bar = tqdm(total=0, file=sys.stderr, unit="行", dynamic_ncols=True, leave=False)
-        self._message = None
-
-    def __call__(self, done: int, total: int, message: str = "") -> None:
-        bar = self._bar
-        if message != self._message:
-            self._message = message
-            bar.set_description_str(message, refresh=False)
-            bar.reset(total=total or None)
-        if total and bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close(self) -> None:
-        self._bar.close()
-
-
 def import_persons_cli(
     *,
     path: str,
@@ -1300,39 +1237,21 @@ def import_persons_cli(
     allow_new_communities: bool = False,
     acting_user,
 ) -> int:
-    """Exit 0 when no row was rejected, 1 when some were, 2 when the file could not be used."""
-    bar = _Bar()
+    """``canlian import persons``, through ``staged_import.cli_run``: exit 0 when no row was rejected, 1 when
+    some were, 2 when the file could not be used."""
     step = persons_stage if dry_run else persons_import
-    try:
-        staged = step(
-            Path(path), acting_user=acting_user, allow_new_communities=allow_new_communities, progress=bar
+
+    def run(progress):
+        return step(
+            Path(path),
+            acting_user=acting_user,
+            allow_new_communities=allow_new_communities,
+            progress=progress,
         )
-    except DomainError as exc:
-        bar.close()
-        print(f"导入失败：{exc.message}", file=sys.stderr)
-        if as_json:
-            print(json.dumps({"error": exc.message}, ensure_ascii=False))
-        return 2
-    bar.close()
-    if report:
-        report_write(staged, report, committed=staged.committed)
-    counts = staged.counts
-    errors = list(staged.errors())
-    if as_json:
-        print(json.dumps({**counts, "errors": errors}, ensure_ascii=False))
-    else:
-        verb = "校验（未写入）" if dry_run else "导入"
-        print(
-            f"{verb}完成：共 {counts['rows']} 行，新增 {counts['created']}，更新 {counts['updated']}，"
-            f"无变化 {counts['unchanged']}，有错误 {counts['rejected']}"
-        )
-        for e in errors[:50]:
-            print(f"  第{e['row']}行 {e['column']}：{e['message']}")
-        if len(errors) > 50:
-            print(
-                f"  ……另有 {len(errors) - 50} 条错误"
-                + ("，详见报告" if report else "，可用 --report 导出完整报告")
-            )
-        if report:
-            print(f"报告已写入：{report}")
-    return 1 if counts["rejected"] else 0
+
+    return staged_import.cli_run(
+        run,
+        dry_run=dry_run,
+        as_json=as_json,
+        report=report,
+    )

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from django_tasks import task
 
-from canlian.common.exceptions import DomainError
+from canlian.common import staged_import
 from canlian.common.jobs import job_progress_callback, job_set_status
 from canlian.common.models import Job
-from canlian.common.uploads import REPORT_NAME, UPLOAD_KEEP_DAYS, import_dir, purge_old_files
+from canlian.common.uploads import UPLOAD_KEEP_DAYS, purge_old_files
+from canlian.common.uploads import import_dir as import_dir  # the upload page moves the upload there
 
 from . import importers
 
@@ -36,18 +37,11 @@ JOB_KIND = "person_import"
 
 
 def upload_path(job: Job) -> Path:
-    return import_dir(job.pk) / job.params["stored"]
+    return staged_import.job_upload_path(job)
 
 
 def report_path(job_id) -> Path:
-    return import_dir(job_id) / REPORT_NAME
-
-
-def _discard_upload(job: Job) -> None:
-    """The upload holds full ID numbers in the clear: remove it as soon as the Job is finished."""
-    path = import_dir(job.pk) / job.params.get("stored", "")
-    if job.params.get("stored") and path.is_file():
-        path.unlink()
+    return staged_import.job_report_path(job_id)
 
 
 def _stage(job: Job, progress):
@@ -60,25 +54,19 @@ def _stage(job: Job, progress):
     )
 
 
-def _fail(job: Job, message: str) -> None:
-    job_set_status(job, status=Job.Status.FAILED, error=message, message="导入失败")
-    _discard_upload(job)
-
-
 @task()
 def person_import_stage(job_id: str) -> None:
     job = Job.objects.select_related("created_by").get(pk=job_id)
     job_set_status(job, status=Job.Status.RUNNING, message="正在读取文件")
     purge_old_files()
-    try:
+
+    def work():
         staged = _stage(job, job_progress_callback(job, every=1000))
         importers.report_write(staged, report_path(job.pk))
-    except DomainError as exc:
-        _fail(job, exc.message)
-        return
-    except Exception:
-        logger.exception("person import %s: staging failed", job_id)
-        _fail(job, "校验时发生内部错误，未写入任何数据；请联系管理员（已记录日志）")
+        return staged
+
+    ok, staged = staged_import.job_run(job, work, what="校验")
+    if not ok:
         return
     summary = staged.summary()
     if staged.to_write:
@@ -89,18 +77,19 @@ def person_import_stage(job_id: str) -> None:
         job_set_status(
             job, status=Job.Status.SUCCEEDED, result=summary, message="校验完成：没有需要新增或更新的行"
         )
-        _discard_upload(job)
+        staged_import.job_discard_upload(job)
 
 
 @task()
 def person_import_commit(job_id: str) -> None:
     job = Job.objects.select_related("created_by").get(pk=job_id)
     if not upload_path(job).is_file():
-        _fail(job, f"上传的文件已超过保留期（{UPLOAD_KEEP_DAYS}天）被删除，请重新上传")
+        staged_import.job_fail(job, f"上传的文件已超过保留期（{UPLOAD_KEEP_DAYS}天）被删除，请重新上传")
         return
     job_set_status(job, status=Job.Status.RUNNING, message="正在重新校验并写入，完成后本页自动刷新")
-    try:
-        staged = importers.persons_import(
+    ok, staged = staged_import.job_run(
+        job,
+        lambda: importers.persons_import(
             upload_path(job),
             acting_user=job.created_by,
             filename=job.params.get("filename", ""),
@@ -108,13 +97,9 @@ def person_import_commit(job_id: str) -> None:
             expect_fingerprint=job.result.get("fingerprint", ""),
             job_id=str(job.pk),
             progress=job_progress_callback(job, every=1000),
-        )
-    except DomainError as exc:
-        _fail(job, exc.message)
-        return
-    except Exception:
-        logger.exception("person import %s: commit failed", job_id)
-        _fail(job, "导入时发生内部错误，未写入任何数据；请联系管理员（已记录日志）")
+        ),
+    )
+    if not ok:
         return
     try:
         importers.report_write(staged, report_path(job.pk), committed=staged.committed)
@@ -128,7 +113,7 @@ def person_import_commit(job_id: str) -> None:
             message="校验后档案数据已发生变化，以下为最新的校验结果，请重新核对后再确认",
         )
         if not staged.to_write:
-            _discard_upload(job)
+            staged_import.job_discard_upload(job)
         return
     job_set_status(job, status=Job.Status.SUCCEEDED, result=staged.summary(), message="导入完成")
-    _discard_upload(job)
+    staged_import.job_discard_upload(job)

@@ -1,7 +1,10 @@
 """``canlian verify import KIND FILE [--json]`` and ``canlian verify run [--month YYYY-MM] [--all] [--json]``.
 
-Progress bars go to stderr (tqdm); results to stdout. Exit codes: 0 done, 1 refused or nothing to do,
-2 bad input (file, kind, month, columns).
+Progress bars go to stderr (tqdm); results to stdout. ``verify import`` runs through
+``common.staged_import.cli_run``: its JSON is the contract of every import (rows, created = rows kept,
+updated, unchanged, rejected, errors) plus the list's matches, ``warnings`` (kept rows with an invalid ID)
+and ``fuzzy_matches``. Exit codes: 0 done, 1 some rows rejected, refused or nothing to do, 2 bad input
+(file, kind, month, columns).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from canlian.common import staged_import
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.jobs import cli_progress
 from canlian.common.spreadsheet import SpreadsheetError
@@ -47,10 +51,12 @@ def verify_import_cli(
     source: str = "",
     received_on: str | None = None,
     complete: bool = False,
+    dry_run: bool = False,
+    report: str | None = None,
 ) -> int:
     from .importers import MappingRequired, field_label
     from .selectors import list_fuzzy_matches
-    from .services import outside_list_import
+    from .services import outside_list_check, outside_list_import
 
     if kind not in KINDS:
         print(f"未知的名单类型 {kind}，可用：{'、'.join(KINDS)}", file=sys.stderr)
@@ -65,8 +71,21 @@ def verify_import_cli(
     except ValueError as exc:
         print(f"参数有误：{exc}", file=sys.stderr)
         return 2
-    bar, progress = _cli_bar(f"导入{ListKind(kind).label}")
-    try:
+    result = None
+
+    def step(progress):
+        nonlocal result
+        if dry_run:  # every row checked, nothing kept
+            return outside_list_check(
+                acting_user=acting_user,
+                source=file.read_bytes(),
+                kind=kind,
+                filename=file.name,
+                source_name=source,
+                received_on=received,
+                mapping=given,
+                progress=progress,
+            )
         result = outside_list_import(
             acting_user=acting_user,
             source=file.read_bytes(),
@@ -78,43 +97,68 @@ def verify_import_cli(
             mapping=given,
             progress=progress,
         )
-    except MappingRequired as exc:
-        bar.close()
-        print(exc.message, file=sys.stderr)
-        print(f"文件中的列：{'、'.join(exc.headers)}", file=sys.stderr)
-        missing = " ".join(f"--map {k}=<表头>" for k in exc.missing)
-        labels = "、".join(f"{k}（{field_label(kind, k)}）" for k in exc.missing)
-        print(f"请用 {missing} 指定 {labels}；指定后会按来源记住。", file=sys.stderr)
-        return 2
-    except ValidationFailed as exc:
-        bar.close()
-        for message in exc.errors.values():
-            print(message, file=sys.stderr)
-        return 2
-    except (SpreadsheetError, DomainError) as exc:
-        bar.close()
-        print(exc.message, file=sys.stderr)
-        return 1 if not isinstance(exc, SpreadsheetError) else 2
-    bar.close()
-    for e in result.errors[:50]:
-        print(f"第{e['row']}行“{e['column']}”：{e['message']}", file=sys.stderr)
-    matches = list_fuzzy_matches(acting_user, result.outside_list)
-    if as_json:
-        print(json.dumps({**result.counts, "fuzzy_matches": matches}, ensure_ascii=False))
-        return 0
-    c = result.counts
-    print(
-        f"已导入{ListKind(kind).label}（#{result.outside_list.pk}）：{c['rows']} 行；身份证号精确匹配 {c['matched_exact']} 行，"
-        f"待确认候选 {c['candidates']} 行，未匹配 {c['unmatched']} 行；身份证号无效 {c['invalid_ids']} 行"
-        + (f"；模糊匹配自动生效 {c['matched_fuzzy']} 行" if c.get("matched_fuzzy") else "")
-        + (f"；{result.rejected} 行有误未导入" if result.rejected else "")
+        return result.staged
+
+    def on_error(exc: DomainError) -> int | None:
+        if isinstance(exc, MappingRequired):
+            print(exc.message, file=sys.stderr)
+            print(f"文件中的列：{'、'.join(exc.headers)}", file=sys.stderr)
+            missing = " ".join(f"--map {k}=<表头>" for k in exc.missing)
+            labels = "、".join(f"{k}（{field_label(kind, k)}）" for k in exc.missing)
+            print(f"请用 {missing} 指定 {labels}；指定后会按来源记住。", file=sys.stderr)
+            return 2
+        if isinstance(exc, ValidationFailed):
+            for message in exc.errors.values():
+                print(message, file=sys.stderr)
+            return 2
+        if not isinstance(exc, SpreadsheetError):  # refused (permission, nothing to import)
+            print(exc.message, file=sys.stderr)
+            if as_json:
+                print(json.dumps({"error": exc.message}, ensure_ascii=False))
+            return 1
+        return None  # the file cannot be used: the framework's message, exit 2
+
+    def extra(staged) -> dict:
+        if result is None:  # dry run: no matches yet
+            return {"warnings": list(staged.warnings())}
+        counts = {k: v for k, v in result.counts.items() if k != "rows"}  # rows: every row of the file
+        warnings = list(staged.warnings())
+        return {
+            **counts,
+            "warnings": warnings,
+            "fuzzy_matches": list_fuzzy_matches(acting_user, result.outside_list),
+        }
+
+    def describe(staged) -> list[str]:
+        if result is None:
+            c = staged.counts
+            return [
+                f"校验（未写入）完成：共 {c['rows']} 行，可导入 {c['created']} 行，有错误 {c['rejected']} 行；"
+                f"身份证号无效（保留，按姓名和出生日期模糊比对）{staged.invalid_ids} 行"
+            ]
+        c = result.counts
+        lines = [
+            f"已导入{ListKind(kind).label}（#{result.outside_list.pk}）：{c['rows']} 行；身份证号精确匹配 {c['matched_exact']} 行，"
+            f"待确认候选 {c['candidates']} 行，未匹配 {c['unmatched']} 行；身份证号无效 {c['invalid_ids']} 行"
+            + (f"；模糊匹配自动生效 {c['matched_fuzzy']} 行" if c.get("matched_fuzzy") else "")
+            + (f"；{result.rejected} 行有误未导入" if result.rejected else "")
+        ]
+        for m in list_fuzzy_matches(acting_user, result.outside_list)[:50]:
+            lines.append(
+                f"  第{m['row']}行 → 残疾人#{m['person_id']}（{Match.Status(m['status']).label}，得分 {m['score']:.2f}）："
+                f"{m['rule']}；相同：{'、'.join(m['agree']) or '无'}；不同：{'、'.join(m['differ']) or '无'}"
+            )
+        return lines
+
+    return staged_import.cli_run(
+        step,
+        dry_run=dry_run,
+        as_json=as_json,
+        report=report,
+        extra=extra,
+        describe=describe,
+        on_error=on_error,
     )
-    for m in matches[:50]:
-        print(
-            f"  第{m['row']}行 → 残疾人#{m['person_id']}（{Match.Status(m['status']).label}，得分 {m['score']:.2f}）："
-            f"{m['rule']}；相同：{'、'.join(m['agree']) or '无'}；不同：{'、'.join(m['differ']) or '无'}"
-        )
-    return 0
 
 
 def verify_run_cli(as_json: bool, acting_user, *, month: str | None = None, all_lists: bool = False) -> int:

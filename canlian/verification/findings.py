@@ -360,9 +360,8 @@ def _registry(f: Facts) -> list[pl.LazyFrame]:
         .filter(birthday_month(limit) <= pl.lit(start))
         .with_columns(
             birthday_month(limit).alias("effective_month"),
-            pl.format("{} 出生，已满 {} 周岁，超出康复救助年龄", _fmt("birth_date"), pl.lit(limit)).alias(
-                "reason"
-            ),
+            # the age, never the birth date: beside the masked ID number it rebuilds the full number
+            pl.format("已满 {} 周岁，超出康复救助年龄", pl.lit(limit)).alias("reason"),
         )
     )
     lo, hi = f.custodial_min, f.custodial_max
@@ -378,9 +377,7 @@ def _registry(f: Facts) -> list[pl.LazyFrame]:
             .then(pl.col("too_old_from"))
             .otherwise(pl.col("start_month"))
             .alias("effective_month"),
-            pl.format("{} 出生，本月初不在 {}-{} 周岁之间", _fmt("birth_date"), pl.lit(lo), pl.lit(hi)).alias(
-                "reason"
-            ),
+            pl.format("本月初不在 {}-{} 周岁之间", pl.lit(lo), pl.lit(hi)).alias("reason"),
         )
     )
     # two registry records with the same pinyin name and birth date: the newer one is the suspect

@@ -9,6 +9,9 @@ ID numbers are normalised exactly as in the registry (``registry.identity``: spa
 lower-case x, 15 → 18 digits). A row whose ID is invalid is kept with the reason (``id_error``) and still
 goes to fuzzy matching by name and birth date; a row with another unusable value (a date that does not
 exist, a negative amount) is reported with its Excel row and column and not kept.
+
+The reading, the mapping, the rows (errors and warnings by column), the report, the command line and the job
+are those of every import (``common.staged_import``); this module holds what is particular to outside lists.
 """
 
 from __future__ import annotations
@@ -20,10 +23,21 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from canlian.common import spreadsheet
+from canlian.common import spreadsheet, staged_import
 from canlian.common.exceptions import DomainError
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.masking import mask_id_number
+from canlian.common.staged_import import (
+    CREATED,
+    REJECTED,
+    ReportLayout,
+    Row,
+    StagedImport,
+    row_error,
+)
+from canlian.common.staged_import import (
+    MappingRequired as MappingRequired,  # raised by ``outside_list_stage``: the user says which column is which
+)
 from canlian.registry import identity
 from canlian.registry.services import id_index, name_pinyin
 from canlian.registry.validation import FieldError, parse_date
@@ -107,17 +121,7 @@ def aliases_for(kind: str, mapping: dict[str, str] | None = None) -> dict[str, t
     """Column names accepted for each field of ``kind``; a mapping (field → header) takes precedence."""
     if kind not in ListKind.values:
         raise DomainError(f"未知的名单类型：{kind}")
-    aliases = {**BASE_ALIASES, "event_date": EVENT_ALIASES[kind]}
-    for key, header in (mapping or {}).items():
-        if key not in aliases or not str(header).strip():
-            continue
-        taken = spreadsheet.normalize_header(header)
-        aliases = {
-            k: tuple(a for a in names if spreadsheet.normalize_header(a) != taken)
-            for k, names in aliases.items()
-        }
-        aliases[key] = (str(header),)
-    return aliases
+    return staged_import.apply_mapping({**BASE_ALIASES, "event_date": EVENT_ALIASES[kind]}, mapping)
 
 
 class NothingToImport(DomainError):
@@ -127,16 +131,6 @@ class NothingToImport(DomainError):
         super().__init__(message)
         self.errors = errors  # [{row, column, message}], at most ERROR_LIMIT
         self.rejected = rejected
-
-
-class MappingRequired(DomainError):
-    """The header lacks required columns: the user maps the columns found (``headers``) to fields."""
-
-    def __init__(self, message: str, *, headers: list[str], missing: list[str], found: dict[str, str]):
-        super().__init__(message)
-        self.headers = headers
-        self.missing = missing  # field keys
-        self.found = found  # field key → header already recognised
 
 
 @dataclass(slots=True)
@@ -156,19 +150,67 @@ class StagedRow:
     extra: dict
 
 
+KEPT_NOTE = "（已保留，按姓名和出生日期模糊比对）"
+
+
 @dataclass
-class StagedList:
+class StagedList(StagedImport):
+    """Every row of an outside list, checked (``staged_import.Row``): a row kept becomes a row of the list
+    (outcome created, ``values["kept"]`` the ``StagedRow``), a row with an unusable value is rejected. An
+    invalid ID number is a warning: the row is kept and matched by name and birth date."""
+
+    layout = ReportLayout(
+        sheet="名单",
+        outcome="处理结果",
+        errors="错误说明",
+        warnings="提示",
+        text_keys=("id_number", "certificate_number"),
+    )
+
     kind: str
     filename: str
-    headers: list[str]
-    columns: dict[str, str]  # field key → header used
-    rows: list[StagedRow] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)  # {row, column, message}
-    rejected: int = 0
+    table: spreadsheet.Table
+    rows: list[Row] = field(default_factory=list)
+    committed: bool = False
+
+    @property
+    def headers(self) -> list[str]:
+        return self.table.headers
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Field key → header used."""
+        return {k: self.table.header_of(k) for k in self.table.columns}
+
+    def label_of(self, key: str) -> str:
+        return field_label(self.kind, key)
+
+    @property
+    def kept(self) -> list[StagedRow]:
+        return [r.values["kept"] for r in self.rows if r.outcome == CREATED and not r.errors]
+
+    @property
+    def rejected(self) -> int:
+        return sum(1 for r in self.rows if r.errors)
 
     @property
     def invalid_ids(self) -> int:
-        return sum(1 for r in self.rows if r.id_error)
+        return sum(1 for r in self.rows if not r.errors and r.warnings.get("id_number"))
+
+    def notes(self, *, limit: int = ERROR_LIMIT) -> list[dict]:
+        """What the list keeps and shows: the errors of rejected rows and, for kept rows, why their ID number
+        is invalid, in row order, at most ``limit``."""
+        out: list[dict] = []
+        for r in self.rows:
+            if r.errors:
+                out += [row_error(r.row, self.column_label(k), m) for k, m in r.errors.items()]
+            elif "id_number" in r.warnings:
+                out.append(
+                    row_error(r.row, self.column_label("id_number"), r.warnings["id_number"] + KEPT_NOTE)
+                )
+            if len(out) >= limit:
+                return out[:limit]
+        return out
 
 
 def _text(value: Any) -> str:
@@ -210,20 +252,6 @@ def _birth_from_raw(raw: str) -> date | None:
     return born if date(1900, 1, 1) <= born <= date.today() else None
 
 
-def _guess_headers(source, filename: str) -> list[str] | None:
-    """The most likely header row when no row matched enough known names: the first row, within the first
-    20 of the first sheet with data, that holds at least two text cells."""
-    _, sheets = spreadsheet.read_sheets(source, filename=filename)
-    for sheet in sheets:
-        for cells in sheet.rows[: spreadsheet.HEADER_SCAN_ROWS]:
-            texts = [_text(c) for c in cells]
-            if sum(1 for t in texts if t and not t.replace(".", "").isdigit()) >= 2:
-                while texts and not texts[-1]:
-                    texts.pop()
-                return texts
-    return None
-
-
 def outside_list_stage(
     source: str | os.PathLike | bytes,
     *,
@@ -233,126 +261,88 @@ def outside_list_stage(
     progress: Progress = noop_progress,
 ) -> StagedList:
     """Read and check every row of an outside list; nothing is written. ``progress`` hears
-    (rows checked, rows, PHASE_STAGE) every PROGRESS_EVERY rows."""
+    (rows checked, rows, PHASE_STAGE) every PROGRESS_EVERY rows. Raises ``MappingRequired`` when the header
+    lacks required columns (``staged_import.read_table``)."""
     if isinstance(source, str | os.PathLike):
         filename = filename or Path(source).name
-    aliases = aliases_for(kind, mapping)
     required = {key: field_label(kind, key) for key in REQUIRED[kind]}
-    try:
-        table = spreadsheet.read_table(source, aliases=aliases, required=required, filename=filename)
-    except (spreadsheet.UnsafeFile, spreadsheet.PasswordProtected):
-        raise  # over a limit or locked: reading it again to guess its headers would fail the same way
-    except spreadsheet.SpreadsheetError as exc:
-        headers = _guess_headers(source, filename)
-        if headers is None:
-            raise
-        found_idx = spreadsheet.match_headers(headers, aliases)
-        missing = [k for k in REQUIRED[kind] if k not in found_idx]
-        if not missing:
-            raise
-        labels = "、".join(required[k] for k in missing)
-        raise MappingRequired(
-            f"文件中没有找到必需的列：{labels}。请指定文件中的哪一列对应这些信息。",
-            headers=[h for h in headers if h],
-            missing=missing,
-            found={k: headers[i] for k, i in found_idx.items()},
-        ) from exc
-    staged = StagedList(
-        kind=kind,
-        filename=filename,
-        headers=table.headers,
-        columns={k: table.header_of(k) for k in table.columns},
+    table = staged_import.read_table(
+        source, aliases=aliases_for(kind, mapping), required=required, filename=filename, mappable=True
     )
-    cols = table.columns
+    staged = StagedList(kind=kind, filename=filename, table=table, rows=staged_import.table_rows(table))
     pinyin_cache: dict[str, tuple[str, str]] = {}
-
-    def cell(cells, key):
-        index = cols.get(key)
-        return cells[index] if index is not None and index < len(cells) else None
-
-    def column(key: str) -> str:
-        return table.header_of(key) or field_label(kind, key)
-
-    total = len(table.rows)
+    total = len(staged.rows)
     progress(0, total, PHASE_STAGE)
-    for done, (row_number, cells) in enumerate(table.rows):
+    for done, row in enumerate(staged.rows):
         if done and done % PROGRESS_EVERY == 0:
             progress(done, total, PHASE_STAGE)
-        errors: dict[str, str] = {}
-        name = _text(cell(cells, "name"))
-        raw_id = cell(cells, "id_number")
-        id_text = _text(raw_id)
-        if not name and not id_text:
-            errors["name"] = "姓名和身份证号均为空"
-        id_raw, id_number, index, id_error = identity.normalize(id_text), "", "", ""
-        if id_text or name:
-            try:
-                id_number = identity.validate_id(raw_id if raw_id not in (None, "") else "")
-                index = id_index(id_number)
-            except identity.IdentityError as exc:
-                id_error = exc.message
-        values: dict[str, Any] = {}
-        for key in ("birth_date", "event_date", "end_date"):
-            try:
-                values[key] = parse_date(cell(cells, key))
-            except FieldError as exc:
-                errors[key] = str(exc)
-        try:
-            values["amount_fen"] = _amount_fen(cell(cells, "amount"))
-        except FieldError as exc:
-            errors["amount"] = str(exc)
-        for key in REQUIRED[kind]:
-            if key in ("name", "id_number") or key in errors:
-                continue
-            value = values.get("amount_fen" if key == "amount" else key)
-            if value is None:
-                errors[key] = f"{field_label(kind, key)}不能为空"
-        if values.get("event_date") and values.get("end_date") and values["end_date"] < values["event_date"]:
-            errors["end_date"] = "终止日期早于起始日期"
-        if errors:
-            staged.rejected += 1
-            for key, message in errors.items():
-                if len(staged.errors) < ERROR_LIMIT:
-                    staged.errors.append({"row": row_number, "column": column(key), "message": message})
-            continue
-        if id_error and len(staged.errors) < ERROR_LIMIT:
-            staged.errors.append(
-                {
-                    "row": row_number,
-                    "column": column("id_number"),
-                    "message": f"{id_error}（已保留，按姓名和出生日期模糊比对）",
-                }
-            )
-        born = values["birth_date"] or (
-            identity.birth_date(id_number) if id_number else _birth_from_raw(id_raw)
-        )
-        if name not in pinyin_cache:
-            pinyin_cache[name] = name_pinyin(name) if name else ("", "")
-        pinyin, initials = pinyin_cache[name]
-        extra = {}
-        for key in ("town", "note"):
-            text = _text(cell(cells, key))
-            if text:
-                extra[key] = text[:200]
-        cert = _text(cell(cells, "certificate_number"))
-        if cert:
-            extra["certificate_number"] = mask_id_number(identity.normalize(cert))
-        staged.rows.append(
-            StagedRow(
-                row_number=row_number,
-                name=name[:50],
-                pinyin=pinyin,
-                initials=initials,
-                id_raw=id_raw[:40],
-                id_number=id_number,
-                id_index=index,
-                id_error=id_error[:200],
-                birth_date=born,
-                event_date=values["event_date"],
-                end_date=values["end_date"],
-                amount_fen=values["amount_fen"],
-                extra=extra,
-            )
-        )
+        _check(row, kind, pinyin_cache)
     progress(total, total, PHASE_STAGE)
     return staged
+
+
+def _check(row: Row, kind: str, pinyin_cache: dict[str, tuple[str, str]]) -> None:
+    """One row: errors reject it; an invalid ID number is a warning (kept, matched by name and birth)."""
+    raw, errors = row.raw, row.errors
+    name = _text(raw.get("name"))
+    raw_id = raw.get("id_number")
+    id_text = _text(raw_id)
+    if not name and not id_text:
+        errors["name"] = "姓名和身份证号均为空"
+    id_raw, id_number, index, id_error = identity.normalize(id_text), "", "", ""
+    if id_text or name:
+        try:
+            id_number = identity.validate_id(raw_id if raw_id not in (None, "") else "")
+            index = id_index(id_number)
+        except identity.IdentityError as exc:
+            id_error = exc.message
+    values: dict[str, Any] = {}
+    for key in ("birth_date", "event_date", "end_date"):
+        try:
+            values[key] = parse_date(raw.get(key))
+        except FieldError as exc:
+            errors[key] = str(exc)
+    try:
+        values["amount_fen"] = _amount_fen(raw.get("amount"))
+    except FieldError as exc:
+        errors["amount"] = str(exc)
+    for key in REQUIRED[kind]:
+        if key in ("name", "id_number") or key in errors:
+            continue
+        if values.get("amount_fen" if key == "amount" else key) is None:
+            errors[key] = f"{field_label(kind, key)}不能为空"
+    if values.get("event_date") and values.get("end_date") and values["end_date"] < values["event_date"]:
+        errors["end_date"] = "终止日期早于起始日期"
+    if errors:
+        row.outcome = REJECTED
+        return
+    if id_error:
+        row.warnings["id_number"] = id_error
+    born = values["birth_date"] or (identity.birth_date(id_number) if id_number else _birth_from_raw(id_raw))
+    if name not in pinyin_cache:
+        pinyin_cache[name] = name_pinyin(name) if name else ("", "")
+    pinyin, initials = pinyin_cache[name]
+    extra = {}
+    for key in ("town", "note"):
+        text = _text(raw.get(key))
+        if text:
+            extra[key] = text[:200]
+    cert = _text(raw.get("certificate_number"))
+    if cert:
+        extra["certificate_number"] = mask_id_number(identity.normalize(cert))
+    row.outcome = CREATED
+    row.values["kept"] = StagedRow(
+        row_number=row.row,
+        name=name[:50],
+        pinyin=pinyin,
+        initials=initials,
+        id_raw=id_raw[:40],
+        id_number=id_number,
+        id_index=index,
+        id_error=id_error[:200],
+        birth_date=born,
+        event_date=values["event_date"],
+        end_date=values["end_date"],
+        amount_fen=values["amount_fen"],
+        extra=extra,
+    )

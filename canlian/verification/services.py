@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from canlian.accounts import access
+from canlian.common import staged_import
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import Progress, noop_progress
@@ -29,12 +30,12 @@ from canlian.common.workflow import transition
 
 from . import engine
 from .importers import (
-    ERROR_LIMIT,
     PHASE_DONE,
     PHASE_READ,
     PHASE_WRITE,
     REQUIRED,
     NothingToImport,
+    StagedList,
     aliases_for,
     outside_list_stage,
 )
@@ -61,6 +62,7 @@ class ImportResult:
     counts: dict[str, int]  # rows, matched_exact, candidates, unmatched, invalid_ids
     rejected: int = 0
     errors: list[dict] = field(default_factory=list)
+    staged: StagedList | None = None  # every row as checked: the contract, the report
 
 
 def _clean_mapping(kind: str, mapping: dict[str, str] | None) -> dict[str, str]:
@@ -75,6 +77,56 @@ def _clean_mapping(kind: str, mapping: dict[str, str] | None) -> dict[str, str]:
     if duplicated:
         raise ValidationFailed({"mapping": f"同一列“{'、'.join(sorted(duplicated))}”不能对应多项信息"})
     return out
+
+
+def _outside_list_staged(
+    *, acting_user, source, kind, filename, source_name, received_on, mapping, progress
+) -> tuple[StagedList, dict[str, str], str]:
+    """The checks before a list is read, then every row checked (``importers.outside_list_stage``) with the
+    source's remembered mapping under the given one; nothing is written."""
+    if not access.can_run_verification(acting_user):
+        raise PermissionDenied("只有区残联业务科室可以导入外部比对名单")
+    if kind not in ListKind.values:
+        raise ValidationFailed({"kind": f"未知的名单类型：{kind}"})
+    source_name = (source_name or "").strip() or ListKind(kind).label
+    if received_on is None:
+        raise ValidationFailed({"received_on": "请填写收到日期"})
+    if received_on > timezone.localdate():
+        raise ValidationFailed({"received_on": "收到日期不能晚于今天"})
+    given = _clean_mapping(kind, mapping)
+    known = OutsideSource.objects.filter(kind=kind, name=source_name).first()
+    remembered = dict(known.mapping) if known else {}
+    progress(0, 0, PHASE_READ)
+    staged = outside_list_stage(
+        source, kind=kind, filename=filename, mapping={**remembered, **given}, progress=progress
+    )
+    return staged, given, source_name
+
+
+def outside_list_check(
+    *,
+    acting_user,
+    source,
+    kind: str,
+    filename: str,
+    source_name: str = "",
+    received_on: date,
+    mapping: dict[str, str] | None = None,
+    progress: Progress = noop_progress,
+) -> StagedList:
+    """The preview (``canlian verify import --dry-run``): the same checks as ``outside_list_import`` on every
+    row, with the same errors, and nothing written (no list, no match, no mapping remembered)."""
+    staged, _given, _name = _outside_list_staged(
+        acting_user=acting_user,
+        source=source,
+        kind=kind,
+        filename=filename,
+        source_name=source_name,
+        received_on=received_on,
+        mapping=mapping,
+        progress=progress,
+    )
+    return staged
 
 
 def outside_list_import(
@@ -100,30 +152,23 @@ def outside_list_import(
 
     ``progress`` hears PHASE_READ, then (rows checked, rows, PHASE_STAGE), then PHASE_WRITE before the
     transaction and PHASE_DONE after it (nothing inside it: it would not be visible to others)."""
-    if not access.can_run_verification(acting_user):
-        raise PermissionDenied("只有区残联业务科室可以导入外部比对名单")
-    if kind not in ListKind.values:
-        raise ValidationFailed({"kind": f"未知的名单类型：{kind}"})
-    source_name = (source_name or "").strip() or ListKind(kind).label
-    if received_on is None:
-        raise ValidationFailed({"received_on": "请填写收到日期"})
-    if received_on > timezone.localdate():
-        raise ValidationFailed({"received_on": "收到日期不能晚于今天"})
-    given = _clean_mapping(kind, mapping)
-    known = OutsideSource.objects.filter(kind=kind, name=source_name).first()
-    remembered = dict(known.mapping) if known else {}
-    progress(0, 0, PHASE_READ)
-    staged = outside_list_stage(
-        source, kind=kind, filename=filename, mapping={**remembered, **given}, progress=progress
+    staged, given, source_name = _outside_list_staged(
+        acting_user=acting_user,
+        source=source,
+        kind=kind,
+        filename=filename,
+        source_name=source_name,
+        received_on=received_on,
+        mapping=mapping,
+        progress=progress,
     )
-    if not staged.rows:
-        first = "；".join(f"第{e['row']}行“{e['column']}”：{e['message']}" for e in staged.errors[:5])
+    kept, errors = staged.kept, staged.notes()
+    if not kept:
+        first = "；".join(staged_import.error_line(e) for e in errors[:5])
         raise NothingToImport(
-            f"没有可以导入的行（{staged.rejected} 行有误）：{first}",
-            errors=staged.errors[:ERROR_LIMIT],
-            rejected=staged.rejected,
+            f"没有可以导入的行（{staged.rejected} 行有误）：{first}", errors=errors, rejected=staged.rejected
         )
-    total = len(staged.rows)
+    total = len(kept)
     progress(total, total, PHASE_WRITE)
     with transaction.atomic():
         src, _ = OutsideSource.objects.select_for_update().get_or_create(kind=kind, name=source_name)
@@ -137,10 +182,10 @@ def outside_list_import(
             complete=bool(complete and kind == ListKind.DIBAO),
             file_name=(filename or "")[:200],
             uploaded_by=acting_user,
-            row_count=len(staged.rows),
+            row_count=len(kept),
             invalid_id_count=staged.invalid_ids,
             rejected_count=staged.rejected,
-            errors=staged.errors[:ERROR_LIMIT],
+            errors=errors,
         )
         objs = OutsideRow.objects.bulk_create(
             [
@@ -160,7 +205,7 @@ def outside_list_import(
                     amount_fen=r.amount_fen,
                     extra=r.extra,
                 )
-                for r in staged.rows
+                for r in kept
             ],
             batch_size=2000,
         )
@@ -171,13 +216,13 @@ def outside_list_import(
         rows = pl.DataFrame(
             [
                 (ids[r.row_number], r.id_index or None, r.id_raw, r.name, r.pinyin, r.initials, r.birth_date)
-                for r in staged.rows
+                for r in kept
             ],
             schema=engine.ROW_SCHEMA,
             orient="row",
         )
         matched = engine.match_rows(rows=rows, kind=kind)
-        counts = {"rows": len(staged.rows), **matched, "invalid_ids": staged.invalid_ids}
+        counts = {"rows": len(kept), **matched, "invalid_ids": staged.invalid_ids}
         audit_record(
             acting_user=acting_user,
             action="verification.import",
@@ -193,7 +238,8 @@ def outside_list_import(
             },
         )
     progress(total, total, PHASE_DONE)
-    return ImportResult(outside_list, counts, staged.rejected, staged.errors)
+    staged.committed = True
+    return ImportResult(outside_list, counts, staged.rejected, errors, staged)
 
 
 def required_fields(kind: str) -> tuple[str, ...]:

@@ -16,7 +16,6 @@ The comparison run: ``verification_run_task``.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date
 from pathlib import Path
 
@@ -25,10 +24,11 @@ from django.urls import reverse
 from django_tasks import task
 
 from canlian.benefits.parameters import ParameterError
+from canlian.common import staged_import
 from canlian.common.exceptions import DomainError, ValidationFailed
-from canlian.common.jobs import job_create, job_progress_callback, job_set_status
+from canlian.common.jobs import job_progress_callback, job_set_status
 from canlian.common.models import Job
-from canlian.common.uploads import UPLOAD_KEEP_DAYS, import_dir, purge_old_files
+from canlian.common.uploads import UPLOAD_KEEP_DAYS, purge_old_files
 
 from .importers import PHASE_READ, MappingRequired, NothingToImport
 
@@ -43,7 +43,7 @@ RESULT_ERRORS = 50  # row errors kept on the Job for its page; the list keeps up
 
 
 def upload_path(job: Job) -> Path:
-    return import_dir(job.pk) / job.params["stored"]
+    return staged_import.job_upload_path(job)
 
 
 def import_enqueue(
@@ -57,58 +57,37 @@ def import_enqueue(
     complete: bool,
 ) -> Job:
     """Create the Job (attributed to ``acting_user``, visible to them only), move the saved upload into its
-    folder and queue the import."""
-    job = job_create(
+    folder and queue the import (``staged_import.job_enqueue``)."""
+    return staged_import.job_enqueue(
         acting_user=acting_user,
         kind=IMPORT_JOB_KIND,
+        stored=stored,
+        filename=filename,
         params={
-            "filename": os.path.basename(filename)[:200],
-            "stored": stored.name,
             "kind": kind,
             "source_name": source_name,
             "received_on": received_on.isoformat(),
             "complete": bool(complete),
             "mapping": {},
-            "detail_url": "",
         },
+        detail_url=lambda job: reverse("verification:import_job", args=[job.pk]),
+        task=outside_list_import_task,
     )
-    job.params["detail_url"] = reverse("verification:import_job", args=[job.pk])
-    job.save(update_fields=["params"])
-    stored.parent.rename(import_dir(job.pk))
-    outside_list_import_task.enqueue(str(job.pk))
-    return job
 
 
 def import_map_enqueue(job: Job, *, mapping: dict[str, str]) -> bool:
     """Queue the waiting import again with the user's column mapping; False if it no longer waits (already
     mapped from another tab, or finished)."""
-    claimed = Job.objects.filter(pk=job.pk, status=Job.Status.WAITING).update(
-        status=Job.Status.QUEUED,
-        message="等待导入",
-        done=0,
-        total=0,
-        error="",
-        finished_at=None,
-        params={**job.params, "mapping": dict(mapping)},
+    claimed = staged_import.job_claim(
+        job, message="等待导入", total=0, error="", params={**job.params, "mapping": dict(mapping)}
     )
     if claimed:
         outside_list_import_task.enqueue(str(job.pk))
-    return bool(claimed)
-
-
-def _discard_upload(job: Job) -> None:
-    """The upload holds full ID numbers in the clear: remove it as soon as the Job is finished."""
-    stored = job.params.get("stored")
-    if stored:
-        upload_path(job).unlink(missing_ok=True)
-        folder = import_dir(job.pk)
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+    return claimed
 
 
 def _fail(job: Job, message: str, *, result: dict | None = None) -> None:
-    job_set_status(job, status=Job.Status.FAILED, error=message, message="导入失败", result=result or {})
-    _discard_upload(job)
+    staged_import.job_fail(job, message, result=result or {})
 
 
 def _ask_mapping(job: Job, result: dict) -> None:
@@ -189,7 +168,7 @@ def outside_list_import_task(job_id: str) -> None:
         },
         message="导入完成",
     )
-    _discard_upload(job)
+    staged_import.job_discard_upload(job)
 
 
 # ---- comparison run ------------------------------------------------------------------------------------

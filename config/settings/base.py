@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "canlian.common.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -61,6 +62,21 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     "canlian.accounts.middleware.SignInStepsMiddleware",
 ]
+
+# No inline script or style anywhere (charts, page behaviours and htmx's indicator style live in static files):
+# a page that needs one is a bug that the page-walk test (canlian/common/tests/test_csp.py) catches.
+CANLIAN_CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ]
+)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

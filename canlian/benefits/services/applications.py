@@ -1,4 +1,4 @@
-"""Applications: one transition table, one transition service; maker and checker are different users."""
+"""Applications: create, attach, and move along the application workflow (``benefits.workflows``)."""
 
 from __future__ import annotations
 
@@ -12,51 +12,22 @@ from canlian.accounts import access
 from canlian.accounts.models import Role
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account
+from canlian.common.workflow import Move, transition
 
-from ..models import Application, ApplicationAttachment, ApplicationTransition, Enrolment, Programme
+from ..models import Application, ApplicationAttachment, Enrolment, Programme
+from ..workflows import APPLICATION_WORKFLOW
 
 S = Application.Status
 TOWN, DISTRICT = {Role.TOWN_STAFF, Role.DISTRICT_STAFF}, {Role.DISTRICT_STAFF}
 
 
-@dataclass(frozen=True)
-class Move:
-    roles: frozenset
-    label: str
-    checker_of: str | None = None  # the status whose actor may not make this move (maker ≠ checker)
-
-
-TRANSITIONS: dict[tuple[str, str], Move] = {
-    (S.DRAFT, S.SUBMITTED): Move(frozenset(TOWN), "提交"),
-    (S.DRAFT, S.WITHDRAWN): Move(frozenset(TOWN), "撤回"),
-    (S.SUBMITTED, S.WITHDRAWN): Move(frozenset(TOWN), "撤回"),
-    (S.SUBMITTED, S.TOWN_REVIEWED): Move(frozenset(TOWN), "镇(街道)初审通过", checker_of=S.SUBMITTED),
-    (S.SUBMITTED, S.REJECTED): Move(frozenset(TOWN), "初审不通过", checker_of=S.SUBMITTED),
-    (S.TOWN_REVIEWED, S.POSTED): Move(frozenset(TOWN), "开始公示"),
-    (S.POSTED, S.DISTRICT_REVIEWED): Move(frozenset(DISTRICT), "区残联审核通过"),
-    (S.POSTED, S.REJECTED): Move(frozenset(DISTRICT), "区残联审核不通过"),
-    (S.DISTRICT_REVIEWED, S.APPROVED): Move(
-        frozenset(DISTRICT), "民政审定通过", checker_of=S.DISTRICT_REVIEWED
-    ),
-    (S.DISTRICT_REVIEWED, S.REJECTED): Move(
-        frozenset(DISTRICT), "民政审定不通过", checker_of=S.DISTRICT_REVIEWED
-    ),
-    (S.APPROVED, S.ENROLLED): Move(frozenset(DISTRICT), "纳入发放"),
-}
-
-
-def allowed_moves(user, application: Application) -> list[tuple[str, str]]:
-    """(to_status, label) the user may take now — for buttons; the service re-checks everything."""
-    out = []
-    for (src, dst), move in TRANSITIONS.items():
-        if src == application.status and user.role in move.roles:
-            out.append((dst, move.label))
-    return out
-
-
-def month_of(day: date) -> date:
-    return day.replace(day=1)
+def move_to(from_status: str, to_status: str) -> Move | None:
+    """The move of the application workflow from ``from_status`` to ``to_status`` (there is at most one)."""
+    for m in APPLICATION_WORKFLOW.moves_from(from_status):
+        if m.target == to_status:
+            return m
+    return None
 
 
 # ---- posting periods (公示): their length and whether it counts working days are dated settings ------------
@@ -144,7 +115,7 @@ def application_create(
         changes={
             "programme": [None, programme.code],
             "applied_on": [None, applied_on.isoformat()],
-            "bank_account": [None, mask_id_number(bank_account)],
+            "bank_account": [None, mask_bank_account(bank_account)],
         },
     )
     return app
@@ -171,7 +142,6 @@ def application_attach(*, acting_user, application: Application, upload) -> Appl
     return att
 
 
-@transaction.atomic
 def application_transition(
     *,
     acting_user,
@@ -185,89 +155,23 @@ def application_transition(
     reject_reason: str = "",
     today: date | None = None,
 ) -> Application:
-    """Move an application along the table. Concurrent moves: the row is locked; the loser is told clearly."""
-    today = today or timezone.localdate()
-    try:
-        app = access.applications_visible(acting_user).select_for_update().get(pk=application.pk)
-    except Application.DoesNotExist:
-        raise PermissionDenied("未找到该申请，或您无权办理") from None
+    """Move an application to ``to_status`` from the status the caller saw (``expected_status``, else the
+    status of the ``application`` it holds), through the application workflow (``benefits.workflows``): the
+    row is locked, a stale page is told what the status now is, and the history and audit rows are written
+    with the move. ``today`` (tests, back-dated demo data) is the day the posting periods are counted from."""
     seen = expected_status or application.status
-    if app.status != seen:
-        raise DomainError(f"该申请已被他人处理，当前状态为“{app.get_status_display()}”，请刷新后再办理")
-    move = TRANSITIONS.get((app.status, to_status))
+    move = move_to(seen, to_status)
     if move is None:
-        raise DomainError(f"不能从“{app.get_status_display()}”变为“{S(to_status).label}”")
-    if acting_user.role not in move.roles:
-        raise PermissionDenied(f"您的角色不能办理“{move.label}”")
-    if move.checker_of:
-        maker = app.transitions.filter(to_status=move.checker_of).order_by("-at", "-id").first()
-        if maker and maker.by_id == acting_user.pk:
-            raise PermissionDenied("经办与审核须由不同人员办理：您已办理上一环节，不能审核自己经办的申请")
-    changes: dict[str, list] = {"status": [app.status, to_status]}
-    fields = ["status", "version", "updated_at"]
-    if to_status == S.POSTED:
-        rule = posting_rule(today)
-        app.posting_start, app.posting_end = today, rule.end(today)
-        fields += ["posting_start", "posting_end"]
-        changes["posting"] = [None, f"{app.posting_start}～{app.posting_end}（{rule.text}）"]
-    if app.status == S.POSTED and to_status == S.DISTRICT_REVIEWED:
-        if today < app.posting_end:
-            length = posting_rule(app.posting_start).text
-            raise DomainError(f"公示期未满 {length}，{app.posting_end:%Y-%m-%d} 后方可审核")
-    if app.status == S.APPROVED and to_status == S.ENROLLED:
-        if app.approval_posting_end and today < app.approval_posting_end:
-            length = posting_rule(app.approval_posting_start, second=True).text
-            raise DomainError(
-                f"民政审定结果公示期未满 {length}（{app.approval_posting_start:%Y-%m-%d} 起），"
-                f"{app.approval_posting_end:%Y-%m-%d} 后方可纳入发放"
-            )
-    if objections:
-        app.objections = (app.objections + "\n" if app.objections else "") + objections.strip()
-        fields.append("objections")
-        changes["objections"] = [None, objections.strip()]
-    if to_status == S.APPROVED:
-        if not decision_date or not decision_doc_no.strip():
-            raise ValidationFailed({"decision": "请填写民政部门审定日期和文号"})
-        if decision_date > today:
-            raise ValidationFailed({"decision_date": "民政审定日期不能晚于今天"})
-        app.decision_date, app.decision_doc_no = decision_date, decision_doc_no.strip()
-        fields += ["decision_date", "decision_doc_no"]
-        changes["decision"] = [None, f"{decision_date} {app.decision_doc_no}"]
-        # the second posting (审定结果公示), on 民政's side, from the decision date
-        rule = posting_rule(decision_date, second=True)
-        app.approval_posting_start, app.approval_posting_end = decision_date, rule.end(decision_date)
-        fields += ["approval_posting_start", "approval_posting_end"]
-        changes["approval_posting"] = [
-            None,
-            f"{app.approval_posting_start}～{app.approval_posting_end}（{rule.text}）",
-        ]
-    if to_status == S.REJECTED:
-        if not reject_reason.strip():
-            raise ValidationFailed({"reject_reason": "请填写不予通过的理由"})
-        app.reject_reason = reject_reason.strip()
-        if decision_date:
-            app.decision_date, app.decision_doc_no = decision_date, decision_doc_no.strip()
-            fields += ["decision_date", "decision_doc_no"]
-        fields.append("reject_reason")
-        changes["reject_reason"] = [None, app.reject_reason]
-    old = app.status
-    app.status = to_status
-    app.version += 1
-    app.save(update_fields=fields)
-    ApplicationTransition.objects.create(
-        application=app, from_status=old, to_status=to_status, by=acting_user, note=note
-    )
-    if to_status == S.ENROLLED:
-        enrolment = Enrolment.objects.create(
-            person=app.person,
-            programme=app.programme,
-            application=app,
-            start_month=month_of(app.applied_on),
-            bank_name=app.bank_name,
-            bank_account=app.bank_account,
-        )
-        changes["enrolment"] = [None, enrolment.pk]
-    audit_record(
-        acting_user=acting_user, action="application.transition", obj=app, changes=changes, detail=note
-    )
-    return app
+        raise DomainError(f"不能从“{S(seen).label}”变为“{S(to_status).label}”")
+    data: dict = {}
+    if today is not None:
+        data["today"] = today
+    if objections.strip():
+        data["objections"] = objections.strip()
+    if decision_date:
+        data["decision_date"] = decision_date
+    if decision_doc_no.strip():
+        data["decision_doc_no"] = decision_doc_no.strip()
+    if reject_reason.strip() or "reject_reason" in move.requires:
+        data["reject_reason"] = reject_reason
+    return transition(application, move.name, acting_user=acting_user, expected_state=seen, note=note, **data)

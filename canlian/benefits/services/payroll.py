@@ -1,5 +1,7 @@
 """Monthly payroll: generate (draft) → review → approve (another user) → bank file → results → re-issue.
 
+The moves after generation are the payroll workflow of ``benefits.workflows`` (``payroll_move``).
+
 Generation computes everything set-based in memory first (rules over all enrolled persons for the payroll
 month and the months it looks back over for arrears), then writes the payroll and its lines in one
 transaction. The unique constraint on (programme, month) makes a second generation return the first.
@@ -28,12 +30,14 @@ from canlian.accounts import access
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import Progress, noop_progress
+from canlian.common.workflow import transition
 from canlian.registry.models import Person
 
 from ..models import Enrolment, EnrolmentChange, Payroll, PayrollLine, Programme
 from ..parameters import NoValueYet
 from ..rules import evaluate
 from ..selectors import current_parameters, facts_for_month, frame_of, registry_frames
+from ..workflows import PAYROLL_WORKFLOW
 
 P = Payroll.Status
 L = PayrollLine.Kind
@@ -425,75 +429,31 @@ def _insert_lines(payroll: Payroll, lines: pl.DataFrame) -> None:
         PayrollLine.objects.bulk_create(batch)
 
 
-TRANSITIONS = {
-    (P.DRAFT, P.REVIEWED): "复核通过",
-    (P.REVIEWED, P.DRAFT): "退回",
-    (P.REVIEWED, P.APPROVED): "审批通过",
-}
+def payroll_move(*, acting_user, payroll: Payroll, move: str, expected_status: str | None = None) -> Payroll:
+    """One move of the payroll workflow (``benefits.workflows``): review, return, approve, and the moves the
+    bank file and the return file make. Row lock, stale-state message, maker ≠ checker (the reviewer may not
+    approve), history and audit rows: all by ``common.workflow.transition``."""
+    return transition(
+        payroll, move, acting_user=acting_user, expected_state=expected_status or payroll.status
+    )
 
 
-@transaction.atomic
 def payroll_transition(
     *, acting_user, payroll: Payroll, to_status: str, expected_status: str | None = None
 ) -> Payroll:
-    if not access.can_run_payroll(acting_user):
-        raise PermissionDenied("只有区残联业务科室可以办理发放批次")
-    p = Payroll.objects.select_for_update().get(pk=payroll.pk)
+    """The move from the status the caller saw (``expected_status``, else ``payroll.status``) to
+    ``to_status`` (CLI, tests, the batch page's buttons)."""
     seen = expected_status or payroll.status
-    if p.status != seen:
-        raise DomainError(f"该批次已被他人处理，当前状态为“{p.get_status_display()}”，请刷新")
-    label = TRANSITIONS.get((p.status, to_status))
-    if label is None:
-        raise DomainError(f"不能从“{p.get_status_display()}”变为“{P(to_status).label}”")
-    if to_status in (P.REVIEWED, P.APPROVED) and p.line_count == 0:
-        raise DomainError(
-            f"{p.programme.name} {p.month.year}年{p.month.month}月的批次没有任何发放明细（0 笔），不能{label}："
-            "请核对享受名单和发放月份，作废该草稿后重新生成"
-        )
-    fields = ["status", "version"]
-    if to_status == P.REVIEWED:
-        p.reviewed_by = acting_user
-        fields.append("reviewed_by")
-    if to_status == P.APPROVED:
-        if p.reviewed_by_id == acting_user.pk:
-            raise PermissionDenied("复核与审批须由不同人员办理：您已复核该批次，不能再审批")
-        p.approved_by = acting_user
-        fields.append("approved_by")
-    old = p.status
-    p.status = to_status
-    p.version += 1
-    p.save(update_fields=fields)
-    audit_record(
-        acting_user=acting_user,
-        action="payroll.transition",
-        obj=p,
-        changes={"status": [old, to_status]},
-        detail=label,
-    )
-    return p
+    move = next((m for m in PAYROLL_WORKFLOW.moves_from(seen) if m.target == to_status), None)
+    if move is None:
+        raise DomainError(f"不能从“{PAYROLL_WORKFLOW.state_label(seen)}”变为“{P(to_status).label}”")
+    return payroll_move(acting_user=acting_user, payroll=payroll, move=move.name, expected_status=seen)
 
 
-@transaction.atomic
-def payroll_discard(*, acting_user, payroll: Payroll) -> None:
-    """A draft that is wrong (the registry was corrected) can be discarded and generated again."""
-    if not access.can_run_payroll(acting_user):
-        raise PermissionDenied("只有区残联业务科室可以办理发放批次")
-    p = Payroll.objects.select_for_update().get(pk=payroll.pk)
-    if p.status != P.DRAFT:
-        raise DomainError("只有草稿状态的批次可以作废重算")
-    audit_record(
-        acting_user=acting_user,
-        action="payroll.discard",
-        obj=p,
-        changes={"lines": [p.line_count, 0], "total": [str(p.total), "0.00"]},
-    )
-    # A draft's lines are all pending, never failed, so no re-issue line points at one (and the database's
-    # foreign key on ``reissue_of`` would refuse the delete if one did): one DELETE, instead of the ORM's
-    # cascade loading every line as a model object to look for re-issues (a million lines: 40 s, 1.8 GB).
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {qn(PayrollLine._meta.db_table)} WHERE {qn('payroll_id')} = %s", [p.pk])
-    p.delete()
+def payroll_discard(*, acting_user, payroll: Payroll, expected_status: str | None = None) -> None:
+    """A draft that is wrong (the registry was corrected) can be discarded and generated again: the
+    ``discard`` move deletes the batch and its lines; its history and audit rows remain."""
+    payroll_move(acting_user=acting_user, payroll=payroll, move="discard", expected_status=expected_status)
 
 
 def town_totals(lines_qs) -> list[dict]:
@@ -530,9 +490,8 @@ def results_apply(*, acting_user, payroll: Payroll, results: list[dict]) -> dict
             )
         pending = p.lines.filter(status=PayrollLine.Status.PENDING).count()
         old = p.status
-        if pending == 0:
-            p.status = P.CLOSED
-            p.save(update_fields=["status"])
+        if pending == 0 and p.status == P.EXPORTED:
+            p = transition(p, "close", acting_user=acting_user, expected_state=P.EXPORTED)
         audit_record(
             acting_user=acting_user,
             action="payroll.results",

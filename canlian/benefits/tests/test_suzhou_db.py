@@ -15,6 +15,7 @@ from canlian.benefits.services.payroll import payroll_generate
 from canlian.cli import main
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.models import AuditLog
+from canlian.common.workflow import history_of
 from canlian.registry.models import Certificate, EconomicStatusPeriod
 from canlian.registry.services import certificate_index
 
@@ -193,7 +194,7 @@ def test_the_approval_is_posted_before_enrolment(staff, make_person, living):
     )
     assert (app.posting_start, app.posting_end) == (date(2025, 6, 30), date(2025, 7, 7))
     assert (app.approval_posting_start, app.approval_posting_end) == (date(2025, 7, 10), date(2025, 7, 17))
-    log = AuditLog.objects.filter(action="application.transition", object_id=str(app.pk)).latest("id")
+    log = AuditLog.objects.filter(action="application.approve", object_id=str(app.pk)).latest("id")
     assert log.changes["approval_posting"] == [None, "2025-07-10～2025-07-17（7 天）"]
     audits = AuditLog.objects.count()
 
@@ -207,7 +208,7 @@ def test_the_approval_is_posted_before_enrolment(staff, make_person, living):
     app.refresh_from_db()
     assert app.status == S.APPROVED
     assert not Enrolment.objects.filter(person=person).exists()
-    assert app.transitions.count() == 5 and AuditLog.objects.count() == audits
+    assert history_of(app).count() == 5 and AuditLog.objects.count() == audits
 
     app = application_transition(
         acting_user=staff["district"], application=app, to_status=S.ENROLLED, today=date(2025, 7, 17)

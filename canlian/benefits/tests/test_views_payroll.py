@@ -186,12 +186,12 @@ def test_review_approve_bank_file_and_results(staff, two_towns, monkeypatch):
     assert district1.post(move_url, {"to_status": "reviewed", "expected_status": "draft"}).status_code == 302
     own = district1.post(move_url, {"to_status": "approved", "expected_status": "reviewed"})
     assert own.status_code == 403
-    assert "复核与审批须由不同人员办理：您已复核该批次，不能再审批" in own.content.decode()
+    assert "经办与审核须由不同人员办理：您已办理上一环节，不能再办理“审批通过”" in own.content.decode()
     assert status_of(payroll) == "reviewed"
     # A stale page: officer 2 still sees the draft
     stale = district2.post(move_url, {"to_status": "reviewed", "expected_status": "draft"})
     assert stale.status_code == 409
-    assert "该批次已被他人处理，当前状态为“已复核”，请刷新" in stale.content.decode()
+    assert "当前状态已变为“已复核”，请刷新后重试" in stale.content.decode()
     # Officer 2 approves
     assert (
         district2.post(move_url, {"to_status": "approved", "expected_status": "reviewed"}).status_code == 302

@@ -1,5 +1,5 @@
 """Applications: list with status filters, new application with attachments, the application page with
-its moves along ``services.applications.TRANSITIONS``, and the review queue of each role."""
+the moves the application workflow (``benefits.workflows``) allows the user, and its history."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from canlian.accounts import access
 from canlian.common.audit import audit_read
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account
+from canlian.common.workflow import allowed_moves, history_of, maker_withheld_moves
 
 from ..forms import (
     ApplicationForm,
@@ -31,6 +32,7 @@ from ..forms import (
 )
 from ..models import Application, Programme
 from ..services import applications as app_services
+from ..workflows import TOWN
 from ._base import int_param, query_without, require_reader, safe_next, show
 
 S = Application.Status
@@ -65,7 +67,7 @@ STATUS_BADGE = {
 
 
 def can_file(user) -> bool:
-    return bool(user.is_active and user.role in app_services.TOWN)
+    return bool(user.is_active and user.role in TOWN)
 
 
 def _apps(user):
@@ -188,21 +190,14 @@ def application_create(request):
 
 @dataclass
 class MoveView:
-    to: str
+    to: str  # the status the move leads to: the key of its form on the page
+    name: str
     label: str
     form: TransitionForm
     fields: list = field(default_factory=list)
     style: str = "primary"
-    own_work: bool = False  # this user made the step this move checks
     open: bool = False
     not_before: object = None  # the posting period is not over yet
-
-
-def _maker_of(app: Application, status: str):
-    for t in reversed(app.transition_list):
-        if t.to_status == status:
-            return t.by_id
-    return None
 
 
 def _not_before(app: Application, to: str):
@@ -216,9 +211,10 @@ def _not_before(app: Application, to: str):
 
 
 def _moves(user, app: Application, bound: tuple[str, TransitionForm] | None = None) -> list[MoveView]:
+    """A form for each move the workflow allows this user now (``allowed_moves``); the service re-checks."""
     out = []
-    for to, label in app_services.allowed_moves(user, app):
-        move = app_services.TRANSITIONS[(app.status, to)]
+    for move in allowed_moves(user, app):
+        to = move.target
         if bound and bound[0] == to:
             form = bound[1]
         else:
@@ -226,14 +222,14 @@ def _moves(user, app: Application, bound: tuple[str, TransitionForm] | None = No
         out.append(
             MoveView(
                 to=to,
-                label=label,
+                name=move.name,
+                label=move.label,
                 form=form,
                 fields=[
                     (form[name], FIELD_COLS.get(name, "col-12"))
                     for name in MOVE_FIELDS.get((app.status, to)) or MOVE_FIELDS.get(to, ["note"])
                 ],
                 style=MOVE_STYLE.get(to, "primary"),
-                own_work=bool(move.checker_of and _maker_of(app, move.checker_of) == user.pk),
                 open=bool(bound and bound[0] == to),
                 not_before=_not_before(app, to),
             )
@@ -260,7 +256,7 @@ def _steps(app: Application) -> list[tuple[str, str]]:
     stopped = app.status in (S.REJECTED, S.WITHDRAWN)
     reached = app.status
     if stopped:
-        reached = app.transition_list[-1].from_status if app.transition_list else S.DRAFT
+        reached = app.transition_list[-1].from_state if app.transition_list else S.DRAFT
     index = PATH.index(reached) if reached in PATH else 0
     out = []
     for i, status in enumerate(PATH):
@@ -277,10 +273,11 @@ def _steps(app: Application) -> list[tuple[str, str]]:
 def _detail_context(request, app: Application, *, bound=None, attach_form=None, error: str = "") -> dict:
     user = request.user
     today = timezone.localdate()
-    app.transition_list = list(app.transitions.select_related("by").order_by("at", "id"))
-    labels = dict(S.choices)
+    # every move, from the workflow history (moves made before the workflow engine were copied into it by
+    # migration benefits 0005)
+    app.transition_list = list(history_of(app))
     for t in app.transition_list:
-        t.to_label = labels.get(t.to_status, t.to_status)
+        t.to_label = app.workflow.state_label(t.to_state)
     _badge(app)
     posting = None
     if app.posting_start and app.posting_end:
@@ -299,11 +296,13 @@ def _detail_context(request, app: Application, *, bound=None, attach_form=None, 
         "app": app,
         "person": app.person,
         "moves": _moves(user, app, bound),
+        # moves this user's role allows but maker ≠ checker withholds: the page says why they are not offered
+        "own_work": bool(maker_withheld_moves(user, app)),
         "steps": _steps(app),
         "attachments": list(app.attachments.select_related("uploaded_by").order_by("id")),
         "attach_form": attach_form
         or (AttachmentForm(prefix="att") if can_file(user) and app.status not in FINAL else None),
-        "masked_account": mask_id_number(app.bank_account),
+        "masked_account": mask_bank_account(app.bank_account),
         "posting": posting,
         "posting_days": app_services.posting_rule(app.posting_start or today).text,
         "approval_posting": approval_posting,

@@ -23,6 +23,7 @@ from canlian.common.exceptions import DomainError, PermissionDenied, ValidationF
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
 from canlian.common.safe_read import size_error, upload_limits
+from canlian.common.workflow import allowed_moves, maker_withheld_moves
 
 from ..exporters import payroll_bank_file
 from ..forms import BankResultsForm, PayrollGenerateForm, PayrollMoveForm, mark_invalid
@@ -30,6 +31,7 @@ from ..hooks import payroll_warnings
 from ..importers import parse_bank_results
 from ..models import Payroll, PayrollLine, Programme
 from ..services import payroll as payroll_services
+from ..workflows import PAYROLL_BUTTON_MOVES, PAYROLL_WORKFLOW
 from ._base import (
     int_param,
     is_htmx,
@@ -212,13 +214,12 @@ def _detail_context(request, payroll: Payroll, **extra) -> dict:
     }
     can_run = access.can_run_payroll(user)
     payroll.badge = STATUS_BADGE.get(payroll.status, "secondary")
-    moves = []
-    if can_run:
-        for (src, dst), label in payroll_services.TRANSITIONS.items():
-            if src == payroll.status:
-                moves.append(
-                    {"to": dst, "label": label, "style": "outline-secondary" if dst == P.DRAFT else "primary"}
-                )
+    allowed = allowed_moves(user, payroll)
+    moves = [
+        {"to": m.target, "label": m.label, "style": "outline-secondary" if m.target == P.DRAFT else "primary"}
+        for m in allowed
+        if m.name in PAYROLL_BUTTON_MOVES
+    ]
     warnings = (
         payroll_warnings(user=user, programme=payroll.programme, month=payroll.month)
         if payroll.status in WARN_STATUSES
@@ -239,12 +240,12 @@ def _detail_context(request, payroll: Payroll, **extra) -> dict:
         "town_fixed": access.town_scope(user),
         "can_run": can_run,
         "moves": moves,
-        "can_discard": can_run and payroll.status == P.DRAFT,
+        "can_discard": any(m.name == "discard" for m in allowed),
         "can_download": can_run and payroll.status in (P.APPROVED, P.EXPORTED, P.CLOSED),
         "can_unmask": access.bank_accounts_unmasked_allowed(user),
         "results_form": extra.pop("results_form", None)
         or (BankResultsForm() if can_run and payroll.status in (P.EXPORTED, P.CLOSED) else None),
-        "reviewed_by_me": payroll.reviewed_by_id == user.pk,
+        "reviewed_by_me": any(m.name == "approve" for m in maker_withheld_moves(user, payroll)),
         "nav_tab": "payroll",
         **extra,
     }
@@ -289,8 +290,10 @@ def payroll_move(request, pk):
         return _error_page(request, pk, exc.message, 403)
     except DomainError as exc:
         return _error_page(request, pk, exc.message, 409)
-    label = payroll_services.TRANSITIONS.get(
-        (form.cleaned_data["expected_status"], form.cleaned_data["to_status"])
+    label = next(
+        m.label
+        for m in PAYROLL_WORKFLOW.moves_from(form.cleaned_data["expected_status"])
+        if m.target == form.cleaned_data["to_status"]
     )
     messages.success(request, f"已办理：{label}")
     return redirect("benefits:payroll_detail", pk=pk)
@@ -304,7 +307,9 @@ def payroll_discard(request, pk):
     payroll = _get_payroll(user, pk)
     name = str(payroll)
     try:
-        payroll_services.payroll_discard(acting_user=user, payroll=payroll)
+        payroll_services.payroll_discard(
+            acting_user=user, payroll=payroll, expected_status=request.POST.get("expected_status") or None
+        )
     except PermissionDenied as exc:
         return _error_page(request, pk, exc.message, 403)
     except DomainError as exc:

@@ -13,7 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from canlian.accounts import access
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
-from canlian.common.masking import mask_id_number
+from canlian.common.masking import mask_bank_account
+from canlian.common.workflow import allowed_moves
 
 from .. import selectors
 from ..forms import EnrolmentChangeForm, add_errors, mark_invalid
@@ -72,16 +73,16 @@ def _context(
     )
     for e in enrolments:
         e.badge = ENROLMENT_BADGE.get(e.status, "secondary")
-        e.masked_account = mask_id_number(e.bank_account)
+        e.masked_account = mask_bank_account(e.bank_account)
         e.change_list = list(e.changes.all())
-        if can_edit and e.status != Enrolment.Status.STOPPED:
-            if bound and bound[0] == e.pk:
-                e.change_form = bound[1]
-                e.form_open = True
-            else:
-                e.change_form = EnrolmentChangeForm(
-                    prefix=f"e{e.pk}", status=e.status, initial={"effective_month": this_month()}
-                )
+        moves = allowed_moves(user, e) if can_edit else []
+        if bound and bound[0] == e.pk:
+            e.change_form = bound[1]
+            e.form_open = True
+        elif moves:
+            e.change_form = EnrolmentChangeForm(
+                prefix=f"e{e.pk}", moves=moves, initial={"effective_month": this_month()}
+            )
     applications = list(
         access.applications_visible(user).filter(person=person).select_related("programme").order_by("-id")
     )
@@ -152,7 +153,9 @@ def enrolment_change(request, pk):
 
     enrolment = get_object_or_404(access.enrolments_visible(user).select_related("person"), pk=pk)
     person = access.person_get(user, enrolment.person_id)
-    form = EnrolmentChangeForm(request.POST, prefix=f"e{enrolment.pk}", status=enrolment.status)
+    form = EnrolmentChangeForm(
+        request.POST, prefix=f"e{enrolment.pk}", moves=enrolment.workflow.moves_from(enrolment.status)
+    )
     status = 400
     if form.is_valid():
         data = form.cleaned_data

@@ -11,11 +11,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from canlian.accounts.models import Role
+from canlian.common.workflow import histories_of, moves_for_many
 
-from ..models import Application, ApplicationTransition
+from ..models import Application
 from ..services import applications as app_services
 from ._base import require_reader, show
-from .applications import MOVE_STYLE, _apps, _badge, _maker_of
+from .applications import MOVE_STYLE, _apps, _badge
 
 S = Application.Status
 
@@ -33,33 +34,25 @@ QUEUE_LIMIT = 200
 
 def _queue_items(user, qs) -> list[Application]:
     items = list(qs.order_by("applied_on", "id")[:QUEUE_LIMIT])
-    by_app: dict[int, list] = {}
-    if items:
-        for t in ApplicationTransition.objects.filter(application__in=items).order_by("at", "id"):
-            by_app.setdefault(t.application_id, []).append(t)
+    histories = histories_of(items)
+    moves = moves_for_many(user, items)
     today = timezone.localdate()
     for app in items:
         _badge(app)
-        app.transition_list = by_app.get(app.pk, [])
+        app.transition_list = histories[str(app.pk)]
         app.last_transition = app.transition_list[-1] if app.transition_list else None
-        app.quick_moves = []
-        app.own_work = False
-        for to, label in app_services.allowed_moves(user, app):
-            if to == S.WITHDRAWN:
-                continue  # withdrawing is done from the application page
-            move = app_services.TRANSITIONS[(app.status, to)]
-            if move.checker_of and _maker_of(app, move.checker_of) == user.pk:
-                app.own_work = True  # maker ≠ checker: shown once, the buttons are left out
-                continue
-            needs_input = to in (S.REJECTED, S.APPROVED)
-            app.quick_moves.append(
-                {
-                    "to": to,
-                    "label": label,
-                    "needs_input": needs_input,
-                    "style": MOVE_STYLE.get(to, "primary"),
-                }
-            )
+        allowed, withheld = moves[app.pk]
+        app.own_work = bool(withheld)  # maker ≠ checker: shown once, the buttons are left out
+        app.quick_moves = [
+            {
+                "to": m.target,
+                "label": m.label,
+                "needs_input": m.target in (S.REJECTED, S.APPROVED),
+                "style": MOVE_STYLE.get(m.target, "primary"),
+            }
+            for m in allowed
+            if m.target != S.WITHDRAWN  # withdrawing is done from the application page
+        ]
         if app.posting_end:
             app.posting_left = (app.posting_end - today).days
     return items

@@ -858,21 +858,19 @@ def referral_reimburse(
 
 def child_rehab_served_by_town(year: int) -> dict[int, int]:
     """Town id → children with at least one service month (local or on a referral) in ``year``; a child
-    counts once, in the town of the case of their first service month that year."""
-    rows = (
+    counts once, in the town of the case of their first service month that year (counted in the database)."""
+    from django.db.models import F
+
+    from ..selectors import firsts_by_town
+
+    return firsts_by_town(
         ChildRehabMonth.objects.filter(
             case__programme=CODE, month__gte=date(year, 1, 1), month__lte=date(year, 12, 31)
-        )
-        .order_by("case__person_id", "month", "id")
-        .values_list("case__person_id", "case__town_id")
+        ),
+        person="case__person_id",
+        town="case__town_id",
+        order_by=[F("month").asc(), F("id").asc()],
     )
-    town_of: dict[int, int] = {}
-    for person_id, town_id in rows:
-        town_of.setdefault(person_id, town_id)
-    out: dict[int, int] = {}
-    for town_id in town_of.values():
-        out[town_id] = out.get(town_id, 0) + 1
-    return out
 
 
 def rehab_need_facts(*, month: date, person_ids):

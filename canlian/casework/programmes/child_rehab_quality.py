@@ -115,46 +115,53 @@ def autism_event_record(
     return event
 
 
-def _cohort(year: int, stage: str, result: str | None = None) -> dict[int, int]:
-    """Person id → town id of the persons with a ``stage`` (``result``) event in ``year`` (the first one)."""
+def _cohort_sql(year: int, stage: str, result: str | None = None) -> tuple[str, list]:
+    """SQL of the persons with a ``stage`` (``result``) event in ``year``: their first one (``first_person``,
+    ``first_town``, ``first_on``), ranked in the database."""
+    from django.db.models import F
+
+    from ..selectors import firsts_query
+
     qs = AutismScreening.objects.filter(stage=stage, on__gte=date(year, 1, 1), on__lte=date(year, 12, 31))
     if result:
         qs = qs.filter(result=result)
-    out: dict[int, int] = {}
-    for pid, town in qs.order_by("person_id", "on", "id").values_list("person_id", "town_id"):
-        out.setdefault(pid, town)
-    return out
+    return firsts_query(
+        qs, person="person_id", town="town_id", order_by=[F("on").asc(), F("id").asc()], first_on="on"
+    )
 
 
-def _by_town(persons: dict[int, int], keep=None) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for pid, town in persons.items():
-        if keep is None or pid in keep:
-            out[town] = out.get(town, 0) + 1
-    return out
+def _cohort_by_town(year: int, stage: str, result: str | None = None) -> dict[int, int]:
+    from django.db import connection
+
+    sql, params = _cohort_sql(year, stage, result)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT first_town, COUNT(*) FROM ({sql}) AS cohort GROUP BY first_town", params)
+        return dict(cur.fetchall())
 
 
 def _followed(year: int, stage: str, result: str, next_stage: str) -> tuple[dict[int, int], dict[int, int]]:
-    """(numerator, denominator) by town: of the persons with ``stage`` ``result`` in ``year``, those with a
-    ``next_stage`` event on or after it (in any year: a December positive rescreened in January counts)."""
-    base = AutismScreening.objects.filter(
-        stage=stage, result=result, on__gte=date(year, 1, 1), on__lte=date(year, 12, 31)
-    )
-    cohort: dict[int, tuple[int, date]] = {}
-    for pid, town, on in base.order_by("person_id", "on", "id").values_list("person_id", "town_id", "on"):
-        cohort.setdefault(pid, (town, on))
-    nexts = set()
-    for pid, on in AutismScreening.objects.filter(stage=next_stage, person_id__in=list(cohort)).values_list(
-        "person_id", "on"
-    ):
-        if on >= cohort[pid][1]:
-            nexts.add(pid)
-    towns = {pid: t for pid, (t, _) in cohort.items()}
-    return _by_town(towns, nexts), _by_town(towns)
+    """(numerator, denominator) by town: of the persons with ``stage`` ``result`` in ``year`` (their first
+    such event), those with a ``next_stage`` event on or after it (in any year: a December positive
+    rescreened in January counts). One query: the cohort ranked, an ``EXISTS`` per person, grouped by town."""
+    from django.db import connection
+
+    sql, params = _cohort_sql(year, stage, result)
+    qn = connection.ops.quote_name
+    table = qn(AutismScreening._meta.db_table)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT first_town, COUNT(*), SUM(CASE WHEN EXISTS (SELECT 1 FROM {table} AS nxt "
+            f"WHERE nxt.{qn('person_id')} = cohort.first_person AND nxt.{qn('stage')} = %s "
+            f"AND nxt.{qn('on')} >= cohort.first_on) THEN 1 ELSE 0 END) "
+            f"FROM ({sql}) AS cohort GROUP BY first_town",
+            [next_stage, *params],
+        )
+        rows = cur.fetchall()
+    return {t: int(k) for t, _n, k in rows if k}, {t: n for t, n, _k in rows}
 
 
 def autism_first_screened_by_town(year: int) -> dict[int, int]:
-    return _by_town(_cohort(year, AutismStage.FIRST))
+    return _cohort_by_town(year, AutismStage.FIRST)
 
 
 def autism_rescreen_by_town(year: int):

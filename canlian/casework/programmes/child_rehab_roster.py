@@ -17,12 +17,22 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from canlian.common.masking import mask_id_number
 from canlian.registry import identity
-from canlian.registry.validation import FieldError, parse_date
 
 from ..child_rehab_models import ChildRehabProfile, RehabCategory, Residence
 from ..importing import CREATED, UNCHANGED, UPDATED, Column, RosterSpec, Row, roster_register
+from ..roster_fields import (
+    People,
+    choice_cell,
+    chunks,
+    date_cell,
+    institution_cell,
+    institutions_prepare,
+    people_prepare,
+    person_cell,
+    repeat_cell,
+    text,
+)
 
 CATEGORY_ALIASES = {
     **{label: code for code, label in RehabCategory.choices},
@@ -35,18 +45,9 @@ CATEGORY_ALIASES = {
 }
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return "".join(str(value).split())
-
-
 @dataclass
 class _Ctx:
-    persons: dict
-    visible: set
+    people: People
     institutions: dict
     existing: dict  # (person id, start) → Case
     open_elsewhere: dict  # person id → start of an open case not in the file's key
@@ -67,78 +68,31 @@ class ChildRehabRoster(RosterSpec):
     )
 
     def prepare(self, rows: list[Row], *, acting_user) -> _Ctx:
-        from canlian.accounts import access as core
-        from canlian.institutions.models import Institution
-        from canlian.registry.models import Person
-        from canlian.registry.services import id_index
-
         from ..models import Case
         from .child_rehab import CODE, OPEN_STATES
 
-        indexes = {}
-        for r in rows:
-            try:
-                r.values["id_number"] = identity.validate_id(r.raw.get("id_number"))
-                indexes[r.row] = r.values["index"] = id_index(r.values["id_number"])
-            except identity.IdentityError as exc:
-                r.errors["id_number"] = str(exc)
-        found = {
-            p.id_number_index: p for p in Person.objects.filter(id_number_index__in=set(indexes.values()))
-        }
-        pids = [p.pk for p in found.values()]
-        visible = set(core.persons_visible(acting_user).filter(pk__in=pids).values_list("pk", flat=True))
+        people = people_prepare(rows, acting_user=acting_user)
         existing, open_elsewhere = {}, {}
-        for c in Case.objects.filter(programme=CODE, person_id__in=pids).select_related(
-            "institution", "child_rehab"
-        ):
-            existing[(c.person_id, c.opened_on)] = c
-            if c.state in OPEN_STATES:
-                open_elsewhere[c.person_id] = c.opened_on
-        names = {_text(r.raw.get("institution")) for r in rows}
-        institutions = {i.name: i for i in Institution.objects.filter(name__in=names)}
-        return _Ctx(found, visible, institutions, existing, open_elsewhere)
+        for part in chunks(people.pks):
+            cases = Case.objects.filter(programme=CODE, person_id__in=part)
+            for c in cases.select_related("institution", "child_rehab"):
+                existing[(c.person_id, c.opened_on)] = c
+                if c.state in OPEN_STATES:
+                    open_elsewhere[c.person_id] = c.opened_on
+        return _Ctx(people, institutions_prepare(rows), existing, open_elsewhere)
 
     def validate(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
         from .child_rehab import age_limit
 
         v, e = row.values, row.errors
-        name = _text(row.raw.get("name"))
-        if not name:
-            e["name"] = "姓名不能为空"
-        person = None
-        if "id_number" not in e:
-            person = ctx.persons.get(v["index"])
-            if person is None:
-                e["id_number"] = f"未找到身份证号为 {mask_id_number(v['id_number'])} 的儿童，请先登记"
-            elif person.pk not in ctx.visible:
-                e["id_number"] = "该儿童不在您的管辖范围内"
-            elif name and person.name != name:
-                e["name"] = f"姓名与登记不符（登记为“{person.name}”）"
-        guardian = _text(row.raw.get("guardian"))
+        person = person_cell(row, ctx.people, who="儿童", scope="该儿童")
+        guardian = text(row.raw.get("guardian"))
         if not guardian:
             e["guardian"] = "监护人不能为空"
-        cat_text = _text(row.raw.get("category"))
-        category = CATEGORY_ALIASES.get(cat_text)
-        if not cat_text:
-            e["category"] = "康复类别不能为空"
-        elif category is None:
-            allowed = "、".join(label for _, label in RehabCategory.choices)
-            e["category"] = f"未知的康复类别“{cat_text}”，应为 {allowed}"
-        start = end = None
-        for key, label in (("start", "开始日期"), ("end", "结束日期")):
-            try:
-                day = parse_date(row.raw.get(key))
-            except FieldError as exc:
-                e[key] = str(exc)
-                continue
-            if key == "start":
-                start = day
-                if day is None:
-                    e[key] = f"{label}不能为空"
-                elif day > timezone.localdate():
-                    e[key] = "开始日期不能晚于今天"
-            else:
-                end = day
+        allowed = "、".join(label for _, label in RehabCategory.choices)
+        category = choice_cell(row, "category", "康复类别", CATEGORY_ALIASES, allowed)
+        start = date_cell(row, "start", "开始日期", required=True, not_future=True)
+        end = date_cell(row, "end", "结束日期")
         if start and end and end < start:
             e["end"] = "结束日期不能早于开始日期"
         if person is not None and start is not None and "start" not in e:
@@ -146,21 +100,17 @@ class ChildRehabRoster(RosterSpec):
             age = identity.age_on(person.birth_date, start)
             if start < person.birth_date or age >= limit:
                 e["start"] = f"开始日期儿童 {age} 周岁，不在康复救助范围（0 至未满 {limit} 周岁）"
-        inst_name = _text(row.raw.get("institution"))
-        inst = ctx.institutions.get(inst_name)
-        if not inst_name:
-            e["institution"] = "服务机构不能为空"
-        elif inst is None:
-            e["institution"] = f"未登记的服务机构“{inst_name}”，请先在“服务机构”中登记并认定"
-        elif inst.kind != "rehab_institution":
-            e["institution"] = f"“{inst_name}”是{inst.get_kind_display()}，不是定点康复机构"
-        elif start and not inst.designated_on(start):
-            e["institution"] = f"“{inst_name}”在 {start:%Y-%m-%d} 不在定点认定有效期内"
+        inst = institution_cell(
+            row,
+            ctx.institutions,
+            kinds=("rehab_institution",),
+            on=start,
+            wrong_kind="不是定点康复机构",
+            designation="定点认定",
+        )
         if person is not None and start is not None:
             key = (person.pk, start)
-            if key in ctx.seen and not e:
-                e["start"] = f"与第{ctx.seen[key]}行重复（同一儿童同一开始日期）"
-            ctx.seen.setdefault(key, row.row)
+            repeat_cell(row, ctx.seen, key, column="start", message="与第{row}行重复（同一儿童同一开始日期）")
             other = ctx.open_elsewhere.get(person.pk)
             if not e and other is not None and other != start and key not in ctx.existing:
                 e["start"] = (

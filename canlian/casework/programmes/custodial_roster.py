@@ -5,24 +5,34 @@ and start date: new → a placed case is opened (return visits scheduled); known
 date is corrected; same → unchanged. Rejected with row and column: an ID number that is wrong or names no
 registered person (looked up through the blind index), a name that differs from the registry, an unknown
 mode or provider, a provider not designated on the start date, dates that do not parse or are out of order,
-the same placement twice in the file. Kept with a warning: a person outside the target definition (other
+the same placement twice in the file, a placement still running that starts before the return-visit interval
+has a value (its visits could not be scheduled). Kept with a warning: a person outside the target definition (other
 funds pay; the indicator does not count them).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from canlian.common.masking import mask_id_number
-from canlian.registry import identity
-from canlian.registry.validation import FieldError, parse_date
+from canlian.benefits.parameters import NoValueYet
 
 from ..importing import CREATED, UNCHANGED, UPDATED, Column, RosterSpec, Row, roster_register
 from ..models import Case, CustodialMode
-from .custodial_care import CODE, SERVED, target_reasons
+from ..roster_fields import (
+    People,
+    choice_cell,
+    chunks,
+    date_cell,
+    institution_cell,
+    institutions_prepare,
+    people_prepare,
+    person_cell,
+    repeat_cell,
+)
+from .custodial_care import CODE, PROGRAMME, SERVED, target_reasons
 
 MODE_ALIASES = {
     "寄宿制": CustodialMode.BOARDING,
@@ -37,22 +47,28 @@ MODE_ALIASES = {
 }
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return "".join(str(value).split())
+PERSON_FIELDS = ("town_id", "birth_date", "employment_status")
+CERTIFICATE_FIELDS = (
+    "person_id",
+    "category",
+    "grade",
+    "components",
+    "issue_date",
+    "valid_until",
+    "status",
+    "status_changed_on",
+)
 
 
 @dataclass
 class _Ctx:
-    persons: dict  # id index → Person
-    visible: set  # person ids the user may register cases for
+    people: People
     institutions: dict  # name → Institution
     certs: dict  # person id → [Certificate]
     existing: dict  # (person id, start) → Case
     params: object = None
+    seen: dict = field(default_factory=dict)
+    schedulable: dict = field(default_factory=dict)  # start → "" or why its visits cannot be scheduled
 
 
 class CustodialRoster(RosterSpec):
@@ -68,89 +84,51 @@ class CustodialRoster(RosterSpec):
     )
 
     def prepare(self, rows: list[Row], *, acting_user) -> _Ctx:
-        from canlian.accounts import access as core
-        from canlian.institutions.models import Institution
-        from canlian.registry.models import Certificate, Person
-        from canlian.registry.services import id_index
+        from canlian.registry.models import Certificate
 
-        indexes = {}
-        for r in rows:
-            try:
-                r.values["id_number"] = identity.validate_id(r.raw.get("id_number"))
-                indexes[r.row] = r.values["index"] = id_index(r.values["id_number"])
-            except identity.IdentityError as exc:
-                r.errors["id_number"] = str(exc)
-        found = {
-            p.id_number_index: p for p in Person.objects.filter(id_number_index__in=set(indexes.values()))
-        }
-        pids = [p.pk for p in found.values()]
-        visible = set(core.persons_visible(acting_user).filter(pk__in=pids).values_list("pk", flat=True))
-        certs = defaultdict(list)
-        for c in Certificate.objects.filter(person_id__in=pids):
-            certs[c.person_id].append(c)
-        existing = {
-            (c.person_id, c.opened_on): c
-            for c in Case.objects.filter(programme=CODE, person_id__in=pids, state__in=SERVED).select_related(
-                "institution"
-            )
-        }
-        names = {_text(r.raw.get("institution")) for r in rows}
-        institutions = {i.name: i for i in Institution.objects.filter(name__in=names)}
         from ..programme import parameters
 
-        return _Ctx(found, visible, institutions, certs, existing, parameters())
+        # what validate, target_reasons and the case services read of a person and a certificate
+        people = people_prepare(rows, acting_user=acting_user, only=PERSON_FIELDS)
+        pids = people.pks
+        certs, existing = defaultdict(list), {}
+        for part in chunks(pids):
+            for c in Certificate.objects.filter(person_id__in=part).only(*CERTIFICATE_FIELDS):
+                certs[c.person_id].append(c)
+            served = Case.objects.filter(programme=CODE, person_id__in=part, state__in=SERVED)
+            existing.update(((c.person_id, c.opened_on), c) for c in served.select_related("institution"))
+        return _Ctx(people, institutions_prepare(rows), certs, existing, parameters())
 
     def validate(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
         v, e = row.values, row.errors
-        name = _text(row.raw.get("name"))
-        if not name:
-            e["name"] = "姓名不能为空"
-        person = None
-        if "id_number" not in e:
-            person = ctx.persons.get(v["index"])
-            if person is None:
-                e["id_number"] = f"未找到身份证号为 {mask_id_number(v['id_number'])} 的持证残疾人，请先登记"
-            elif person.pk not in ctx.visible:
-                e["id_number"] = "该残疾人不在您的管辖范围内"
-            elif name and person.name != name:
-                e["name"] = f"姓名与登记不符（登记为“{person.name}”）"
-        mode_text = _text(row.raw.get("mode"))
-        mode = MODE_ALIASES.get(mode_text)
-        if not mode_text:
-            e["mode"] = "托养方式不能为空"
-        elif mode is None:
-            e["mode"] = f"未知的托养方式“{mode_text}”，应为 寄宿制、日间照料 或 居家托养"
-        start = end = None
-        for key, label in (("start", "开始日期"), ("end", "结束日期")):
-            try:
-                day = parse_date(row.raw.get(key))
-            except FieldError as exc:
-                e[key] = str(exc)
-                continue
-            if key == "start":
-                start = day
-                if day is None:
-                    e[key] = f"{label}不能为空"
-            else:
-                end = day
+        person = person_cell(row, ctx.people)
+        mode = choice_cell(row, "mode", "托养方式", MODE_ALIASES, "寄宿制、日间照料 或 居家托养")
+        start = date_cell(row, "start", "开始日期", required=True)
+        end = date_cell(row, "end", "结束日期")
         if start and end and end < start:
             e["end"] = "结束日期不能早于开始日期"
-        inst_name = _text(row.raw.get("institution"))
-        inst = ctx.institutions.get(inst_name)
-        if not inst_name:
-            e["institution"] = "服务机构不能为空"
-        elif inst is None:
-            e["institution"] = f"未登记的服务机构“{inst_name}”，请先在“服务机构”中登记并认定"
-        elif inst.kind not in ("custodial_provider", "care_home"):
-            e["institution"] = f"“{inst_name}”是{inst.get_kind_display()}，不提供托养服务"
-        elif start and not inst.designated_on(start):
-            e["institution"] = f"“{inst_name}”在 {start:%Y-%m-%d} 不在认定有效期内"
+        inst = institution_cell(
+            row, ctx.institutions, kinds=PROGRAMME.institution_kinds, on=start, wrong_kind="不提供托养服务"
+        )
         if person is not None and start is not None:
-            key = (person.pk, start)
-            seen = ctx.__dict__.setdefault("_seen", {})
-            if key in seen and not e:
-                e["start"] = f"与第{seen[key]}行重复（同一人同一开始日期）"
-            seen.setdefault(key, row.row)
+            repeat_cell(
+                row,
+                ctx.seen,
+                (person.pk, start),
+                column="start",
+                message="与第{row}行重复（同一人同一开始日期）",
+            )
+        if start and not e and not (end and end < timezone.localdate()):
+            # a placement still running gets its return visits: their interval must be known on its start
+            if start not in ctx.schedulable:
+                try:
+                    for rule in PROGRAMME.due_rules:
+                        rule.schedule(start, params=ctx.params)
+                    ctx.schedulable[start] = ""
+                except NoValueYet as exc:
+                    ctx.schedulable[start] = f"无法安排回访：{exc}"
+            if ctx.schedulable[start]:
+                e["start"] = ctx.schedulable[start]
         if e:
             return
         v.update(person=person, mode=mode, institution=inst, start=start, end=end)
@@ -176,36 +154,64 @@ class CustodialRoster(RosterSpec):
         for r in rows:
             r.outcome = self._outcome(r, ctx)
 
-    def commit(self, rows: list[Row], ctx: _Ctx, *, acting_user, progress) -> None:
-        from ..services import case_open, case_update
+    def _opening(self, v: dict, today) -> dict:
+        return {
+            "person": v["person"],
+            "opened_on": v["start"],
+            "closed_on": v["end"],
+            "institution": v["institution"],
+            "state": "ended" if v["end"] and v["end"] < today else "placed",
+            "data": {"mode": v["mode"]},
+        }
 
+    def _update(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
+        from ..services import case_update
+
+        v = row.values
+        case_update(
+            acting_user=acting_user,
+            case=ctx.existing[(v["person"].pk, v["start"])],
+            institution=v["institution"],
+            closed_on=v["end"],
+            close_reason="名单导入更正" if v["end"] else "",
+            data={"mode": v["mode"]},
+        )
+
+    def commit(self, rows: list[Row], ctx: _Ctx, *, acting_user, progress) -> None:
+        from ..services import case_open
+
+        today = timezone.localdate()
         for i, r in enumerate(rows, start=1):
             v = r.values
             r.outcome = self._outcome(r, ctx)
             if r.outcome == CREATED:
                 case = case_open(
-                    acting_user=acting_user,
-                    programme=CODE,
-                    person=v["person"],
-                    opened_on=v["start"],
-                    closed_on=v["end"],
-                    institution=v["institution"],
-                    state="ended" if v["end"] and v["end"] < timezone.localdate() else "placed",
-                    data={"mode": v["mode"]},
-                    source="import",
+                    acting_user=acting_user, programme=CODE, source="import", **self._opening(v, today)
                 )
                 ctx.existing[(v["person"].pk, v["start"])] = case
             elif r.outcome == UPDATED:
-                case_update(
-                    acting_user=acting_user,
-                    case=ctx.existing[(v["person"].pk, v["start"])],
-                    institution=v["institution"],
-                    closed_on=v["end"],
-                    close_reason="名单导入更正" if v["end"] else "",
-                    data={"mode": v["mode"]},
-                )
+                self._update(r, ctx, acting_user=acting_user)
             if i % 200 == 0:
                 progress(i, len(rows), "写入中")
+        progress(len(rows), len(rows), "导入完成")
+
+    def commit_many(self, rows: list[Row], ctx: _Ctx, *, acting_user, progress) -> None:
+        """``commit`` set-based: the new placements through ``case_open_many`` (one bulk write of cases, due
+        items and audit rows), the corrected ones (few: a re-import) through ``case_update`` one by one."""
+        from ..services import Opening, case_open_many
+
+        today = timezone.localdate()
+        created = []
+        for r in rows:
+            r.outcome = self._outcome(r, ctx)
+            if r.outcome == CREATED:
+                created.append(r)
+            elif r.outcome == UPDATED:
+                self._update(r, ctx, acting_user=acting_user)
+        openings = [Opening(**self._opening(r.values, today)) for r in created]
+        case_open_many(
+            acting_user=acting_user, programme=CODE, openings=openings, source="import", progress=progress
+        )
         progress(len(rows), len(rows), "导入完成")
 
 

@@ -612,24 +612,22 @@ def fitting_import(*, acting_user, person, item: DeviceItem, fitted_on: date, pr
 
 def devices_fitted_by_town(year: int) -> dict[int, int]:
     """Town id → persons fitted (a device delivered) in ``year``, each once, in the town of the case of
-    their first fitting that year."""
-    rows = (
+    their first fitting that year (counted in the database)."""
+    from django.db.models import F
+
+    from ..selectors import firsts_by_town
+
+    return firsts_by_town(
         DeviceFitting.objects.filter(
             case__programme=CODE,
             case__state="fitted",
             fitted_on__gte=date(year, 1, 1),
             fitted_on__lte=date(year, 12, 31),
-        )
-        .order_by("fitted_on", "id")
-        .values_list("case__person_id", "case__town_id")
+        ),
+        person="case__person_id",
+        town="case__town_id",
+        order_by=[F("fitted_on").asc(), F("id").asc()],
     )
-    town_of: dict[int, int] = {}
-    for person, town in rows:
-        town_of.setdefault(person, town)
-    out: dict[int, int] = {}
-    for town in town_of.values():
-        out[town] = out.get(town, 0) + 1
-    return out
 
 
 # ---- loans from service points -------------------------------------------------------------------------
@@ -652,6 +650,20 @@ def loans_visible(user) -> QuerySet:
         inst = getattr(user, "institution_id", None)
         return qs.filter(institution_id=inst) if inst else qs.none()
     return qs.none()
+
+
+def loan_persons(user, institution) -> QuerySet:
+    """Whom ``user`` may lend to at the service point ``institution``: district staff anyone; the point's own
+    staff the persons of the point's town (a point serves its town; the demo and the rosters place them so);
+    nobody else. The loan form's ID lookup is scoped by it, so it cannot tell whether a number is
+    registered in another town."""
+    from canlian.registry.models import Person
+
+    if not _can_lend(user, institution):
+        return Person.objects.none()
+    if user.role == DISTRICT:
+        return Person.objects.all()
+    return Person.objects.filter(town_id=institution.town_id)
 
 
 def _can_lend(user, institution) -> bool:
@@ -681,7 +693,6 @@ def loan_lend(
     lent_on: date,
     due_on: date | None = None,
 ) -> DeviceLoan:
-    from canlian.accounts import access as core
 
     if not _can_lend(acting_user, institution):
         raise PermissionDenied("只有该辅具服务点的工作人员或区残联可以登记借出")
@@ -690,7 +701,7 @@ def loan_lend(
         errors["institution"] = f"“{institution.name}”不是辅具服务点"
     elif not institution.designated_on(lent_on):
         errors["institution"] = f"“{institution.name}”在 {lent_on:%Y-%m-%d} 不在认定有效期内"
-    if acting_user.role != INST and not core.persons_visible(acting_user).filter(pk=person.pk).exists():
+    if not loan_persons(acting_user, institution).filter(pk=person.pk).exists():
         raise PermissionDenied("未找到该残疾人，或您无权为其登记")
     asset_no = (asset_no or "").strip()
     if not asset_no:

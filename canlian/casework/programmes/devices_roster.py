@@ -15,28 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from django.utils import timezone
-
-from canlian.common.masking import mask_id_number
-from canlian.registry import identity
-from canlian.registry.validation import FieldError, parse_date
-
 from ..importing import CREATED, UNCHANGED, Column, RosterSpec, Row, roster_register
+from ..roster_fields import People, chunks, date_cell, people_prepare, person_cell, text
 from . import devices as dv
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return "".join(str(value).split())
 
 
 @dataclass
 class _Ctx:
-    persons: dict
-    visible: set
+    people: People
     existing: set  # (person id, item code, fitted_on)
     seen: dict = field(default_factory=dict)
 
@@ -54,52 +40,17 @@ class DevicesRoster(RosterSpec):
     )
 
     def prepare(self, rows: list[Row], *, acting_user) -> _Ctx:
-        from canlian.accounts import access as core
-        from canlian.registry.models import Person
-        from canlian.registry.services import id_index
-
-        indexes = {}
-        for r in rows:
-            try:
-                r.values["id_number"] = identity.validate_id(r.raw.get("id_number"))
-                indexes[r.row] = r.values["index"] = id_index(r.values["id_number"])
-            except identity.IdentityError as exc:
-                r.errors["id_number"] = str(exc)
-        found = {
-            p.id_number_index: p for p in Person.objects.filter(id_number_index__in=set(indexes.values()))
-        }
-        pids = [p.pk for p in found.values()]
-        visible = set(core.persons_visible(acting_user).filter(pk__in=pids).values_list("pk", flat=True))
-        existing = set(
-            dv.DeviceFitting.objects.filter(case__person_id__in=pids, fitted_on__isnull=False).values_list(
-                "case__person_id", "item__code", "fitted_on"
-            )
-        )
-        return _Ctx(found, visible, existing)
+        people = people_prepare(rows, acting_user=acting_user)
+        existing = set()
+        for part in chunks(people.pks):
+            fittings = dv.DeviceFitting.objects.filter(case__person_id__in=part, fitted_on__isnull=False)
+            existing.update(fittings.values_list("case__person_id", "item__code", "fitted_on"))
+        return _Ctx(people, existing)
 
     def validate(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
         v, e = row.values, row.errors
-        name = _text(row.raw.get("name"))
-        if not name:
-            e["name"] = "姓名不能为空"
-        person = None
-        if "id_number" not in e:
-            person = ctx.persons.get(v["index"])
-            if person is None:
-                e["id_number"] = f"未找到身份证号为 {mask_id_number(v['id_number'])} 的持证残疾人，请先登记"
-            elif person.pk not in ctx.visible:
-                e["id_number"] = "该残疾人不在您的管辖范围内"
-            elif name and person.name != name:
-                e["name"] = f"姓名与登记不符（登记为“{person.name}”）"
-        day = None
-        try:
-            day = parse_date(row.raw.get("fitted_on"))
-            if day is None:
-                e["fitted_on"] = "适配日期不能为空"
-            elif day > timezone.localdate():
-                e["fitted_on"] = "适配日期不能晚于今天"
-        except FieldError as exc:
-            e["fitted_on"] = str(exc)
+        person = person_cell(row, ctx.people)
+        day = date_cell(row, "fitted_on", "适配日期", required=True, not_future=True)
         raw_price = row.raw.get("price")
         price = None
         try:
@@ -109,10 +60,10 @@ class DevicesRoster(RosterSpec):
         except (InvalidOperation, ValueError):
             price = None
             e["price"] = f"价格“{raw_price if raw_price is not None else ''}”应为大于 0、精确到分的金额"
-        code_text, device_text = row.raw.get("code"), _text(row.raw.get("device"))
-        key = "code" if _text(code_text) else "device"
+        code_text, device_text = row.raw.get("code"), text(row.raw.get("device"))
+        key = "code" if text(code_text) else "device"
         item = None
-        if not _text(code_text) and not device_text:
+        if not text(code_text) and not device_text:
             e["device"] = "辅具名称和辅具编码至少填写一项"
         elif day is not None and "fitted_on" not in e:
             version = dv.version_in_force(day)
@@ -121,7 +72,7 @@ class DevicesRoster(RosterSpec):
             else:
                 item = dv.item_find(version, dv.normalise_code(code_text) or device_text)
                 if item is None:
-                    shown = _text(code_text) or device_text
+                    shown = text(code_text) or device_text
                     e[key] = f"辅具目录 {version.version}（{day:%Y-%m-%d} 生效）中没有“{shown}”"
         if e:
             return

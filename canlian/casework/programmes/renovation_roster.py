@@ -16,14 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from django.utils import timezone
-
-from canlian.common.masking import mask_id_number
-from canlian.registry import identity
-from canlian.registry.validation import FieldError, parse_date
-
 from ..importing import CREATED, UNCHANGED, UPDATED, Column, RosterSpec, Row, roster_register
 from ..models import Case
+from ..roster_fields import People, chunks, date_cell, people_prepare, person_cell, repeat_cell, text
 from .renovation import (
     ACTIVE,
     CENT,
@@ -36,18 +31,9 @@ from .renovation import (
 )
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return " ".join(str(value).split())
-
-
 @dataclass
 class _Ctx:
-    persons: dict
-    visible: set
+    people: People
     existing: dict  # (person id, accepted on) → Case
     active: dict  # household key → Case in progress
     seen: dict = field(default_factory=dict)
@@ -67,63 +53,26 @@ class RenovationRoster(RosterSpec):
     )
 
     def prepare(self, rows: list[Row], *, acting_user) -> _Ctx:
-        from canlian.accounts import access as core
-        from canlian.registry.models import Person
-        from canlian.registry.services import id_index
-
-        indexes = {}
-        for r in rows:
-            try:
-                r.values["id_number"] = identity.validate_id(r.raw.get("id_number"))
-                indexes[r.row] = r.values["index"] = id_index(r.values["id_number"])
-            except identity.IdentityError as exc:
-                r.errors["id_number"] = str(exc)
-        found = {
-            p.id_number_index: p for p in Person.objects.filter(id_number_index__in=set(indexes.values()))
-        }
-        pids = [p.pk for p in found.values()]
-        visible = set(core.persons_visible(acting_user).filter(pk__in=pids).values_list("pk", flat=True))
-        existing = {
-            (c.person_id, c.closed_on): c
-            for c in Case.objects.filter(programme=CODE, person_id__in=pids, state="accepted")
-        }
-        keys = {household_key(p) for p in found.values()}
-        active = {
-            c.data.get("household"): c
-            for c in Case.objects.filter(programme=CODE, state__in=ACTIVE, data__household__in=keys)
-        }
-        return _Ctx(found, visible, existing, active)
+        people = people_prepare(rows, acting_user=acting_user)
+        existing, active = {}, {}
+        for part in chunks(people.pks):
+            accepted = Case.objects.filter(programme=CODE, person_id__in=part, state="accepted")
+            existing.update(((c.person_id, c.closed_on), c) for c in accepted)
+        keys = sorted({household_key(p) for p in people.by_index.values()})
+        for part in chunks(keys):
+            in_progress = Case.objects.filter(programme=CODE, state__in=ACTIVE, data__household__in=part)
+            active.update((c.data.get("household"), c) for c in in_progress)
+        return _Ctx(people, existing, active)
 
     def validate(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
         v, e = row.values, row.errors
-        name = "".join(_text(row.raw.get("name")).split())
-        if not name:
-            e["name"] = "姓名不能为空"
-        person = None
-        if "id_number" not in e:
-            person = ctx.persons.get(v["index"])
-            if person is None:
-                e["id_number"] = f"未找到身份证号为 {mask_id_number(v['id_number'])} 的持证残疾人，请先登记"
-            elif person.pk not in ctx.visible:
-                e["id_number"] = "该残疾人不在您的管辖范围内"
-            elif name and person.name != name:
-                e["name"] = f"姓名与登记不符（登记为“{person.name}”）"
-        days = {}
-        for key in ("accepted_on", "applied_on"):
-            try:
-                days[key] = parse_date(row.raw.get(key))
-            except FieldError as exc:
-                e[key] = str(exc)
-                days[key] = None
-        accepted, applied = days["accepted_on"], days["applied_on"]
-        if accepted is None and "accepted_on" not in e:
-            e["accepted_on"] = "验收日期不能为空"
-        elif accepted is not None and accepted > timezone.localdate():
-            e["accepted_on"] = "验收日期不能晚于今天"
+        person = person_cell(row, ctx.people)
+        accepted = date_cell(row, "accepted_on", "验收日期", required=True, not_future=True)
+        applied = date_cell(row, "applied_on", "申请日期")
         applied = applied or accepted
         if accepted and applied and applied > accepted:
             e["applied_on"] = "申请日期不能晚于验收日期"
-        raw_amount = _text(row.raw.get("amount")).replace(",", "").replace("，", "")
+        raw_amount = text(row.raw.get("amount"), spaces=True).replace(",", "").replace("，", "")
         amount = None
         try:
             amount = Decimal(raw_amount) if raw_amount else None
@@ -143,10 +92,13 @@ class RenovationRoster(RosterSpec):
                 e["amount"] = f"改造金额 {fmt(amount)} 元超过每户上限 {fmt(cap)} 元"
         if person is not None and accepted is not None:
             key = household_key(person)
-            dup = ctx.seen.get((key, accepted.year))
-            if dup and not e:
-                e["id_number"] = f"与第{dup}行是同一户同一年的改造（同住址），一户一策"
-            ctx.seen.setdefault((key, accepted.year), row.row)
+            repeat_cell(
+                row,
+                ctx.seen,
+                (key, accepted.year),
+                column="id_number",
+                message="与第{row}行是同一户同一年的改造（同住址），一户一策",
+            )
             other = ctx.active.get(key)
             if other is not None and "id_number" not in e:
                 e["id_number"] = (
@@ -159,8 +111,8 @@ class RenovationRoster(RosterSpec):
             accepted_on=accepted,
             applied_on=applied,
             amount=amount,
-            contractor=_text(row.raw.get("contractor"))[:100],
-            content=_text(row.raw.get("content"))[:200],
+            contractor=text(row.raw.get("contractor"), spaces=True)[:100],
+            content=text(row.raw.get("content"), spaces=True)[:200],
         )
         reasons = []
         if severe_certificate(person, applied) is None:

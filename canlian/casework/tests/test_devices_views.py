@@ -64,12 +64,12 @@ def test_apply_page_errors_and_success(users, catalogue, person):
         reverse("casework:devices_apply"),
         {"id_number": person.id_number, "applied_on": "2023-03-01", "device": "飞机"},
     )
-    assert r.status_code == 200 and "辅具目录 2019版 中没有“飞机”" in r.content.decode()
+    assert r.status_code == 400 and "辅具目录 2019版 中没有“飞机”" in r.content.decode()
     assert not Case.objects.exists()
     r = c.post(
         reverse("casework:devices_apply"), {"id_number": "123", "applied_on": "2023-13-01", "device": ""}
     )
-    assert r.status_code == 200 and "申请日期格式不正确" in r.content.decode()
+    assert r.status_code == 400 and "申请日期格式不正确" in r.content.decode()
     r = c.post(
         reverse("casework:devices_apply"),
         {
@@ -209,3 +209,51 @@ def test_devices_case_end_to_end_in_the_browser(
         ("case.devices.approve", "district2"),
         ("case.devices.deliver", "inst_point"),
     ]
+
+
+@pytest.mark.django_db
+def test_loan_lookup_is_scoped_and_audited(users, catalogue, person, point, point_staff, make_person, id_for):
+    """The point's staff look up persons of the point's town only: a number registered in another town gets
+    the answer a number registered nowhere gets, and every lookup is an audited ID search."""
+    from canlian.common.exceptions import PermissionDenied
+    from canlian.common.masking import mask_id_number
+
+    elsewhere = make_person(name="王芳", town="木渎镇", category=4, grade=1)
+    nowhere = id_for(date(1970, 1, 1), 777)
+    c = client_for(point_staff)
+    form = {"institution": point.pk, "device": "普通轮椅", "asset_no": "LZ-9", "lent_on": "2023-01-01"}
+    pages = {}
+    for key, number in (("elsewhere", elsewhere.id_number), ("nowhere", nowhere)):
+        r = c.post(reverse("casework:devices_loans"), {**form, "id_number": number})
+        assert r.status_code == 200
+        pages[key] = r.content.decode()
+        assert "未找到该身份证号的残疾人，或不在您的管辖范围内" in pages[key]
+    assert "王芳" not in pages["elsewhere"]
+    assert not DeviceLoan.objects.exists()
+    searches = list(AuditLog.objects.filter(action="person.search").order_by("id"))
+    assert [(s.username, s.changes) for s in searches] == [
+        ("inst_point", {"q": [None, mask_id_number(elsewhere.id_number)], "results": [None, 0]}),
+        ("inst_point", {"q": [None, mask_id_number(nowhere)], "results": [None, 0]}),
+    ]
+    assert elsewhere.id_number not in str(searches[0].changes)
+    # the service refuses too, whatever the page does
+    with pytest.raises(PermissionDenied):
+        dv.loan_lend(
+            acting_user=point_staff,
+            institution=point,
+            person=elsewhere,
+            item=dv.item_find(catalogue, "普通轮椅"),
+            asset_no="LZ-9",
+            lent_on=date(2023, 1, 1),
+        )
+    assert not DeviceLoan.objects.exists()
+    # the own town's person is found (and that search is audited with one result)
+    r = c.post(reverse("casework:devices_loans"), {**form, "id_number": person.id_number})
+    assert r.status_code == 302 and DeviceLoan.objects.get().person == person
+    last = AuditLog.objects.filter(action="person.search").latest("id")
+    assert last.changes["results"] == [None, 1]
+    # district staff may lend anyone at any point
+    r = client_for(users["district"]).post(
+        reverse("casework:devices_loans"), {**form, "asset_no": "LZ-10", "id_number": elsewhere.id_number}
+    )
+    assert r.status_code == 302 and DeviceLoan.objects.filter(person=elsewhere).count() == 1

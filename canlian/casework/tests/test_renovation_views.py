@@ -39,14 +39,16 @@ def test_apply_page_errors_then_success(users, household, make_person):
         reverse("casework:renovation_apply"), {"id_number": household.id_number, "applied_on": "2023-03-01"}
     )
     html = r.content.decode()
-    assert r.status_code == 200 and "住房须具备改造条件（自有或经产权人同意、不在拆迁范围）" in html
+    assert r.status_code == 400 and "住房须具备改造条件（自有或经产权人同意、不在拆迁范围）" in html
     r = c.post(reverse("casework:renovation_apply"), {"id_number": "123", "applied_on": "2023-03-01"})
-    assert r.status_code == 200 and "身份证号应为18位，实际为3位" in r.content.decode()
+    assert r.status_code == 400 and "身份证号应为18位，实际为3位" in r.content.decode()
     other = make_person(name="王芳", grade=1, town="木渎镇")
     r = c.post(
         reverse("casework:renovation_apply"), {"id_number": other.id_number, "applied_on": "2023-03-01"}
     )
     assert "未找到该身份证号的残疾人，或不在您的管辖范围内" in r.content.decode()  # another town's person
+    search = AuditLog.objects.filter(action="person.search").latest("id")  # the lookup is an audited search
+    assert (search.username, search.changes["results"]) == ("luzhi1", [None, 0])
     assert not Case.objects.exists()
     r = c.post(
         reverse("casework:renovation_apply"),

@@ -76,7 +76,11 @@ def test_preview_writes_nothing_and_says_exactly_what_is_wrong(users, world):
     assert Case.objects.count() == 0 and AuditLog.objects.count() == audits
 
 
-def test_import_commits_valid_rows_and_reimport_is_unchanged(users, world, provider):
+@pytest.mark.parametrize("bulk", [False, True], ids=["per-row", "bulk"])
+def test_import_commits_valid_rows_and_reimport_is_unchanged(users, world, provider, monkeypatch, bulk):
+    from canlian.casework import importing
+
+    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 0 if bulk else 10**9)
     staged = roster_import("custodial_care", world["bytes"], acting_user=users["district"])
     assert staged.counts == {"rows": 8, "created": 3, "updated": 0, "unchanged": 0, "rejected": 5}
     cases = {c.person.name: c for c in Case.objects.select_related("person")}
@@ -183,3 +187,33 @@ def test_workplan_progress_cli(users, world, capsys):
     assert out["year"] == 2023 and set(ind) == {"name", "actual", "target", "by_town"}
     assert (ind["name"], ind["actual"], ind["target"]) == ("新增残疾人托养", 2, None)
     assert ind["by_town"]["甪直镇"] == 1 and ind["by_town"]["木渎镇"] == 1
+
+
+def test_running_placement_before_the_visit_interval_is_known_is_rejected(
+    users, make_person, district2, towns
+):
+    """The return-visit interval has values from 2020-01-01: a placement still running from 2019 cannot
+    get its visits and is rejected at its start date (it used to stop the whole import with a traceback);
+    one that ended in 2019 needs no visits and is kept."""
+    from .conftest import designated
+
+    provider = designated(users, district2, towns, "甪直镇老牌托养中心", start=date(2015, 1, 1))
+    a = make_person(name="张伟", category=5, grade=2, birth=date(1990, 3, 1))
+    b = make_person(name="王芳", category=6, grade=1, birth=date(1970, 1, 1))
+    data = xlsx_bytes(
+        HEADERS,
+        [
+            ["张伟", a.id_number, "日间照料", provider.name, "2019-06-01", ""],
+            ["王芳", b.id_number, "寄宿制", provider.name, "2019-06-01", "2019-12-31"],
+        ],
+    )
+    staged = roster_import("custodial_care", data, acting_user=users["district"])
+    assert staged.counts == {"rows": 2, "created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert _errors(staged) == [
+        (
+            2,
+            "开始日期",
+            "无法安排回访：参数“托养服务机构回访间隔（天）”在 2019-06-01 尚无取值（已知最早取值自 2020-01-01 起）",
+        )
+    ]
+    assert Case.objects.get().person == b

@@ -110,3 +110,76 @@ def test_page_and_badge(users, world):
     assert (
         Client().get(reverse("casework:worklist_count")).status_code == 200
     )  # anonymous: empty, no redirect
+
+
+def test_counts_are_exact_and_the_page_lists_the_earliest(users, world, make_person):
+    """``worklist_summary`` counts in the database what the whole list holds; the page lists the first items."""
+    from canlian.casework import worklist as wl
+    from canlian.casework.worklist import worklist_summary
+
+    # a roster case opened directly in the review state: no history, due from its opening date (05-03 + 10)
+    c = make_person(name="陈静", category=6, grade=2)
+    case_open(
+        acting_user=users["district"],
+        programme="custodial_care",
+        person=c,
+        opened_on=date(2023, 5, 3),
+        state="town_reviewed",
+    )
+    for day in (date(2023, 5, 12), date(2023, 5, 13), date(2023, 5, 14), TODAY):
+        everything = worklist(users["district"], today=day, limit=None)
+        summary = worklist_summary(users["district"], today=day)
+        assert (summary.total, summary.overdue) == (len(everything), sum(i.overdue for i in everything))
+        assert worklist_count(users["district"], today=day) == summary.total
+    roster = next(
+        i for i in worklist(users["district"], today=TODAY, limit=None) if i.title.startswith("陈静")
+    )
+    assert (roster.due_on, roster.overdue) == (date(2023, 5, 13), True)
+    assert worklist_summary(users["district"], today=date(2023, 5, 13)).overdue == 1  # the 04-14 visit
+    assert worklist_summary(users["district"], today=date(2023, 5, 14)).overdue == 2  # + the roster case
+    first = worklist(users["district"], today=TODAY, limit=2)
+    assert [(i.kind, i.due_on) for i in first] == [
+        ("第1次回访", date(2023, 4, 14)),
+        ("待审核", date(2023, 5, 13)),
+    ]
+    assert worklist_summary(users["leader"], today=TODAY) == wl.WorklistSummary(0, 0)
+
+
+def test_a_review_is_overdue_the_day_after_it_falls_due(users, make_person):
+    from canlian.casework.worklist import worklist_summary
+
+    p = make_person(name="赵强", category=5, grade=2)
+    c = case_open(
+        acting_user=users["town_luzhi"], programme="custodial_care", person=p, opened_on=date(2023, 5, 1)
+    )
+    case_move(acting_user=users["town_luzhi"], case=c, move="town_review", expected_state="applied")
+    entered = timezone.localdate()
+    assert worklist_summary(users["district"], today=entered + timedelta(days=10)) == (1, 0)
+    assert worklist_summary(users["district"], today=entered + timedelta(days=11)) == (1, 1)
+    assert worklist_summary(users["town_luzhi"], today=entered + timedelta(days=11)) == (0, 0)  # the maker
+
+
+def test_page_says_how_many_are_not_listed(users, world, monkeypatch):
+    from canlian.casework import worklist as wl
+
+    monkeypatch.setattr(wl.worklist_page, "__kwdefaults__", {"today": None, "limit": 1})
+    client = Client()
+    client.force_login(users["town_luzhi"])
+    html = client.get(reverse("casework:worklist")).content.decode()
+    assert '<strong id="total-count">12</strong>' in html
+    assert "下表列出最早到期的 1 项" in html
+    assert html.count("第1次回访") == 1 and "第2次回访" not in html
+
+
+def test_a_review_waiting_since_before_the_parameter_has_a_due_date(users, make_person):
+    """``worklist.review_days`` starts in 2020: an older waiting case takes the first value, not a 500."""
+    p = make_person(name="孙丽", category=5, grade=2)
+    case_open(
+        acting_user=users["district"],
+        programme="custodial_care",
+        person=p,
+        opened_on=date(2019, 6, 1),
+        state="town_reviewed",
+    )
+    [item] = [i for i in worklist(users["district"], today=TODAY) if i.kind == "待审核"]
+    assert (item.due_on, item.overdue) == (date(2019, 6, 11), True)

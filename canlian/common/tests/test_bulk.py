@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from canlian.common import auditchain
 from canlian.common.audit import audit_record_many
 from canlian.common.bulk import JSONText, insert_rows, reserve_pks
 from canlian.common.crypto import PREFIX, encrypt
@@ -89,14 +90,22 @@ def test_reserve_pks():
         assert reserved is None
         return
     assert len(reserved) == 3 and len(set(reserved)) == 3
-    insert_rows(
-        AuditLog,
-        [{"id": pk, "action": "test.reserved", "object_id": str(pk)} for pk in reserved],
-        now=timezone.now(),
-        with_pk=True,
+    now = timezone.now()
+    rows = [{"id": pk, "action": "test.reserved", "object_id": str(pk), "at": now} for pk in reserved]
+
+    def write(rows, links):  # audit rows carry their place in the hash chain
+        chained = [
+            {**row, "seq": seq, "prev_hash": prev, "row_hash": digest}
+            for row, (seq, prev, digest) in zip(rows, links, strict=True)
+        ]
+        return insert_rows(AuditLog, chained, now=now, with_pk=True)
+
+    auditchain.append_many(
+        rows, object_id=lambda r: r["object_id"], content=auditchain.fragment_of, write=write
     )
     assert sorted(AuditLog.objects.filter(action="test.reserved").values_list("pk", flat=True)) == sorted(
         reserved
     )
     later = AuditLog.objects.create(action="test.after")  # the sequence moved past the reserved keys
     assert later.pk > max(reserved)
+    assert auditchain.audit_verify().ok

@@ -170,7 +170,7 @@ def demo_users_ensure(*, acting_user) -> list[User]:
                 town=town,
                 full_name=login.full_name,
                 check_permission=False,
-                institution_later=login.role == Role.INSTITUTION_STAFF,  # the services demo assigns it
+                institution_assigned_later=login.role == Role.INSTITUTION_STAFF,
             )
         )
     return created

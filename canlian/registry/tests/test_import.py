@@ -389,8 +389,8 @@ def test_a_row_that_changes_a_person_shows_and_applies_the_change(tmp_path, user
                 "联系电话": ["139****0000", "138****5678"],
                 "户口性质": ["城镇", "农村"],
                 "残疾人证号": [
-                    f"{number[:3]}*************{number[-2:]}42",
-                    f"{number[:3]}*************{number[-2:]}43",
+                    f"{number[:6]}************42",
+                    f"{number[:6]}************43",
                 ],
                 "家庭经济状况": ["无", "低保"],
             },

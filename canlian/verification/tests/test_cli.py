@@ -32,7 +32,16 @@ def test_import_json(tmp_path, capsys, staff, make_person):
     )
     out, err = capsys.readouterr()
     assert code == 0
-    assert json.loads(out) == {
+    got = json.loads(out)
+    # kept rows whose ID number is invalid: warnings (matched by name and birth date), not errors
+    assert [(w["row"], w["column"]) for w in got.pop("warnings")] == [(3, "身份证号"), (4, "身份证号")]
+    assert got == {
+        # the contract of every import (common.staged_import): every row kept is a row created
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "errors": [],
         "rows": 3,
         "matched_exact": 1,
         "candidates": 1,
@@ -126,3 +135,49 @@ def test_run_json(capsys, staff, make_person):
     assert verify_run_cli(True, staff["district"], month="2023-13") == 2
     assert verify_run_cli(True, staff["town_luzhi"]) == 1
     assert "只有区残联业务科室可以运行数据比对" in capsys.readouterr().err
+
+
+def test_import_dry_run_checks_every_row_writes_nothing_and_reports(tmp_path, capsys, staff, make_person):
+    from openpyxl import load_workbook
+
+    from canlian.cli import main
+
+    person = make_person(name="张伟", birth=date(1980, 5, 6))
+    path = tmp_path / "死亡名单.xlsx"
+    path.write_bytes(
+        xlsx_bytes(
+            ["姓名", "身份证号", "死亡日期"],
+            [["张伟", person.id_number, "2023-05-20"], ["李娜", "123", "2023-05-21"], ["某某", "", "明天"]],
+        )
+    )
+    report = tmp_path / "报告.xlsx"
+    args = ["verify", "import", "deaths", str(path), "--json", "--user", "district1", "--source", "殡仪馆"]
+    code = main([*args, "--dry-run", "--report", str(report)])
+    got = json.loads(capsys.readouterr().out)
+    assert code == 1  # a row is rejected
+    assert got == {
+        "rows": 3,
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "errors": [
+            {
+                "row": 4,
+                "column": "死亡日期",
+                "message": "无法识别的日期“明天”，请用 2019-05-06、2019/5/6 或 2019年5月6日",
+            }
+        ],
+        "warnings": [{"row": 3, "column": "身份证号", "message": got["warnings"][0]["message"]}],
+    }
+    assert not OutsideList.objects.exists() and not OutsideSource.objects.exists()
+    ws = load_workbook(report)["名单"]
+    assert [c.value for c in ws[1]] == ["姓名", "身份证号", "死亡日期", "处理结果", "错误说明", "提示"]
+    assert [ws.cell(r, 4).value for r in (2, 3, 4)] == ["将新增", "将新增", "有错误，不导入"]
+    assert ws.cell(3, 6).value.startswith("身份证号：")
+    # the same file imported: the two good rows are kept, the bad one reported; exit 1 for the rejected row
+    assert main([*args, "--report", str(report)]) == 1
+    got = json.loads(capsys.readouterr().out)
+    assert (got["rows"], got["created"], got["rejected"], got["matched_exact"]) == (3, 2, 1, 1)
+    assert OutsideList.objects.get().row_count == 2
+    assert load_workbook(report)["名单"].cell(2, 4).value == "已新增"

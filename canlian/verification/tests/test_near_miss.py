@@ -81,6 +81,13 @@ def test_the_cli_reports_the_near_miss_on_a_deaths_list_as_a_candidate(tmp_path,
     # then the near miss is a candidate, with which fields agree and which differ
     assert code == 0
     assert json.loads(out) == {
+        # the contract of every import (common.staged_import), then the list's matches
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "errors": [],
+        "warnings": [],
         "rows": 3,
         "matched_exact": 0,
         "candidates": 1,

@@ -54,7 +54,7 @@ def test_institution_staff_by_id_or_exact_name(provider, capsys, how):
         "jurisdiction": [None, "全区"],
         "institution": [None, "甪直镇阳光托养中心"],
     }
-    assert row.username == "system"
+    assert row.username == "cliadmin"  # the proven admin, not the system account
 
 
 @pytest.mark.django_db

@@ -196,6 +196,37 @@ def make_person(db, users, towns):
     return _make
 
 
+# ---- command-line identity (accounts/services.py: a token or the password proves who runs a write) --------
+
+FIXTURE_PASSWORD = "Canlian#2023pw"
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_identity_from_environment(monkeypatch):
+    """A token or user name in the developer's environment must not prove anything in a test."""
+    monkeypatch.delenv("CANLIAN_TOKEN", raising=False)
+    monkeypatch.delenv("CANLIAN_USER", raising=False)
+
+
+@pytest.fixture
+def cli_token(db, monkeypatch):
+    """``cli_token(user)``: a token created for the user (as in the web) and set as ``CANLIAN_TOKEN``."""
+    from canlian.accounts.services import cli_token_create
+
+    def _as(user, days: int = 1) -> str:
+        _, raw = cli_token_create(user=user, days=days)
+        monkeypatch.setenv("CANLIAN_TOKEN", raw)
+        return raw
+
+    return _as
+
+
+@pytest.fixture
+def cli_password(monkeypatch):
+    """``--user X`` prompts for X's password: the operator types the fixture users' password (checked)."""
+    monkeypatch.setattr("canlian.cli.ask_password", lambda username: FIXTURE_PASSWORD)
+
+
 # ---- real-browser tests (Playwright driving Debian's chromium) -------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"

@@ -90,18 +90,63 @@ def ensure_regions() -> None:
         print(f"已载入本区县行政区划：新增 {len(result.created)} 个 / regions loaded", file=sys.stderr)
 
 
-def cli_user(username: str | None):
-    """The account a CLI write is attributed to: ``--user`` or ``CANLIAN_USER``, else the ``system`` account."""
-    from django.contrib.auth import get_user_model
+def ask_password(username: str) -> str:
+    """The password prompt of ``--user X`` (a terminal is needed: piped input is not a person typing)."""
+    import getpass
 
-    from canlian.accounts.services import system_user
+    if not sys.stdin.isatty():
+        raise SystemExit(
+            f"需要证明身份：请在终端中运行以输入 {username} 的密码，或设置 CANLIAN_TOKEN / --token-file"
+            " / a terminal or a token is needed"
+        )
+    return getpass.getpass(f"{username} 的密码 / password: ")
+
+
+def _token_from(args) -> str:
+    if args is None:  # work the command does on its own behalf (loading the regions on a new database)
+        return ""
+    path = getattr(args, "token_file", None)
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SystemExit(
+                f"无法读取令牌文件 {path}：{exc.strerror} / cannot read the token file"
+            ) from None
+    return os.environ.get("CANLIAN_TOKEN", "").strip()
+
+
+def cli_user(username: str | None, *, args=None, proof: bool = False):
+    """The account a CLI write is attributed to, once proven.
+
+    With a token (``CANLIAN_TOKEN`` or ``--token-file``): the token's user, who must be the ``--user`` named if
+    one is. With ``--user X`` (or ``CANLIAN_USER``) and no token: X's password, typed at the prompt. With
+    neither: the ``system`` account, unless the command writes or reveals personal data (``proof``): then it
+    is refused."""
+    from canlian.accounts.services import (
+        IdentityRefused,
+        cli_password_authenticate,
+        cli_token_authenticate,
+        system_user,
+    )
 
     name = username or os.environ.get("CANLIAN_USER")
-    if name:
-        try:
-            return get_user_model().objects.get(username=name, is_active=True)
-        except get_user_model().DoesNotExist:
-            raise SystemExit(f"用户不存在或已停用：{name} / no such active user") from None
+    raw = _token_from(args)
+    try:
+        if raw:
+            user = cli_token_authenticate(raw)
+            if name and name != user.username:
+                raise IdentityRefused(f"令牌属于用户 {user.username}，不能以 {name} 的身份执行")
+            return user
+        if name:
+            return cli_password_authenticate(name, ask_password(name))
+    except IdentityRefused as exc:
+        raise SystemExit(f"身份验证失败：{exc.message} / identity not proven") from None
+    if proof:
+        raise SystemExit(
+            "此命令会写入或显示个人数据，须以本人身份执行：--user 用户名（输入密码），"
+            "或设置 CANLIAN_TOKEN / --token-file（网页“命令行令牌”中创建） / identity required"
+        )
     return system_user()
 
 
@@ -160,7 +205,7 @@ def cmd_keys_rotate(args) -> int:
 
     try:
         result = keys_rotate(
-            acting_user=cli_user(args.user),
+            acting_user=cli_user(args.user, args=args),
             new_keys_file=Path(args.new_keys_file) if args.new_keys_file else None,
         )
     except KeyRotationError as exc:
@@ -243,7 +288,7 @@ def cmd_import_persons(args) -> int:
         report=args.report,
         as_json=args.json,
         allow_new_communities=args.allow_new_communities,
-        acting_user=cli_user(args.user),
+        acting_user=cli_user(args.user, args=args, proof=True),
     )
 
 
@@ -251,7 +296,10 @@ def cmd_export_persons(args) -> int:
     from canlian.registry.exporters import export_persons_cli
 
     return export_persons_cli(
-        out=args.out, town=args.town, acting_user=cli_user(args.user), unmasked=args.unmasked
+        out=args.out,
+        town=args.town,
+        acting_user=cli_user(args.user, args=args, proof=args.unmasked),
+        unmasked=args.unmasked,
     )
 
 
@@ -260,7 +308,7 @@ def cmd_regions_load(args) -> int:
     from canlian.registry.services import regions_load
 
     try:
-        result = regions_load(acting_user=cli_user(args.user), district=args.district or "")
+        result = regions_load(acting_user=cli_user(args.user, args=args), district=args.district or "")
     except DomainError as exc:
         print(f"错误：{exc.message}", file=sys.stderr)
         return 2
@@ -283,7 +331,7 @@ def cmd_services_import(args) -> int:
         dry_run=args.dry_run,
         as_json=args.json,
         report=args.report,
-        acting_user=cli_user(args.user),
+        acting_user=cli_user(args.user, args=args, proof=True),
     )
 
 
@@ -325,7 +373,7 @@ def cmd_createuser(args) -> int:
         institution=args.institution,
         full_name=args.name,
         password=args.password,
-        acting_user=cli_user(args.user),
+        acting_user=cli_user(args.user, args=args, proof=True),
     )
 
 
@@ -333,8 +381,19 @@ def cmd_eligibility(args) -> int:
     from canlian.benefits.cli import eligibility_cli
 
     return eligibility_cli(
-        id_number=args.id_number, month=args.month, as_json=args.json, acting_user=cli_user(args.user)
+        id_number=args.id_number,
+        month=args.month,
+        as_json=args.json,
+        acting_user=cli_user(args.user, args=args),
     )
+
+
+def _payroll_needs_proof(args) -> bool:
+    """Review, approval and bank results are decisions of a named person; the bank's copy shows full account
+    numbers. Generating a draft and a masked copy may run unattended (as ``system``)."""
+    if args.action == "export":
+        return bool(getattr(args, "unmasked", False))
+    return args.action in ("review", "approve", "results")
 
 
 def cmd_payroll(args) -> int:
@@ -344,7 +403,7 @@ def cmd_payroll(args) -> int:
         action=args.action,
         programme=args.programme,
         month=args.month,
-        acting_user=cli_user(args.user),
+        acting_user=cli_user(args.user, args=args, proof=_payroll_needs_proof(args)),
         path=getattr(args, "path", None),
         unmasked=getattr(args, "unmasked", False),
     )
@@ -353,7 +412,8 @@ def cmd_payroll(args) -> int:
 def cmd_verify(args) -> int:
     from canlian.verification.cli import verify_import_cli, verify_run_cli
 
-    user = cli_user(args.user)
+    # an import is a person's decision; the monthly run is scheduled work (cron) and may run as ``system``
+    user = cli_user(args.user, args=args, proof=args.action == "import")
     if args.action == "import":
         return verify_import_cli(
             args.kind,
@@ -405,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--new-keys-file", help="新密钥写入此文件（密钥来自环境变量时必填） / where to write new keys"
     )
     kp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    kp.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     kp.set_defaults(func=cmd_keys_rotate)
 
     p = sub.add_parser("audit", help="审计日志 / audit log")
@@ -455,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="自动新建未知的村(社区) / create unknown communities",
     )
     ip.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    ip.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     ip.set_defaults(func=cmd_import_persons)
 
     p = sub.add_parser("export", help="导出 / export")
@@ -466,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--unmasked", action="store_true", help="不打码（仅限有权限的角色）/ full numbers, if the role allows"
     )
     ep.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    ep.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     ep.set_defaults(func=cmd_export_persons)
 
     p = sub.add_parser("eligibility", help="某人某月的待遇资格与金额及理由 / eligibility, amount and reasons")
@@ -473,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("month", metavar="YYYY-MM", help="月份 / month")
     p.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
     p.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    p.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     p.set_defaults(func=cmd_eligibility)
 
     p = sub.add_parser("payroll", help="按月发放批次 / monthly payroll")
@@ -499,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
                 " / full account numbers: the bank's copy, marks the batch exported (masked copies do not)",
             )
         pp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+        pp.add_argument(
+            "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+        )
         pp.set_defaults(func=cmd_payroll)
 
     p = sub.add_parser("verify", help="数据比对 / data comparison")
@@ -519,12 +594,18 @@ def build_parser() -> argparse.ArgumentParser:
     vp.add_argument("--dry-run", action="store_true", help="只校验不写入 / validate only, write nothing")
     vp.add_argument("--report", metavar="OUT.xlsx", help="错误报告输出路径 / write the error report here")
     vp.add_argument("--user", help="操作人用户名 / acting user")
+    vp.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     vp.set_defaults(func=cmd_verify)
     rp = vsub.add_parser("run", help="运行数据比对 / run the comparison")
     rp.add_argument("--month", metavar="YYYY-MM", help="比对月份（默认本月）/ month")
     rp.add_argument("--all", action="store_true", help="重新比对全部名单 / all lists again")
     rp.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
     rp.add_argument("--user", help="操作人用户名 / acting user")
+    rp.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     rp.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("regions", help="行政区划 / towns and villages")
@@ -535,6 +616,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--district", help="6位区县代码，默认 CANLIAN_DISTRICT / county code")
     rp.add_argument("--user", help="操作人用户名 / acting user")
+    rp.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     rp.set_defaults(func=cmd_regions_load)
 
     p = sub.add_parser("services", help="服务项目 / services")
@@ -546,6 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="以 JSON 输出结果 / print the result as JSON")
     sp.add_argument("--report", metavar="OUT.xlsx", help="错误报告输出路径 / write the error report here")
     sp.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    sp.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     sp.set_defaults(func=cmd_services_import)
 
     p = sub.add_parser("workplan", help="工作要点 / work plan")
@@ -572,6 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="", help="姓名 / full name")
     p.add_argument("--password", help="密码（缺省则提示输入）/ password (prompted when omitted)")
     p.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    p.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
     p.set_defaults(func=cmd_createuser)
     return parser
 

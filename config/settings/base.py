@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "canlian.common.middleware.RequestContextMiddleware",
     "canlian.common.middleware.NoStoreMiddleware",
     "axes.middleware.AxesMiddleware",
+    "canlian.accounts.middleware.SignInStepsMiddleware",
 ]
 
 # No inline script or style anywhere (charts, page behaviours and htmx's indicator style live in static files):
@@ -224,3 +225,10 @@ LOGGING = {
 # locking an IP would lock a whole office out for one clerk's typos.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 CANLIAN_DEMO_ALLOWED = True  # demo accounts with printed passwords: never in production
+
+# Sign-in (accounts/middleware.py): these roles sign in with a second factor (TOTP, or a recovery code), and a
+# first or reset password must be changed before anything else. Only dev settings may exempt the demo users.
+CANLIAN_SECOND_FACTOR_ROLES = ("district_admin", "district_staff")
+CANLIAN_SECOND_FACTOR_REQUIRED = True
+CANLIAN_DEMO_SIGNIN_EXEMPT = False
+OTP_TOTP_ISSUER = "吴中区残联业务平台"

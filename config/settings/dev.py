@@ -32,3 +32,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# `make run`: the demo users (printed passwords) skip the second factor and the forced password change.
+CANLIAN_DEMO_SIGNIN_EXEMPT = True

@@ -24,3 +24,7 @@ MEDIA_ROOT = Path(DATA_DIR) / "uploads"
 if not os.environ.get("DATABASE_URL"):
     DATABASES["default"]["NAME"] = str(Path(DATA_DIR) / "test.sqlite3")  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(Path(DATA_DIR) / "test-run.sqlite3")}  # noqa: F405
+# The suite's view tests sign users in with force_login (no second factor): the sign-in steps are tested with
+# CANLIAN_SECOND_FACTOR_REQUIRED = True in canlian/accounts/tests. Demo users behave as under dev settings.
+CANLIAN_SECOND_FACTOR_REQUIRED = False
+CANLIAN_DEMO_SIGNIN_EXEMPT = True

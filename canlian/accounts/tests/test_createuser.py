@@ -15,6 +15,12 @@ from canlian.institutions.services import institution_create
 PW = "Canlian#2023pw"
 
 
+@pytest.fixture(autouse=True)
+def _proven_admin(make_user, cli_token):
+    """createuser runs as a proven user: an admin's CLI token (accounts/services.py)."""
+    cli_token(make_user("cliadmin", "district_admin"))
+
+
 @pytest.fixture
 def provider(users, towns):
     return institution_create(
@@ -48,7 +54,7 @@ def test_institution_staff_by_id_or_exact_name(provider, capsys, how):
         "jurisdiction": [None, "全区"],
         "institution": [None, "甪直镇阳光托养中心"],
     }
-    assert row.username == "system"
+    assert row.username == "cliadmin"  # the proven admin, not the system account
 
 
 @pytest.mark.django_db

@@ -37,6 +37,8 @@ HEADERS = [
 SINCE = "2025-06-01"
 MOVED = date(2025, 7, 31)
 
+pytestmark = pytest.mark.usefixtures("cli_password")  # --user X proves X by password
+
 
 @pytest.fixture
 def people(id_for):

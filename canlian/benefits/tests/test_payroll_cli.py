@@ -7,9 +7,8 @@ from canlian.cli import main
 from canlian.common.spreadsheet import read_table, write_xlsx
 from canlian.registry.models import EconomicStatusPeriod
 
-pytestmark = pytest.mark.usefixtures(
-    "example_standards_2023"
-)  # 2023 months: the example standards (root conftest)
+# 2023 months: the example standards (root conftest); --user X proves X by the password typed at the prompt
+pytestmark = pytest.mark.usefixtures("example_standards_2023", "cli_password")
 
 
 def test_payroll_cli_round_trip(users, make_user, make_person, tmp_path, capsys):

@@ -40,7 +40,11 @@ living_fixture = shared.living_fixture
 dibao_person_fixture = shared.dibao_person_fixture
 two_towns = views_shared.two_towns
 
-pytestmark = [pytest.mark.urls(URLS), pytest.mark.usefixtures("example_standards_2023")]
+pytestmark = [
+    pytest.mark.urls(URLS),
+    pytest.mark.usefixtures("example_standards_2023"),
+    pytest.mark.usefixtures("cli_password"),
+]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

@@ -112,7 +112,8 @@ def test_town_staff_import_only_their_children(users, world):
     assert (4, "身份证号码", "该儿童不在您的管辖范围内") in _errors(staged)
 
 
-def test_cli_json_and_exit_codes(users, world, tmp_path, capsys):
+def test_cli_json_and_exit_codes(users, cli_token, world, tmp_path, capsys):
+    cli_token(users["district"])  # an import runs as a proven user
     path = tmp_path / "康复名单.xlsx"
     path.write_bytes(world["bytes"])
     assert main(["services", "import", "child_rehab", str(path), "--dry-run", "--json"]) == 1

@@ -132,7 +132,8 @@ def test_error_report(users, world, tmp_path):
     assert ws.cell(3, 8).value.startswith("身份证号：不计入托养新增任务")
 
 
-def test_cli_json_and_exit_codes(users, world, tmp_path, capsys):
+def test_cli_json_and_exit_codes(users, cli_token, world, tmp_path, capsys):
+    cli_token(users["district"])  # an import runs as a proven user
     path = tmp_path / "托养名单.xlsx"
     path.write_bytes(world["bytes"])
     assert main(["services", "import", "custodial_care", str(path), "--dry-run", "--json"]) == 1

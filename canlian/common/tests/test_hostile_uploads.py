@@ -33,6 +33,8 @@ from .hostile import encrypted_xls, encrypted_xlsx, xfd_xlsx, zip_bomb_xlsx
 XFD_MESSAGE = "工作表“名单”声明的范围 A1:XFD1048576 到第 1,048,576 行，超过上限 200,000 行"
 BOMB_MESSAGE = "文件解压后共 250.6 MB，超过上限 200.0 MB（可能是异常的压缩文件）；请分成几个文件上传"
 
+pytestmark = pytest.mark.usefixtures("cli_password")  # --user X proves X by password
+
 
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):

@@ -17,6 +17,8 @@ from canlian.common.models import AuditLog
 from canlian.registry import exporters, importers
 from canlian.registry.selectors import PersonFilters
 
+pytestmark = pytest.mark.usefixtures("cli_password")  # --user X proves X by password
+
 
 @pytest.fixture
 def people(make_person):
@@ -176,8 +178,9 @@ def test_cli_export_by_town_masked_by_default(tmp_path, people, capsys):
     assert (log.username, log.changes["masked"], log.changes["count"]) == ("system", True, 2)
 
 
-def test_cli_export_unmasked(tmp_path, people):
+def test_cli_export_unmasked(tmp_path, people, users, cli_token):
     out = tmp_path / "all.xlsx"
+    cli_token(users["district"])  # full numbers only for a proven user
     assert main(["export", "persons", str(out), "--unmasked"]) == 0
     _headers, rows = read(out)
     assert people["zhao"].id_number in [r[1] for r in rows]

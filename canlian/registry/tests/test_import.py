@@ -40,6 +40,8 @@ HEADERS = [
 BORN = date(1985, 3, 2)
 TODAY = date(2026, 1, 15)
 
+pytestmark = pytest.mark.usefixtures("cli_password")  # --user X proves X by password
+
 
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
@@ -143,7 +145,8 @@ def snapshot():
         Certificate.objects.count(),
         EconomicStatusPeriod.objects.count(),
         Region.objects.count(),
-        AuditLog.objects.count(),
+        # the CLI's proof of who runs it is audited on every call; the import itself must write nothing
+        AuditLog.objects.exclude(action="cli.identity").count(),
     )
 
 
@@ -621,10 +624,14 @@ def test_cli_allow_new_communities_and_exit_0(tmp_path, users, pid, capsys):
     assert "新增 1" in capsys.readouterr().out
 
 
-def test_cli_default_user_is_the_system_account(tmp_path, pid, towns, capsys):
+def test_cli_import_needs_a_proven_user(tmp_path, pid, users, cli_token, capsys):
     path = write_xlsx(tmp_path / "a.xlsx", [row(pid(1))])
+    with pytest.raises(SystemExit, match="须以本人身份执行"):
+        main(["import", "persons", str(path), "--json"])
+    assert not AuditLog.objects.filter(action="import.commit").exists()
+    cli_token(users["district"])
     assert main(["import", "persons", str(path), "--json"]) == 0
-    assert AuditLog.objects.get(action="import.commit").username == "system"
+    assert AuditLog.objects.get(action="import.commit").username == "district1"
 
 
 def test_cli_missing_file_exit_2(tmp_path, users, capsys):

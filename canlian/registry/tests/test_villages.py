@@ -37,6 +37,8 @@ WUZHONG_TOWNS = [  # migration 0002, unchanged by the load
     ("320506110", "临湖镇", "town"),
 ]
 
+pytestmark = pytest.mark.usefixtures("cli_password")  # --user X proves X by password
+
 
 def regions_snapshot():
     return sorted(Region.objects.values_list("code", "name", "level", "kind", "parent__code", "official"))

@@ -23,7 +23,7 @@ from canlian.verification.services import match_confirm, match_reject, verificat
 from . import world
 from .conftest import xlsx_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cli_password")]
 
 SEQUENCE_DIFFERS = "顺序码（身份证号第15-17位）"
 AGREE = ["姓名", "姓名拼音", "出生日期", "性别（身份证号第17位）", "户籍区县代码（身份证号前6位）"]

@@ -222,16 +222,19 @@ def test_forged_row_forking_the_chain_is_named(users):
     assert (broken.kind, broken.seq, broken.row_id) == (BreakKind.INSERTED, 4, forged)
 
 
-def test_cli_verify_exit_codes_and_json(users, capsys):
+def test_cli_verify_exit_codes_and_json(users, capsys, cli_password):
     rows = _rows(3, users)
     assert main(["audit", "verify", "--user", "district1"]) == 0
     out = capsys.readouterr().out
-    assert "审计日志哈希链完整：共 3 条记录" in out and rows[-1].row_hash in out
+    # proving who runs the command is itself audited (before the walk): the chain holds 4 rows then
+    proof = AuditLog.objects.get(action="cli.identity")
+    assert proof.seq == 4 and proof.prev_hash == rows[-1].row_hash
+    assert "审计日志哈希链完整：共 4 条记录" in out and proof.row_hash in out
     check = AuditLog.objects.get(action="audit.verify")
     assert (check.seq, check.username, check.changes, check.result) == (
-        4,
+        5,
         "district1",
-        {"checked": 3},
+        {"checked": 4},
         "success",
     )
 

@@ -137,7 +137,9 @@ def test_run_json(capsys, staff, make_person):
     assert "只有区残联业务科室可以运行数据比对" in capsys.readouterr().err
 
 
-def test_import_dry_run_checks_every_row_writes_nothing_and_reports(tmp_path, capsys, staff, make_person):
+def test_import_dry_run_checks_every_row_writes_nothing_and_reports(
+    tmp_path, capsys, staff, make_person, cli_password
+):
     from openpyxl import load_workbook
 
     from canlian.cli import main

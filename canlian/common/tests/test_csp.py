@@ -175,7 +175,7 @@ def test_every_page_of_every_role_carries_the_policy_and_nothing_inline(demo_wor
     assert len(visited) >= 45, sorted(visited)
 
 
-def test_anonymous_pages_and_refusals_carry_the_policy(demo_world):
+def test_anonymous_pages_and_refusals_carry_the_policy(users):
     client = Client()
     for path in ("/accounts/login/", "/registry/persons/", "/no-such-page/", "/static/canlian/app.css"):
         response = client.get(path)
@@ -184,9 +184,9 @@ def test_anonymous_pages_and_refusals_carry_the_policy(demo_world):
             assert inline_content(response.content.decode()).found == [], path
 
 
-def test_a_form_shown_again_with_its_errors_has_nothing_inline(demo_world):
+def test_a_form_shown_again_with_its_errors_has_nothing_inline(users):
     client = Client()
-    client.force_login(demo_world[Role.DISTRICT_STAFF])
+    client.force_login(users["district"])
     response = client.post(reverse("registry:person_create"), {"name": ""})
     assert response.status_code == 400
     html = response.content.decode()
@@ -195,12 +195,10 @@ def test_a_form_shown_again_with_its_errors_has_nothing_inline(demo_world):
     assert response["Content-Security-Policy"] == POLICY
 
 
-def test_the_audited_reveal_has_nothing_inline(demo_world):
-    from canlian.registry.models import Person
-
+def test_the_audited_reveal_has_nothing_inline(users, make_person):
     client = Client()
-    client.force_login(demo_world[Role.DISTRICT_STAFF])
-    person = Person.objects.order_by("pk").first()
+    client.force_login(users["district"])
+    person = make_person()
     for headers in ({}, {"HTTP_HX_REQUEST": "true"}):  # the page without JavaScript, the fragment with htmx
         response = client.post(reverse("registry:person_reveal", args=[person.pk]), **headers)
         assert response.status_code == 200
@@ -230,9 +228,9 @@ def test_no_template_holds_inline_script_style_or_handler():
     assert problems == []
 
 
-def test_htmx_is_told_not_to_inject_its_style_nor_evaluate_code(demo_world):
+def test_htmx_is_told_not_to_inject_its_style_nor_evaluate_code(users):
     client = Client()
-    client.force_login(demo_world[Role.TOWN_STAFF])
+    client.force_login(users["town_luzhi"])
     html = client.get(reverse("registry:person_list")).content.decode()
     meta = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'>', html)
     import json

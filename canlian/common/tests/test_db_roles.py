@@ -132,7 +132,7 @@ def test_roles_plan_refuses_the_owner(app_role):
             cur.execute(f'ALTER TABLE common_auditlog OWNER TO "{connection.settings_dict["USER"]}"')
 
 
-def test_cli_prints_then_applies_the_grants(app_role, users, capsys, monkeypatch):
+def test_cli_prints_then_applies_the_grants(app_role, users, capsys, monkeypatch, cli_password):
     assert main(["db", "roles", "--app-role", app_role]) == 0
     out = capsys.readouterr().out
     assert f'GRANT SELECT, INSERT ON "public"."common_auditlog" TO "{app_role}";' in out

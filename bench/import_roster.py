@@ -192,7 +192,9 @@ def check(path: Path, out: dict, user) -> dict:
     }
     if len(cases) != n:
         problems.append(f"{len(cases)} cases for {n} rows")
-    rule = PROGRAMME.due_rules[0]
+    from canlian.casework.programme import parameters
+
+    rule, params = PROGRAMME.due_rules[0], parameters()  # read once (a query per call otherwise)
     today = timezone.localdate()
     due_total = 0
     rnd = random.Random(7)
@@ -202,7 +204,7 @@ def check(path: Path, out: dict, user) -> dict:
         pid = persons.get(id_index(id_number))
         case = cases.get((pid, start))
         state = "ended" if end and end < today else "placed"
-        days = rule.schedule(start, until=end) if state == "placed" else []
+        days = rule.schedule(start, until=end, params=params) if state == "placed" else []
         due_total += len(days)
         if case is None:
             problems.append(f"row {i + 2}: no case")

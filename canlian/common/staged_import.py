@@ -360,6 +360,13 @@ class ImportSpec:
         """Bulk look-ups for all rows at once (persons by blind index …): the context of the other hooks."""
         return None
 
+    def refresh(self, rows: list[Row], ctx, *, acting_user) -> Any:
+        """The context for the commit, read under its transaction (``rows``: all of them, as for
+        ``prepare``; ``ctx``: the one they were validated with). By default everything is looked up again; a spec whose commit reads
+        only part of the context (the rest comes from ``row.values``) overrides this to read that part
+        only."""
+        return self.prepare(rows, acting_user=acting_user)
+
     def validate(self, row: Row, ctx, *, acting_user) -> None:
         """Fill ``row.values``; put what is wrong in ``row.errors`` (rejected) or ``row.warnings`` (kept)."""
         raise NotImplementedError
@@ -423,6 +430,11 @@ def stage(
 ) -> SpecStaged:
     """Read and validate every row; nothing is written. With ``plan`` the spec also says what a commit would
     do (created / updated / unchanged) without writing: the preview and the dry run."""
+    return _stage(spec, source, acting_user=acting_user, filename=filename, progress=progress, plan=plan)[0]
+
+
+def _stage(spec: ImportSpec, source, *, acting_user, filename, progress, plan) -> tuple[SpecStaged, Any]:
+    """``stage``, and the context the rows were validated with."""
     table = read_table(source, aliases=spec.aliases(), required=spec.required(), filename=filename)
     rows = table_rows(table)
     total = len(rows)
@@ -436,7 +448,7 @@ def stage(
     staged = SpecStaged(spec, table, rows)
     if plan:
         spec.plan([r for r in rows if r.ok], ctx)
-    return staged
+    return staged, ctx
 
 
 def run(
@@ -444,10 +456,12 @@ def run(
 ) -> SpecStaged:
     """Validate, then write every valid row in ONE transaction (rejected rows are left out); if the commit
     fails, nothing is written and the error propagates."""
-    staged = stage(spec, source, acting_user=acting_user, filename=filename, progress=progress, plan=False)
+    staged, ctx = _stage(
+        spec, source, acting_user=acting_user, filename=filename, progress=progress, plan=False
+    )
     valid = [r for r in staged.rows if r.ok]
     with transaction.atomic():
-        ctx = spec.prepare(staged.rows, acting_user=acting_user)  # again, under the transaction
+        ctx = spec.refresh(staged.rows, ctx, acting_user=acting_user)  # again, under the transaction
         bulk = spec.commit_many is not None and len(valid) >= spec.bulk_min_rows()
         (spec.commit_many if bulk else spec.commit)(valid, ctx, acting_user=acting_user, progress=progress)
     staged.committed = True

@@ -50,7 +50,15 @@ from canlian.accounts import access
 from canlian.common import spreadsheet, staged_import
 from canlian.common.audit import AuditCopy, AuditTail, audit_record, audit_record_many
 from canlian.common.auditchain import appends_held
-from canlian.common.bulk import CopyRows, JSONText, copy_text, insert_rows, reserve_pks, sliced_writes
+from canlian.common.bulk import (
+    CopyRows,
+    JSONText,
+    copy_text,
+    insert_rows,
+    reserve_pks,
+    sliced_writes,
+    write_cache,
+)
 from canlian.common.crypto import encrypt
 from canlian.common.exceptions import DomainError, PermissionDenied
 from canlian.common.jobs import Progress, noop_progress
@@ -549,27 +557,6 @@ def persons_stage(
     return staged
 
 
-SQLITE_CACHE_KIB = 131072
-
-
-@contextmanager
-def _write_cache() -> Iterator[None]:
-    """On SQLite, a 128 MB page cache while an import writes (default 2 MB): the blind indexes are random,
-    so each insert touches a random B-tree page; measured -20 % database CPU at 50,000 rows. Restored after."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA cache_size")
-        (old,) = cursor.fetchone()
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA cache_size={int(old)}")
-
-
 def write_slice_rows() -> int:
     """Rows classified before they are written. SQLite writes in this process, so small slices keep the
     validation workers busy meanwhile. PostgreSQL inserts in its own process while this one converts the
@@ -634,7 +621,7 @@ def persons_import(
     progress(0, total, PHASE_IMPORT)
     try:
         # audit rows appended at the end of the transaction: the audit chain's lock for moments, not the import
-        with _prepared_chunks(rows, ctx) as chunks, _write_cache(), transaction.atomic(), appends_held():
+        with _prepared_chunks(rows, ctx) as chunks, write_cache(), transaction.atomic(), appends_held():
             pending: list[RowResult] = []
             for start, end, prepared in chunks:
                 part = classify(rows[start:end], prepared)
@@ -803,7 +790,7 @@ def persons_commit(
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
     total, done = len(staged.rows), 0
     try:
-        with _write_cache(), transaction.atomic(), appends_held():
+        with write_cache(), transaction.atomic(), appends_held():
             _recheck(creates, updates)
             for part in _chunks(staged.rows, BATCH_SIZE):
                 writer.write(part)
@@ -896,7 +883,7 @@ def persons_commit_sliced(
         raise PermissionDenied("您无权批量导入残疾人信息")
     writer = _Writer(acting_user=acting_user, today=staged.today, region_names=staged.region_names)
     total, done = len(staged.rows), 0
-    with _write_cache():
+    with write_cache():
         for part in _chunks(staged.rows, SLICE_ROWS):
             try:
                 with transaction.atomic():

@@ -99,6 +99,17 @@ class CustodialRoster(RosterSpec):
             existing.update(((c.person_id, c.opened_on), c) for c in served.select_related("institution"))
         return _Ctx(people, institutions_prepare(rows), certs, existing, parameters())
 
+    def refresh(self, rows: list[Row], ctx: _Ctx, *, acting_user) -> _Ctx:
+        """The commit reads the persons and institutions from ``row.values`` (those validated) and, from the
+        context, only which placements exist: read again under the transaction, for the valid rows'
+        persons. Persons and certificates are not looked up a second time (half the cost of a prepare)."""
+        pids = sorted({r.values["person"].pk for r in rows if r.ok})
+        existing = {}
+        for part in chunks(pids):
+            served = Case.objects.filter(programme=CODE, person_id__in=part, state__in=SERVED)
+            existing.update(((c.person_id, c.opened_on), c) for c in served.select_related("institution"))
+        return _Ctx(ctx.people, ctx.institutions, ctx.certs, existing, ctx.params)
+
     def validate(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
         v, e = row.values, row.errors
         person = person_cell(row, ctx.people)

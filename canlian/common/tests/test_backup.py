@@ -8,6 +8,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -80,11 +81,12 @@ def _files(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    """An embedded installation with persons, uploaded files and one write left in the WAL."""
-    src = tmp_path_factory.mktemp("source")
-    made = _canlian(src, "demo", "--persons", "40", "--registry-only")
-    assert made.returncode == 0, made.stderr
+def source(embedded_template, tmp_path_factory):
+    """An embedded installation with persons (a copy of the session's, made by `canlian demo`) and uploaded
+    files."""
+    src = tmp_path_factory.mktemp("source") / "data"
+    shutil.copytree(embedded_template, src)
+    shutil.copytree(f"{embedded_template}-keys", f"{src}-keys")
     attachments = src / "uploads" / "attachments" / "2023"
     attachments.mkdir(parents=True)
     (attachments / "a.bin").write_bytes(secrets.token_bytes(5000))
@@ -105,6 +107,7 @@ def _wal_write(db: Path):
     return con
 
 
+@pytest.mark.embedded
 def test_round_trip_sqlite_keeps_every_table_file_and_value(source, tmp_path):
     db = source / "canlian.sqlite3"
     holder = _wal_write(db)
@@ -139,6 +142,7 @@ def test_round_trip_sqlite_keeps_every_table_file_and_value(source, tmp_path):
     assert _dump(target / "canlian.sqlite3") == expected
 
 
+@pytest.mark.embedded
 def test_without_keys_the_restored_data_needs_the_old_keys(source, tmp_path):
     archive = tmp_path / "nokeys.tar.gz"
     assert _canlian(source, "backup", str(archive)).returncode == 0
@@ -150,6 +154,7 @@ def test_without_keys_the_restored_data_needs_the_old_keys(source, tmp_path):
     assert _decrypted_ids(target) == _decrypted_ids(source)
 
 
+@pytest.mark.embedded
 def test_wrong_passphrase_and_tampered_archive_change_nothing(source, tmp_path):
     archive = tmp_path / "b.tar.gz"
     assert (
@@ -182,6 +187,7 @@ def test_wrong_passphrase_and_tampered_archive_change_nothing(source, tmp_path):
     assert not (t2 / "uploads").exists()
 
 
+@pytest.mark.embedded
 def test_hostile_archive_member_is_refused(tmp_path):
     evil = tmp_path / "evil.tar.gz"
     manifest = {
@@ -202,6 +208,7 @@ def test_hostile_archive_member_is_refused(tmp_path):
     assert not (tmp_path / "inner" / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
 
 
+@pytest.mark.embedded
 def test_backup_never_overwrites(source, tmp_path):
     existing = tmp_path / "x.tar.gz"
     existing.write_bytes(b"keep me")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -74,21 +75,21 @@ def _canlian(data_dir: Path, *args: str, env_extra: dict | None = None) -> subpr
     )
 
 
-def test_cli_refuses_a_new_key_file_next_to_an_old_database(tmp_path):
-    # given an embedded database with persons, written with its generated keys.json
-    made = _canlian(tmp_path, "demo", "--persons", "5", "--registry-only")
-    assert made.returncode == 0, made.stderr
+@pytest.mark.embedded
+def test_cli_refuses_a_new_key_file_next_to_an_old_database(embedded_template, embedded_copy, tmp_path):
+    # given an embedded database with persons, written by the CLI with the keys.json it generated
+    key_dir = Path(f"{embedded_template}-keys")
     # the keys live apart from the data: a copy of the data folder is not a copy of its keys
-    key_file = Path(f"{tmp_path}-keys") / "keys.json"
-    assert key_file.exists() and not (tmp_path / "keys.json").exists()
-    assert not (tmp_path / "secret_key").exists() and (key_file.parent / "secret_key").exists()
+    assert (key_dir / "keys.json").exists() and not (embedded_template / "keys.json").exists()
+    assert not (embedded_template / "secret_key").exists() and (key_dir / "secret_key").exists()
     # what the command created is for its user only
-    for path in (key_file, key_file.parent, key_file.parent / "secret_key", tmp_path / "canlian.sqlite3"):
+    for path in (key_dir / "keys.json", key_dir, key_dir / "secret_key", embedded_template / "canlian.sqlite3"):
         assert path.stat().st_mode & 0o077 == 0, path
+    data = embedded_copy()
     # when the key file is lost and a new one is generated on the next start
-    key_file.unlink()
+    Path(f"{data}-keys", "keys.json").unlink()
     out = tmp_path / "out.xlsx"
-    refused = _canlian(tmp_path, "export", "persons", str(out))
+    refused = _canlian(data, "export", "persons", str(out))
     # then the command stops before doing anything, with the Chinese message and no traceback
     assert refused.returncode == 2
     assert "密钥与数据库不匹配" in refused.stderr
@@ -96,30 +97,32 @@ def test_cli_refuses_a_new_key_file_next_to_an_old_database(tmp_path):
     assert not out.exists()
 
 
-def test_cli_refuses_wrong_environment_keys(tmp_path):
-    keys = {
-        "CANLIAN_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "CANLIAN_INDEX_KEY": OTHER_KEY,
-    }
-    assert _canlian(tmp_path, "demo", "--persons", "3", "--registry-only", env_extra=keys).returncode == 0
+@pytest.mark.embedded
+def test_cli_refuses_wrong_environment_keys(embedded_copy, tmp_path):
+    # given the same installation run with its keys from the environment (no key file)
+    data = embedded_copy()
+    key_file = Path(f"{data}-keys", "keys.json")
+    stored = json.loads(key_file.read_text())
+    key_file.unlink()
+    keys = {"CANLIAN_ENCRYPTION_KEY": stored["encryption_key"], "CANLIAN_INDEX_KEY": stored["index_key"]}
     wrong = {**keys, "CANLIAN_INDEX_KEY": base64.b64encode(os.urandom(32)).decode()}
-    refused = _canlian(tmp_path, "eligibility", "11010519491231002X", "2025-07", env_extra=wrong)
+    refused = _canlian(data, "eligibility", "11010519491231002X", "2025-07", env_extra=wrong)
     assert refused.returncode == 2 and "密钥与数据库不匹配" in refused.stderr
-    assert _canlian(tmp_path, "eligibility", "11010519491231002X", "2025-07", env_extra=keys).returncode != 2
+    assert _canlian(data, "eligibility", "11010519491231002X", "2025-07", env_extra=keys).returncode != 2
 
 
-def test_a_key_file_left_in_the_data_folder_is_moved_to_the_key_folder(tmp_path):
+@pytest.mark.embedded
+def test_a_key_file_left_in_the_data_folder_is_moved_to_the_key_folder(embedded_copy, tmp_path):
     # given an installation made before the key folder was separate (keys.json and secret_key in the data folder)
-    made = _canlian(tmp_path, "demo", "--persons", "3", "--registry-only")
-    assert made.returncode == 0, made.stderr
-    keys_dir = Path(f"{tmp_path}-keys")
+    data = embedded_copy()
+    keys_dir = Path(f"{data}-keys")
     for name in ("keys.json", "secret_key"):
-        (keys_dir / name).rename(tmp_path / name)
+        (keys_dir / name).rename(data / name)
     # when any command starts, the files move to the key folder and the data still opens
     out = tmp_path / "out.xlsx"
-    done = _canlian(tmp_path, "export", "persons", str(out))
+    done = _canlian(data, "export", "persons", str(out))
     assert done.returncode == 0, done.stderr
     assert out.exists()
     assert (keys_dir / "keys.json").exists() and (keys_dir / "secret_key").exists()
-    assert not (tmp_path / "keys.json").exists() and not (tmp_path / "secret_key").exists()
+    assert not (data / "keys.json").exists() and not (data / "secret_key").exists()
     assert (keys_dir / "keys.json").stat().st_mode & 0o077 == 0

@@ -42,7 +42,9 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         # tests marked ``embedded`` run the CLI on an embedded SQLite installation of their own, whatever
         # DATABASE_URL says: the SQLite suite has already run them, so the PostgreSQL suite does not repeat them
-        again = pytest.mark.skip(reason="内置数据库的命令行测试已在 SQLite 套件中运行 / embedded-only, run by make test")
+        again = pytest.mark.skip(
+            reason="内置数据库的命令行测试已在 SQLite 套件中运行 / embedded-only, run by make test"
+        )
         for item in items:
             if "embedded" in item.keywords:
                 item.add_marker(again)

@@ -83,7 +83,12 @@ def test_cli_refuses_a_new_key_file_next_to_an_old_database(embedded_template, e
     assert (key_dir / "keys.json").exists() and not (embedded_template / "keys.json").exists()
     assert not (embedded_template / "secret_key").exists() and (key_dir / "secret_key").exists()
     # what the command created is for its user only
-    for path in (key_dir / "keys.json", key_dir, key_dir / "secret_key", embedded_template / "canlian.sqlite3"):
+    for path in (
+        key_dir / "keys.json",
+        key_dir,
+        key_dir / "secret_key",
+        embedded_template / "canlian.sqlite3",
+    ):
         assert path.stat().st_mode & 0o077 == 0, path
     data = embedded_copy()
     # when the key file is lost and a new one is generated on the next start

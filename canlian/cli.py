@@ -335,6 +335,60 @@ def cmd_services_import(args) -> int:
     )
 
 
+def cmd_workplan_import(args) -> int:
+    """Read a plan document (.docx/.txt/PDF) and store it as a draft version for review (``--dry-run``: only
+    print what was found). Exit 0 when read, 2 when the file cannot be used."""
+    import json
+    from pathlib import Path
+
+    from canlian.common.exceptions import DomainError
+    from canlian.workplan.services import plan_import, plan_read
+
+    path = Path(args.file)
+    try:
+        if not path.is_file():
+            raise DomainError(f"找不到文件：{args.file}")
+        if args.dry_run:
+            _kind, parsed = plan_read(str(path), year=args.year, filename=path.name)
+            plan = None
+        else:
+            result = plan_import(
+                acting_user=cli_user(args.user, args=args),
+                year=args.year,
+                data=path.read_bytes(),
+                filename=path.name,
+            )
+            parsed, plan = result.parsed, result.plan
+    except DomainError as exc:
+        print(f"无法导入工作要点：{exc.message}", file=sys.stderr)
+        return 2
+    out = parsed.as_json()
+    if plan is not None:
+        out["plan"] = {"version": plan.version, "status": plan.status, "changes": plan.changes}
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    print(
+        f"{out['year']} 年工作要点：{out['sections']} 个部分，{out['tasks']} 项任务，{len(out['targets'])} 个目标"
+    )
+    for t in out["targets"]:
+        value = (
+            "—"
+            if t["value"] is None
+            else f"{'≤' if t['comparator'] == 'at_most' else '≥'}{t['value']}{t['unit']}"
+        )
+        extra = "，".join(x for x in (t["deadline"] and f"期限 {t['deadline']}", t["town"]) if x)
+        print(f"  任务{t['task']}：{value}  {t['text']}" + (f"（{extra}）" if extra else ""))
+    for w in out["warnings"]:
+        print(f"  提示：{w}")
+    if plan is not None:
+        print(f"已保存为第 {plan.version} 版（待审核）；请在网页“工作要点”中核对后发布")
+        for key, items in plan.changes.items():
+            for item in items:
+                print(f"  变化（{key}）：{item}")
+    return 0
+
+
 def cmd_workplan_progress(args) -> int:
     import json
 
@@ -641,6 +695,18 @@ def build_parser() -> argparse.ArgumentParser:
     wp.add_argument("year", type=int, help="年份 / year")
     wp.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
     wp.set_defaults(func=cmd_workplan_progress)
+    wi = wsub.add_parser(
+        "import", help="导入年度工作要点（.docx/.txt/PDF） / import the year's plan document"
+    )
+    wi.add_argument("file", help="文件 / file")
+    wi.add_argument("--year", type=int, required=True, help="年份 / year")
+    wi.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
+    wi.add_argument("--dry-run", action="store_true", help="只识别不保存 / read only, save nothing")
+    wi.add_argument("--user", help="操作人用户名 / acting user (default: system)")
+    wi.add_argument(
+        "--token-file", help="从文件读取命令行令牌（代替 CANLIAN_TOKEN） / read the CLI token from a file"
+    )
+    wi.set_defaults(func=cmd_workplan_import)
 
     p = sub.add_parser("createuser", help="新建用户 / create a user")
     p.add_argument("username", help="用户名 / username")

@@ -193,6 +193,10 @@ _OTHER_MODEL_FIELDS = {
 # Keys that are not fields: counts, flags, filters, references.
 CHANGE_LABELS = {
     "on": "日期",
+    # work plan
+    "tasks": "任务数",
+    "targets": "目标数",
+    "superseded_version": "被替代的版本",
     "reason": "原因",
     "posting": "公示期",
     "approval_posting": "审定结果公示期",

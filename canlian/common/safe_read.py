@@ -533,7 +533,7 @@ def check_structure(source, kind: str, limits: Limits) -> None:
     message = size_error(_size(source), limits)
     if message:
         raise UnsafeFile(message)
-    if kind in ("xlsx", "xlsb", "ods"):
+    if kind in ("xlsx", "xlsb", "ods", "docx"):
         _zip_structure(source, limits, deep=False)
     elif kind == "xls" and is_encrypted_ole(source):
         raise PasswordProtected(PASSWORD_MESSAGE)
@@ -544,8 +544,8 @@ def check_content(source, kind: str, limits: Limits) -> None:
     message = size_error(_size(source), limits)
     if message:
         raise UnsafeFile(message)
-    if kind in ("xlsx", "xlsb", "ods"):
-        _zip_structure(source, limits, deep=True)
+    if kind in ("xlsx", "xlsb", "ods", "docx"):
+        _zip_structure(source, limits, deep=kind != "docx")
     elif kind == "xls" and is_encrypted_ole(source):
         raise PasswordProtected(PASSWORD_MESSAGE)
 
@@ -590,10 +590,59 @@ def csv_rows(data: bytes, limits: Limits) -> list[list[Any]]:
     return rows
 
 
+DOCUMENT_KINDS = ("docx", "pdf", "txt")
+
+
+def document_paragraphs(data: bytes, kind: str, limits: Limits) -> list[list[str]]:
+    """A document's paragraphs in reading order as ``[text, style]`` rows (style: the .docx paragraph style,
+    ``"#"`` for a markdown heading of a text file, else ``""``); table cells of a .docx are paragraphs too.
+    A PDF gives the lines of its text layer (a scanned PDF with no text layer gives none)."""
+    rows: list[list[str]] = []
+    if kind == "txt":
+        rows = [[line, ""] for line in decode_text(data).splitlines()]
+    elif kind == "docx":
+        import docx  # python-docx
+        from docx.opc.exceptions import PackageNotFoundError
+
+        try:
+            document = docx.Document(io.BytesIO(data))
+            for child in document.element.body.iterchildren():
+                tag = child.tag.rsplit("}", 1)[-1]
+                if tag == "p":
+                    par = docx.text.paragraph.Paragraph(child, document)
+                    rows.append([par.text, par.style.name if par.style is not None else ""])
+                elif tag == "tbl":
+                    for row in docx.table.Table(child, document).rows:
+                        for cell in row.cells:
+                            rows.extend([p.text, "table"] for p in cell.paragraphs)
+        except MemoryError:
+            raise
+        except (PackageNotFoundError, Exception) as exc:  # lxml, zip and package errors of a broken file
+            raise SpreadsheetError(f"{BROKEN_MESSAGE}（{type(exc).__name__}）") from None
+    elif kind == "pdf":
+        import pypdf
+        from pypdf.errors import PdfReadError
+
+        try:
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise PasswordProtected("文件设置了密码，请取消密码后再上传")
+            for page in reader.pages:
+                rows.extend([line, ""] for line in (page.extract_text() or "").splitlines())
+        except (PdfReadError, ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise SpreadsheetError(f"{BROKEN_MESSAGE}（{type(exc).__name__}）") from None
+    if len(rows) > limits.max_rows:
+        raise UnsafeFile(f"文件有 {len(rows):,} 段，超过上限 {limits.max_rows:,} 段")
+    return rows
+
+
 def parse_sheets(data: bytes, kind: str, limits: Limits) -> list[tuple[str, list[list[Any]]]]:
-    """(name, rows) for every visible worksheet; rows[i] is Excel row i + 1, cells from column A."""
+    """(name, rows) for every visible worksheet; rows[i] is Excel row i + 1, cells from column A. A document
+    (``DOCUMENT_KINDS``) is one sheet named ``document`` of ``[text, style]`` rows."""
     if kind == "csv":
         return [("CSV", csv_rows(data, limits))]
+    if kind in DOCUMENT_KINDS:
+        return [("document", document_paragraphs(data, kind, limits))]
     from python_calamine import (
         CalamineError,
         CalamineWorkbook,
@@ -657,7 +706,10 @@ def child_main() -> None:
     out = sys.stdout.buffer
     try:
         data = sys.stdin.buffer.read(limits.max_bytes + 1)
-        if kind != "csv":
+        if kind in ("docx", "pdf"):
+            import docx  # noqa: F401  (as for calamine: loaded before the limit)
+            import pypdf  # noqa: F401
+        elif kind not in ("csv", "txt"):
             import python_calamine  # noqa: F401  (mapped before the limit: a low limit fails the parse, not the import)
         _address_space_limit(limits.memory)
         check_content(data, kind, limits)

@@ -5,3 +5,18 @@ class WorkplanConfig(AppConfig):
     name = "canlian.workplan"
     label = "workplan"
     verbose_name = "工作要点"
+
+    def ready(self):
+        from canlian.common.audit_display import ActionSpec, register_actions
+
+        register_actions(
+            {
+                "workplan.import": ActionSpec("导入工作要点", "workplan.Plan"),
+                "workplan.publish": ActionSpec("发布工作要点", "workplan.Plan"),
+                "workplan.target_update": ActionSpec("修改工作目标", "workplan.Target"),
+                "workplan.target_add": ActionSpec("添加工作目标", "workplan.Target"),
+                "workplan.target_delete": ActionSpec("删除工作目标", "workplan.Target"),
+                "workplan.target_split": ActionSpec("拆分工作目标", "workplan.Target"),
+                "workplan.target_merge": ActionSpec("合并工作目标", "workplan.Target"),
+            }
+        )

@@ -48,6 +48,10 @@ def _fmt(value) -> str:
     return f"{value.normalize():f}" if value == value.to_integral() else f"{value:f}"
 
 
+def _plain(text: str) -> str:
+    return "".join(text.split())
+
+
 def _diff(previous: Plan | None, parsed: ParsedPlan) -> dict:
     """What the new document changes against ``previous``: tasks added / removed / reworded, targets added /
     removed / changed (value, deadline, town). Keys are task numbers and target descriptions (Chinese)."""
@@ -61,7 +65,7 @@ def _diff(previous: Plan | None, parsed: ParsedPlan) -> dict:
     for n in sorted(set(old_tasks) - set(new_tasks)):
         changes["tasks_removed"].append(f"任务{n}：{old_tasks[n].title}")
     for n in sorted(set(old_tasks) & set(new_tasks)):
-        if old_tasks[n].text != new_tasks[n].text:
+        if _plain(old_tasks[n].text) != _plain(new_tasks[n].text):  # a line broken elsewhere is no change
             changes["tasks_changed"].append(f"任务{n}：{new_tasks[n].title}")
 
     def grouped(items):

@@ -24,6 +24,7 @@ urlpatterns = [
     path("verification/", include("canlian.verification.urls")),
     path("services/", include("canlian.casework.urls")),
     path("institutions/", include("canlian.institutions.urls")),
+    path("workplan/", include("canlian.workplan.urls")),
     path("", include("canlian.common.urls")),
 ]
 

@@ -20,3 +20,20 @@ class WorkplanConfig(AppConfig):
                 "workplan.target_merge": ActionSpec("合并工作目标", "workplan.Target"),
             }
         )
+
+        from canlian.common.navigation import NavEntry, nav_register
+
+        from . import access
+
+        nav_register(
+            NavEntry(
+                "workplan",
+                "年度工作要点",
+                "bi-journal-text",
+                "workplan:plan_list",
+                access.can_read_plans,
+                namespace="workplan",
+                prefixes=("plan", "target"),
+                order=20,
+            )
+        )

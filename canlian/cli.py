@@ -389,6 +389,40 @@ def cmd_workplan_import(args) -> int:
     return 0
 
 
+def cmd_workplan_snapshot(args) -> int:
+    """Freeze every indicator's figures for a closed month (cron: on the 1st, for the month before)."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from canlian.common.audit import audit_record
+    from canlian.workplan.progress import previous_month, snapshot_month
+
+    if args.month:
+        try:
+            year, month = (int(x) for x in args.month.split("-"))
+            date(year, month, 1)
+        except ValueError:
+            print(f"月份“{args.month}”不正确，应为 YYYY-MM", file=sys.stderr)
+            return 2
+    else:
+        year, month = previous_month(timezone.localdate())
+    if date(year, month, 1) > timezone.localdate().replace(day=1):
+        print(f"{year}-{month:02d} 尚未开始，不能冻结", file=sys.stderr)
+        return 2
+    written = snapshot_month(year, month)
+    if written:
+        audit_record(
+            acting_user=cli_user(None),
+            action="workplan.snapshot",
+            object_type="workplan.indicatorsnapshot",
+            object_repr=f"{year}-{month:02d}",
+            changes={"rows": written},
+        )
+    print(f"{year}-{month:02d}：冻结 {written} 行（已冻结的指标保持不变）")
+    return 0
+
+
 def cmd_workplan_progress(args) -> int:
     import json
 
@@ -398,11 +432,17 @@ def cmd_workplan_progress(args) -> int:
     if args.json:
         slim = {
             code: {
-                k: ind[k] for k in ("name", "actual", "target", "by_town", "denominator", "rate") if k in ind
+                k: ind[k]
+                for k in ("name", "actual", "target", "by_town", "by_town_target", "denominator", "rate")
+                if k in ind
             }
             for code, ind in data["indicators"].items()
         }
-        print(json.dumps({"year": data["year"], "indicators": slim}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"year": data["year"], "indicators": slim, "targets": data["targets"]}, ensure_ascii=False
+            )
+        )
         return 0
     print(f"{data['year']} 年工作要点指标进度")
     for code, ind in data["indicators"].items():
@@ -695,6 +735,9 @@ def build_parser() -> argparse.ArgumentParser:
     wp.add_argument("year", type=int, help="年份 / year")
     wp.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
     wp.set_defaults(func=cmd_workplan_progress)
+    ws = wsub.add_parser("snapshot", help="冻结上月指标快照 / freeze last month's figures")
+    ws.add_argument("--month", help="月份 YYYY-MM（默认上月） / month (default: the previous one)")
+    ws.set_defaults(func=cmd_workplan_snapshot)
     wi = wsub.add_parser(
         "import", help="导入年度工作要点（.docx/.txt/PDF） / import the year's plan document"
     )

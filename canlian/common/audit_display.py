@@ -197,6 +197,8 @@ CHANGE_LABELS = {
     "tasks": "任务数",
     "targets": "目标数",
     "superseded_version": "被替代的版本",
+    "how": "方式",
+    "quotas": "分镇目标",
     "reason": "原因",
     "posting": "公示期",
     "approval_posting": "审定结果公示期",

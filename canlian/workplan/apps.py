@@ -18,6 +18,9 @@ class WorkplanConfig(AppConfig):
                 "workplan.target_delete": ActionSpec("删除工作目标", "workplan.Target"),
                 "workplan.target_split": ActionSpec("拆分工作目标", "workplan.Target"),
                 "workplan.target_merge": ActionSpec("合并工作目标", "workplan.Target"),
+                "workplan.quotas": ActionSpec("分解目标到各镇(街道)", "workplan.Target"),
+                "workplan.milestone": ActionSpec("登记里程碑完成", "workplan.Target"),
+                "workplan.snapshot": ActionSpec("冻结指标月度快照"),
             }
         )
 

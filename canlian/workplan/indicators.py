@@ -19,6 +19,9 @@ class Indicator:
     count: Callable[[int], dict[int, int]]
     # a rate: ``count`` gives the numerator by town and ``denominator`` the denominator (``None``: a count)
     denominator: Callable[[int], dict[int, int]] | None = None
+    # the base a target is split across towns by (persons in the target's group per town, ``{town id: n}``);
+    # ``None``: the certified persons living in each town
+    base: Callable[[int], dict[int, int]] | None = None
 
 
 _INDICATORS: dict[str, Indicator] = {}

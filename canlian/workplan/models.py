@@ -116,6 +116,10 @@ class Target(models.Model):
     department = models.CharField("责任科室", max_length=64, blank=True)
     origin = models.CharField("来源", max_length=10, choices=Origin.choices, default=Origin.IMPORTED)
     warnings = models.JSONField("识别提示", default=list, blank=True)
+    # the expected pace: [] = linear from 1 January to the deadline; else 12 cumulative fractions (0..1), the
+    # share expected done by the end of each month (a curve: custodial placements come late in the year)
+    pace = models.JSONField("进度曲线", default=list, blank=True)
+    milestone_done_on = models.DateField("里程碑完成日期", null=True, blank=True)
 
     class Meta:
         verbose_name = "工作目标"
@@ -132,3 +136,60 @@ class Target(models.Model):
             return ""
         sign = "≥" if self.comparator == self.Comparator.AT_LEAST else "≤"
         return f"{sign}{self.value.normalize():f}{self.unit}"
+
+
+class TownQuota(models.Model):
+    """A target's share for one town (分解任务至各镇): the quotas of a target add up to its value."""
+
+    target = models.ForeignKey(Target, verbose_name="目标", on_delete=models.CASCADE, related_name="quotas")
+    town = models.ForeignKey(
+        "registry.Region", verbose_name="镇(街道)", on_delete=models.PROTECT, related_name="+"
+    )
+    value = models.DecimalField("分解目标值", max_digits=12, decimal_places=2)
+
+    class Meta:
+        verbose_name = "分镇目标"
+        verbose_name_plural = "分镇目标"
+        ordering = ["target", "town__code"]
+        constraints = [models.UniqueConstraint(fields=["target", "town"], name="workplan_quota_town")]
+
+    def __str__(self) -> str:
+        return f"{self.town}：{self.value.normalize():f}"
+
+
+class IndicatorSnapshot(models.Model):
+    """An indicator's count for a year by town as it stood at the end of a month, frozen when the month
+    closed: last month's figures never change after the fact. ``town`` null: the district total."""
+
+    indicator = models.CharField("指标", max_length=64)
+    year = models.PositiveSmallIntegerField("年度")
+    month = models.PositiveSmallIntegerField("月份")
+    town = models.ForeignKey(
+        "registry.Region",
+        verbose_name="镇(街道)",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    actual = models.IntegerField("完成数")
+    denominator = models.IntegerField("分母", null=True, blank=True)
+    taken_at = models.DateTimeField("冻结时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "指标月度快照"
+        verbose_name_plural = "指标月度快照"
+        ordering = ["indicator", "year", "month"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["indicator", "year", "month", "town"], name="workplan_snapshot_town"
+            ),
+            models.UniqueConstraint(
+                fields=["indicator", "year", "month"],
+                condition=models.Q(town__isnull=True),
+                name="workplan_snapshot_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.indicator} {self.year}-{self.month:02d}：{self.actual}"

@@ -39,4 +39,26 @@ def progress(year: int, *, towns=None) -> dict:
                 if total
                 else None
             )
-    return {"year": year, "indicators": out}
+    from .progress import indicator_targets, plan_progress
+
+    tied = indicator_targets(year)
+    for code, entry in out.items():
+        t = tied.get(code)
+        entry["target"] = _num(t["target"]) if t else None
+        entry["by_town_target"] = (
+            {name: _num(t["by_town_target"].get(name)) for name in entry["by_town"]}
+            if t and t["by_town_target"]
+            else {}
+        )
+    return {
+        "year": year,
+        "indicators": out,
+        "targets": [p.as_json() for p in plan_progress(year, towns=towns)],
+    }
+
+
+def _num(v):
+    if v is None:
+        return None
+    v = Decimal(v)
+    return int(v) if v == v.to_integral() else float(v)

@@ -465,3 +465,156 @@ def plan_publish(*, acting_user, plan_id: int) -> Plan:
         changes={"status": ["待审核", "已发布"], "superseded_version": before.version if before else None},
     )
     return plan
+
+
+# ---- town quotas, milestones ---------------------------------------------------------------------------
+
+
+def _target_for_quotas(acting_user, target_id: int) -> Target:
+    if not access.can_manage_plans(acting_user):
+        raise PermissionDenied("只有区残联业务科室可以分解目标")
+    target = (
+        Target.objects.select_for_update().select_related("plan", "task", "town").filter(pk=target_id).first()
+    )
+    if target is None:
+        raise NotFound("找不到该目标")
+    if target.plan.status == Plan.Status.SUPERSEDED:
+        raise ValidationFailed({"plan": "该版本已被替代，请在当前版本中分解"})
+    if target.town_id is not None:
+        raise ValidationFailed({"town": f"该目标已是{target.town.name}的目标，无需再分解"})
+    if target.value is None or target.unit == "%":
+        raise ValidationFailed({"value": "只有数量目标可以分解到各镇(街道)；比例目标各镇同样适用"})
+    return target
+
+
+def _write_quotas(acting_user, target: Target, values: dict, how: str) -> list:
+    from .models import TownQuota
+
+    old = {q.town.name: str(q.value) for q in target.quotas.select_related("town")}
+    target.quotas.all().delete()
+    rows = TownQuota.objects.bulk_create(
+        TownQuota(target=target, town=town, value=value) for town, value in values.items() if value
+    )
+    audit_record(
+        acting_user=acting_user,
+        action="workplan.quotas",
+        obj=target,
+        changes={
+            "how": how,
+            "quotas": [old, {town.name: _fmt(value) for town, value in values.items() if value}],
+        },
+    )
+    return rows
+
+
+@transaction.atomic
+def quotas_set(*, acting_user, target_id: int, values: dict) -> list:
+    """Split a target across towns by hand: ``{town id: value}``; the values must add up to the target."""
+    from canlian.registry.models import Region
+
+    target = _target_for_quotas(acting_user, target_id)
+    towns = {t.pk: t for t in Region.objects.filter(level=Region.Level.TOWN)}
+    errors: dict[str, str] = {}
+    cleaned = {}
+    for raw_town, raw in values.items():
+        town = towns.get(int(raw_town)) if str(raw_town).isdigit() else None
+        if town is None:
+            errors[f"town_{raw_town}"] = "镇(街道)不正确"
+            continue
+        text = str(raw or "").strip()
+        if not text:
+            continue
+        try:
+            value = Decimal(text)
+            if not value.is_finite() or value < 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            errors[f"town_{town.pk}"] = f"{town.name}的目标值“{text}”不是有效的数字"
+            continue
+        cleaned[town] = value.quantize(Decimal("0.01"))
+    if errors:
+        raise ValidationFailed(errors)
+    total = sum(cleaned.values(), Decimal(0))
+    if total != target.value:
+        raise ValidationFailed(
+            {
+                "total": f"各镇(街道)合计 {_fmt(total)}{target.unit}，与目标值 {_fmt(target.value)}{target.unit} "
+                f"不符（相差 {_fmt(target.value - total)}）"
+            }
+        )
+    return _write_quotas(acting_user, target, cleaned, "按镇填写")
+
+
+def _persons_by_town() -> dict[int, int]:
+    from django.db.models import Count
+
+    from canlian.registry.models import Person
+
+    return dict(
+        Person.objects.filter(status=Person.Status.ACTIVE)
+        .values_list("town")
+        .annotate(n=Count("pk"))
+        .values_list("town", "n")
+    )
+
+
+def proportional(total: Decimal, base: dict, *, whole: bool) -> dict:
+    """``total`` split in proportion to ``base`` ({key: weight}); whole numbers by the largest remainder, so
+    the parts always add up to ``total`` exactly."""
+    weight = sum(base.values())
+    if weight <= 0:
+        raise ValidationFailed({"base": "各镇(街道)的基数均为 0，无法按比例分解"})
+    step = Decimal(1) if whole else Decimal("0.01")
+    raw = {k: total * Decimal(w) / Decimal(weight) for k, w in base.items()}
+    floor = {k: (v / step).to_integral_value(rounding="ROUND_FLOOR") * step for k, v in raw.items()}
+    left = int(((total - sum(floor.values(), Decimal(0))) / step).to_integral_value())
+    order = sorted(base, key=lambda k: (-(raw[k] - floor[k]), -base[k], str(k)))
+    for k in order[:left]:
+        floor[k] += step
+    return floor
+
+
+@transaction.atomic
+def quotas_proportional(*, acting_user, target_id: int) -> list:
+    """Split a target across towns in proportion to a base: the indicator's own base when it has one (the
+    persons in the target's group per town), else the certified persons living in each town."""
+    from canlian.registry.models import Region
+
+    target = _target_for_quotas(acting_user, target_id)
+    from .indicators import indicators
+
+    ind = next((i for i in indicators() if i.code == target.indicator), None)
+    base_of = getattr(ind, "base", None) if ind else None
+    base = base_of(target.plan.year) if base_of else _persons_by_town()
+    towns = {t.pk: t for t in Region.objects.filter(level=Region.Level.TOWN)}
+    base = {towns[k]: v for k, v in base.items() if k in towns and v > 0}
+    whole = target.value == target.value.to_integral()
+    parts = proportional(target.value, base, whole=whole)
+    how = f"按{'指标口径人数' if base_of else '持证残疾人数'}比例"
+    return _write_quotas(acting_user, target, parts, how)
+
+
+@transaction.atomic
+def milestone_complete(*, acting_user, target_id: int, on: date | None) -> Target:
+    """Mark a manual milestone done on a day (``None``: not done after all)."""
+    if not access.can_manage_plans(acting_user):
+        raise PermissionDenied("只有区残联业务科室可以登记里程碑")
+    target = Target.objects.select_for_update().select_related("plan", "task").filter(pk=target_id).first()
+    if target is None:
+        raise NotFound("找不到该目标")
+    if target.link != Target.Link.MILESTONE:
+        raise ValidationFailed({"link": "只有人工里程碑可以登记完成"})
+    if target.plan.status != Plan.Status.PUBLISHED:
+        raise ValidationFailed({"plan": "工作要点发布后才能登记完成"})
+    if on is not None and on > timezone.localdate():
+        raise ValidationFailed({"milestone_done_on": "完成日期不能晚于今天"})
+    old = target.milestone_done_on
+    target.milestone_done_on = on
+    target.save(update_fields=["milestone_done_on"])
+    audit_record(
+        acting_user=acting_user,
+        action="workplan.milestone",
+        obj=target,
+        changes={"milestone_done_on": [str(old) if old else None, str(on) if on else None]},
+    )
+    return target

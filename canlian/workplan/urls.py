@@ -13,4 +13,8 @@ urlpatterns = [
     path("plans/<int:pk>/targets/<int:target_pk>/", views.target_update, name="target_update"),
     path("plans/<int:pk>/targets/<int:target_pk>/delete/", views.target_delete, name="target_delete"),
     path("plans/<int:pk>/targets/<int:target_pk>/split/", views.target_split, name="target_split"),
+    path("plans/<int:pk>/targets/<int:target_pk>/quotas/", views.target_quotas, name="target_quotas"),
+    path(
+        "plans/<int:pk>/targets/<int:target_pk>/milestone/", views.target_milestone, name="target_milestone"
+    ),
 ]

@@ -16,7 +16,7 @@ from canlian.common.safe_read import size_error, upload_limits
 
 from . import access, services
 from .indicators import indicators
-from .models import Plan, Target
+from .models import Plan, Target, TownQuota
 
 EDIT_FIELDS = ("text", "value", "unit", "comparator", "deadline", "town", "link", "indicator", "department")
 
@@ -97,6 +97,13 @@ def plan_detail(request, pk):
     for t in targets:
         by_task.setdefault(t.task_id, []).append(t)
     tasks = [{"task": task, "targets": by_task.get(task.pk, [])} for task in plan.tasks.order_by("number")]
+    quotas: dict[int, dict[int, object]] = {}
+    for q in TownQuota.objects.filter(target__plan=plan):
+        quotas.setdefault(q.target_id, {})[q.town_id] = q.value
+    town_rows = list(Region.objects.filter(level=Region.Level.TOWN).order_by("code"))
+    for t in targets:
+        t.quota_rows = [(town, quotas.get(t.pk, {}).get(town.pk)) for town in town_rows]
+        t.has_quotas = t.pk in quotas
     editable = can_manage and plan.status == Plan.Status.DRAFT
     return render(
         request,
@@ -107,7 +114,8 @@ def plan_detail(request, pk):
             "editable": editable,
             "unlinked": sum(1 for t in targets if not t.link),
             "indicators": indicators(),
-            "towns": Region.objects.filter(level=Region.Level.TOWN).order_by("code"),
+            "towns": town_rows,
+            "splittable": can_manage and plan.status != Plan.Status.SUPERSEDED,
             "links": Target.Link.choices,
             "comparators": Target.Comparator.choices,
             "changes": [
@@ -215,6 +223,38 @@ def target_add(request, pk):
         ),
         "已添加目标",
     )
+
+
+@login_required
+@require_POST
+def target_quotas(request, pk, target_pk):
+    """Split a target across towns: by hand (``town_<id>`` fields) or in proportion (``how=proportional``)."""
+
+    def split(plan):
+        target_id = _target_of(plan, target_pk)
+        if request.POST.get("how") == "proportional":
+            services.quotas_proportional(acting_user=request.user, target_id=target_id)
+        else:
+            values = {k[5:]: v for k, v in request.POST.items() if k.startswith("town_")}
+            services.quotas_set(acting_user=request.user, target_id=target_id, values=values)
+
+    return _act(request, pk, split, "已分解到各镇(街道)")
+
+
+@login_required
+@require_POST
+def target_milestone(request, pk, target_pk):
+    from datetime import date
+
+    def done(plan):
+        raw = (request.POST.get("done_on") or "").strip()
+        try:
+            on = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            raise ValidationFailed({"done_on": f"完成日期“{raw}”不正确"}) from None
+        services.milestone_complete(acting_user=request.user, target_id=_target_of(plan, target_pk), on=on)
+
+    return _act(request, pk, done, "已登记里程碑")
 
 
 @login_required

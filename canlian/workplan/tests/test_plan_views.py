@@ -124,3 +124,28 @@ def test_an_edited_url_naming_another_plans_target_is_not_found(users, imported)
     )
     target.refresh_from_db()
     assert target.value == 97
+
+
+def test_split_across_towns_and_mark_a_milestone_on_the_page(users, towns, imported):
+    c = _client(users["district"])
+    targets = list(imported.targets.order_by("task__number"))
+    custodial, home = targets[2], targets[1]
+    url = reverse("workplan:target_quotas", args=[imported.pk, custodial.pk])
+    response = c.post(
+        url, {f"town_{towns['木渎镇'].pk}": "70", f"town_{towns['甪直镇'].pk}": "20"}, follow=True
+    )
+    assert "各镇(街道)合计 90人，与目标值 100人 不符（相差 10）" in response.content.decode()
+    c.post(url, {f"town_{towns['木渎镇'].pk}": "70", f"town_{towns['甪直镇'].pk}": "30"})
+    assert {q.town.name: q.value for q in custodial.quotas.all()} == {"木渎镇": 70, "甪直镇": 30}
+    page = c.get(reverse("workplan:plan_detail", args=[imported.pk])).content.decode()
+    assert "（已分解）" in page
+    # a milestone is marked once the plan is published
+    for t in targets:
+        c.post(reverse("workplan:target_update", args=[imported.pk, t.pk]), {"link": "milestone"})
+    c.post(reverse("workplan:plan_publish", args=[imported.pk]))
+    done = reverse("workplan:target_milestone", args=[imported.pk, home.pk])
+    assert "不正确" in c.post(done, {"done_on": "2023-13-01"}, follow=True).content.decode()
+    c.post(done, {"done_on": "2023-10-20"})
+    home.refresh_from_db()
+    assert str(home.milestone_done_on) == "2023-10-20"
+    assert _client(users["town_luzhi"]).post(done, {"done_on": ""}).status_code == 403

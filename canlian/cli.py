@@ -452,8 +452,19 @@ def cmd_workplan_progress(args) -> int:
             print(f"{ind['name']}（{code}）：{ind['actual']} / {ind['denominator']}（{rate}），{target}")
         else:
             print(f"{ind['name']}（{code}）：{ind['actual']} {ind['unit']}，{target}")
+        quotas = ind.get("by_town_target") or {}
         for town, n in ind["by_town"].items():
-            print(f"  {town}：{n}")
+            quota = quotas.get(town)
+            print(f"  {town}：{n}" + (f" / {quota}" if quota is not None else ""))
+    if data["targets"]:
+        from canlian.workplan.progress import STATUS_LABELS
+
+        print(f"\n{data['year']} 年工作要点目标（已发布版本）")
+        for t in data["targets"]:
+            value = "—" if t["value"] is None else f"{t['value']}{t['unit']}"
+            actual = "—" if t["actual"] is None else f"{t['actual']}"
+            pct = "" if t["percent"] is None else f"（{t['percent']}%）"
+            print(f"任务{t['task']}：{actual} / {value}{pct} {STATUS_LABELS[t['status']]}  {t['text']}")
     return 0
 
 

@@ -11,6 +11,11 @@ def home(request):
         return redirect("common:audit_list")
     if request.user.role == "institution_staff":
         return redirect("casework:index")
+    # the leader's board; the town clerk's own town (its targets and its due work); the district's worklist
+    if request.user.role in ("leader", "town_staff"):
+        return redirect("workplan:board")
+    if request.user.role == "district_staff":
+        return redirect("casework:worklist")
     if request.user.role in access.PERSON_READERS:
         return redirect("registry:person_list")
     return redirect("registry:region_list")

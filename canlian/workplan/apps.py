@@ -31,6 +31,16 @@ class WorkplanConfig(AppConfig):
         nav_register(
             NavEntry(
                 "workplan",
+                "目标进度",
+                "bi-bar-chart",
+                "workplan:board",
+                access.can_read_plans,
+                namespace="workplan",
+                prefixes=("board",),
+                order=10,
+            ),
+            NavEntry(
+                "workplan",
                 "年度工作要点",
                 "bi-journal-text",
                 "workplan:plan_list",
@@ -38,5 +48,5 @@ class WorkplanConfig(AppConfig):
                 namespace="workplan",
                 prefixes=("plan", "target"),
                 order=20,
-            )
+            ),
         )

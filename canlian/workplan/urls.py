@@ -5,6 +5,7 @@ from . import views
 app_name = "workplan"
 
 urlpatterns = [
+    path("", views.board, name="board"),
     path("plans/", views.plan_list, name="plan_list"),
     path("plans/<int:pk>/", views.plan_detail, name="plan_detail"),
     path("plans/<int:pk>/publish/", views.plan_publish, name="plan_publish"),

@@ -266,3 +266,126 @@ def plan_publish(request, pk):
         lambda plan: services.plan_publish(acting_user=request.user, plan_id=plan.pk),
         "已发布工作要点",
     )
+
+
+# ---- the board ------------------------------------------------------------------------------------------
+
+
+def _year(request) -> int:
+    from django.utils import timezone
+
+    raw = request.GET.get("year", "")
+    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else timezone.localdate().year
+
+
+def _num(v):
+    from decimal import Decimal
+
+    if v is None:
+        return None
+    v = Decimal(v)
+    return int(v) if v == v.to_integral() else float(v)
+
+
+@login_required
+@require_GET
+def board(request):
+    """The year's targets and how far each has come: the district's board for leaders and district staff,
+    the town's own targets for town staff. Counts are shown next to every percentage."""
+    from django.utils import timezone
+
+    from canlian.accounts import access as core
+
+    from .progress import STATUS_LABELS, expected_share, monthly_series, plan_progress, published_plan
+
+    _readable(request.user)
+    year = _year(request)
+    today = timezone.localdate()
+    on = min(today, date_of(year, 12, 31)) if year <= today.year else date_of(year, 1, 1)
+    towns = core.towns_visible(request.user)
+    own_town = core.town_scope(request.user)
+    rows = plan_progress(year, on=on, towns=towns)
+    if own_town is not None:
+        rows = [r for r in rows if r.target.town_id in (None, own_town.pk)]
+    counted = [r for r in rows if r.status != "none"]
+    summary = [
+        (code, label, sum(1 for r in counted if r.status == code))
+        for code, label in STATUS_LABELS.items()
+        if code != "none"
+    ]
+    # towns ranked by their share of the quantity targets split to them (sum of actual ÷ sum of quotas)
+    ranking: dict[str, list] = {}
+    for r in counted:
+        for tp in r.by_town:
+            if tp.target and tp.actual is not None:
+                entry = ranking.setdefault(tp.town, [0, 0])
+                entry[0] += tp.actual
+                entry[1] += tp.target
+    ranked = sorted(
+        ((town, a, q, round(a * 100 / q, 1) if q else None) for town, (a, q) in ranking.items()),
+        key=lambda x: (-(x[3] or 0), x[0]),
+    )
+    charts = []
+    for r in counted:
+        t = r.target
+        if t.link != Target.Link.INDICATOR:
+            continue
+        shown = [tp for tp in r.by_town if tp.target or tp.actual]
+        chart = {
+            "data_id": f"target-{t.pk}-data",
+            "title": f"任务{t.task.number}：{t.text[:24]}",
+            "unit": t.unit,
+            "towns": [tp.town for tp in shown],
+            "actual": [_num(tp.actual) for tp in shown],
+            "quota": [_num(tp.target) for tp in shown],
+        }
+        if t.unit != "%":
+            series = monthly_series(t.indicator, year, on=on, town_id=t.town_id)
+            if own_town is not None and t.town_id is None:
+                series = monthly_series(t.indicator, year, on=on, town_id=own_town.pk)
+            chart["months"] = [f"{m}月" for m in range(1, len(series) + 1)]
+            chart["series"] = series
+            chart["pace"] = [
+                _num((t.value or 0) * expected_share(t, date_of(year, m, _month_end_day(year, m)), year))
+                for m in range(1, len(series) + 1)
+            ]
+        charts.append(chart)
+    late = [r for r in counted if r.status in ("late", "due_soon", "behind")]
+    due = None
+    if own_town is not None:  # the town clerk's home: their due work beside their town's targets
+        from canlian.casework.worklist import worklist_summary
+
+        due = worklist_summary(request.user)
+    return render(
+        request,
+        "workplan/board.html",
+        {
+            "year": year,
+            "on": on,
+            "plan": published_plan(year),
+            "rows": rows,
+            "summary": summary,
+            "ranked": ranked,
+            "late": late,
+            "charts": charts,
+            "own_town": own_town,
+            "due": due,
+            "years": sorted(
+                set(Plan.objects.filter(status=Plan.Status.PUBLISHED).values_list("year", flat=True))
+                | {today.year},
+                reverse=True,
+            ),
+        },
+    )
+
+
+def date_of(year: int, month: int, day: int):
+    from datetime import date
+
+    return date(year, month, day)
+
+
+def _month_end_day(year: int, month: int) -> int:
+    import calendar
+
+    return calendar.monthrange(year, month)[1]

@@ -46,6 +46,39 @@
     }
   };
 
+  // 目标进度 (workplan/board.html): a target's actual and quota by town
+  builders["target-towns"] = function (data) {
+    return {
+      animation: false,
+      color: ["#0d6efd", "#adb5bd"],
+      tooltip: { trigger: "axis", renderMode: "richText" },
+      legend: { top: 0 },
+      grid: { left: 12, right: 16, top: 36, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.towns, axisLabel: { interval: 0, rotate: data.towns.length > 6 ? 30 : 0 } },
+      yAxis: { type: "value", name: data.unit, minInterval: 1 },
+      series: [
+        { name: "完成", type: "bar", data: data.actual, barMaxWidth: 28, label: { show: true, position: "top" } },
+        { name: "分解目标", type: "bar", data: data.quota, barMaxWidth: 28 }
+      ]
+    };
+  };
+  // a target's cumulative figure at each month's end (frozen snapshots, this month live) against the pace
+  builders["target-months"] = function (data) {
+    return {
+      animation: false,
+      color: ["#0d6efd", "#fd7e14"],
+      tooltip: { trigger: "axis", renderMode: "richText" },
+      legend: { top: 0 },
+      grid: { left: 12, right: 16, top: 36, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.months },
+      yAxis: { type: "value", name: data.unit, minInterval: 1 },
+      series: [
+        { name: "累计完成", type: "line", data: data.series, connectNulls: false, label: { show: true } },
+        { name: "按进度应完成", type: "line", data: data.pace, lineStyle: { type: "dashed" }, symbol: "none" }
+      ]
+    };
+  };
+
   function draw(el) {
     var build = builders[el.dataset.chart];
     var source = document.getElementById(el.dataset.chartData);

@@ -187,7 +187,7 @@ def match_rows(
     run=None,
     kind: str | None = None,
     progress: Progress = noop_progress,
-    slice_rows: int = WRITE_SLICE,
+    slice_rows: int | None = None,
 ) -> dict[str, int]:
     """Exact and fuzzy matches for ``rows`` (ROW_SCHEMA, and ``list_kind`` unless ``kind`` is given),
     written as ``Match`` rows.
@@ -195,7 +195,8 @@ def match_rows(
     Exact matches act at once (``auto``); fuzzy candidates are kept when they reach their list kind's
     candidate threshold and wait for a person (``pending``), unless they reach its auto threshold.
     Counts: matched_exact, candidates (pending), unmatched, and matched_fuzzy when a candidate acted alone.
-    Written about ``slice_rows`` matches per ``common.bulk.write_slice`` (each row's together)."""
+    Written about ``slice_rows`` (default ``WRITE_SLICE``) matches per ``common.bulk.write_slice``, each
+    row's together."""
     if rows.height == 0:
         return {"matched_exact": 0, "candidates": 0, "unmatched": 0}
     if kind is not None or "list_kind" not in rows.columns:
@@ -260,7 +261,7 @@ def match_rows(
                 status=Match.Status.AUTO if alone else Match.Status.PENDING,
             )
         )
-    for part in _row_slices(matches, slice_rows):
+    for part in _row_slices(matches, slice_rows or WRITE_SLICE):
         with write_slice():
             Match.objects.bulk_create(part, batch_size=2000, ignore_conflicts=True)
     exact_rows = exact["row_id"].n_unique() if exact.height else 0
@@ -512,7 +513,7 @@ def compute_findings(*, month: date, acting_q: Q, complete_list_ids: list[int], 
 
 
 def findings_write(
-    *, run, found: pl.DataFrame, acting: pl.DataFrame, acting_user, slice_rows: int = WRITE_SLICE
+    *, run, found: pl.DataFrame, acting: pl.DataFrame, acting_user, slice_rows: int | None = None
 ) -> list[Finding]:
     """Create the findings not already open or confirmed for the same (kind, person, enrolment), nor
     dismissed for the same evidence (same list row, or the registry). Written ``slice_rows`` per
@@ -605,7 +606,7 @@ def findings_write(
         )
         created.extend(done)
 
-    commit_slices(new, slice_rows, write)
+    commit_slices(new, slice_rows or WRITE_SLICE, write)
     return created
 
 

@@ -39,6 +39,26 @@ def busy_timeout(ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(ms)}")
 
 
+def clerk_requests_while(worker: threading.Thread, pages: list[str], *, at_least: int) -> list[tuple]:
+    """A clerk signs in, opens ``pages`` and signs out, again and again while ``worker`` runs (and at least
+    ``at_least`` requests), with the web's busy timeout; then waits for the worker. Each request as
+    (what, status, started)."""
+    requests: list[tuple[str, int, float]] = []
+    while worker.is_alive() or len(requests) < at_least:
+        client = Client(raise_request_exception=False)
+        busy_timeout(WEB_BUSY_TIMEOUT_MS)
+        started = time.monotonic()
+        response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
+        requests.append(("login", response.status_code, started))
+        for url in pages:
+            started = time.monotonic()
+            requests.append((url, client.get(url).status_code, started))
+        started = time.monotonic()
+        requests.append(("logout", client.post(reverse("accounts:logout")).status_code, started))
+    worker.join()
+    return requests
+
+
 def test_a_20000_row_import_and_clerks_signing_in_at_the_same_time(tmp_path, users, monkeypatch):
     monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "1")  # no fork from a threaded test process
     path = tmp_path / "persons.xlsx"
@@ -62,25 +82,13 @@ def test_a_20000_row_import_and_clerks_signing_in_at_the_same_time(tmp_path, use
 
     worker = threading.Thread(target=run_import)
     worker.start()
-    requests: list[tuple[str, int, float]] = []  # (what, status, started)
     pages = [
         reverse("home"),
         reverse("registry:person_list"),
         reverse("registry:person_list") + "?page=2",
         reverse("registry:person_list") + "?q=王",
     ]
-    while worker.is_alive() or len(requests) < 10:
-        client = Client(raise_request_exception=False)
-        busy_timeout(WEB_BUSY_TIMEOUT_MS)
-        started = time.monotonic()
-        response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
-        requests.append(("login", response.status_code, started))
-        for url in pages:
-            started = time.monotonic()
-            requests.append((url, client.get(url).status_code, started))
-        started = time.monotonic()
-        requests.append(("logout", client.post(reverse("accounts:logout")).status_code, started))
-    worker.join()
+    requests = clerk_requests_while(worker, pages, at_least=10)
 
     assert "error" not in outcome, outcome.get("error")
     staged = outcome["staged"]
@@ -190,18 +198,7 @@ def test_a_comparison_run_and_clerks_signing_in_at_the_same_time(users, example_
 
     worker = threading.Thread(target=run)
     worker.start()
-    requests: list[tuple[str, int, float]] = []
-    while worker.is_alive() or len(requests) < 6:
-        client = Client(raise_request_exception=False)
-        busy_timeout(WEB_BUSY_TIMEOUT_MS)
-        started = time.monotonic()
-        response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
-        requests.append(("login", response.status_code, started))
-        started = time.monotonic()
-        requests.append(("findings", client.get(reverse("verification:finding_list")).status_code, started))
-        started = time.monotonic()
-        requests.append(("logout", client.post(reverse("accounts:logout")).status_code, started))
-    worker.join()
+    requests = clerk_requests_while(worker, [reverse("verification:finding_list")], at_least=6)
 
     assert "error" not in outcome, outcome.get("error")
     run_done = outcome["run"]

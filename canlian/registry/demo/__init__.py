@@ -203,6 +203,15 @@ class DemoResult:
     last_id: int | None = None
     counts: dict = field(default_factory=dict)
 
+    def tallies(self) -> dict[str, int]:
+        """What was written (or removed), as the demo's audit rows record it."""
+        return {
+            "persons": self.persons,
+            "certificates": self.certificates,
+            "economic_periods": self.economic_periods,
+            "circumstances": self.circumstances,
+        }
+
 
 @transaction.atomic
 def demo_persons_delete(*, acting_user, chunk: int = BATCH_SIZE) -> DemoResult:
@@ -234,12 +243,7 @@ def demo_persons_delete(*, acting_user, chunk: int = BATCH_SIZE) -> DemoResult:
             action=RESET_ACTION,
             object_type="registry.person",
             object_repr=f"清除演示数据 {result.persons} 人",
-            changes={
-                "persons": result.persons,
-                "certificates": result.certificates,
-                "economic_periods": result.economic_periods,
-                "circumstances": result.circumstances,
-            },
+            changes=result.tallies(),
         )
     return result
 
@@ -362,10 +366,7 @@ def _demo_audit(*, acting_user, seed: int, result: DemoResult, counts: dict, fir
         object_type="registry.person",
         object_repr=f"演示数据 {result.persons} 人（种子 {seed}）",
         changes={
-            "persons": result.persons,
-            "certificates": result.certificates,
-            "economic_periods": result.economic_periods,
-            "circumstances": result.circumstances,
+            **result.tallies(),
             "seed": seed,
             "first_id": first_id,
             "last_id": last_id,

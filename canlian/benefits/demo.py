@@ -4,6 +4,11 @@ Runs after the registry demo. Months are simulated in order: each month new appl
 then that month's payrolls are generated, reviewed, approved, exported and (but for the last two) closed
 with the bank's results, so back pay, a retroactive standard change (补发) and re-issued failures all
 appear the way they would in real use.
+
+Writes: the legacy rolls in one transaction (on SQLite in slices, ``common.bulk.sliced_writes``), then
+every application, change and payroll through its own service (payroll generation is sliced on SQLite too).
+A load stopped midway leaves what it wrote; a second ``canlian demo`` then skips the benefits (it finds
+enrolments) and ``canlian demo --reset`` clears them and loads again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from django.utils import timezone
 
 from canlian.accounts.services import system_user
 from canlian.common.audit import audit_record
+from canlian.common.bulk import commit_slices, long_write
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.models import WorkflowHistory
 from canlian.common.workflow import history_of
@@ -109,10 +115,13 @@ def _walk(app: Application, target: str, *, users: dict, maker, checker, applied
     return app
 
 
+ROLL_SLICE = 2000  # legacy roll enrolments per transaction when writes are sliced
+
+
 def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Progress = noop_progress) -> dict:
     today = today or timezone.localdate()
-    if Payroll.objects.exists() or Application.objects.exists():
-        return {"skipped": True}
+    if Payroll.objects.exists() or Application.objects.exists() or Enrolment.objects.exists():
+        return {"skipped": True}  # loaded before (or stopped midway): ``canlian demo --reset``
     users = _users()
     missing = [u for pair in APPLICATION_TOWNS.values() for u in pair] + ["demo_district", "demo_district2"]
     missing = [u for u in missing if u not in users]
@@ -129,7 +138,8 @@ def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Prog
     # 1. legacy rolls (migrated from the Excel workbooks): most of those eligible when the system went live
     eligible = population_eligibility(start)
     enrolled_persons: dict[str, set[int]] = {}
-    with transaction.atomic():
+    #    (one transaction, or on SQLite ``ROLL_SLICE`` enrolments per transaction: ``common.bulk``)
+    with long_write():
         for code in CASH:
             ids = eligible.filter(pl.col(f"{code}_eligible"))["person_id"].to_list()
             # the two towns with demo clerks keep more people off the legacy roll, to apply for it now
@@ -140,19 +150,17 @@ def benefits_demo(*, seed: int = 2023, today: date | None = None, progress: Prog
             )
             chosen = [pid for pid in ids if rng.random() < (0.6 if pid in in_app_towns else 0.9)]
             enrolled_persons[code] = set(chosen)
-            Enrolment.objects.bulk_create(
-                [
-                    Enrolment(
-                        person_id=pid,
-                        programme=programmes[code],
-                        start_month=start,
-                        bank_name=rng.choice(BANKS),
-                        bank_account=_account(rng),
-                    )
-                    for pid in chosen
-                ],
-                batch_size=2000,
-            )
+            roll = [
+                Enrolment(
+                    person_id=pid,
+                    programme=programmes[code],
+                    start_month=start,
+                    bank_name=rng.choice(BANKS),
+                    bank_account=_account(rng),
+                )
+                for pid in chosen
+            ]
+            commit_slices(roll, ROLL_SLICE, lambda part: Enrolment.objects.bulk_create(part, batch_size=2000))
     progress(1, steps, "待遇申请")
 
     # 2. applications for people eligible today but not on the rolls, in the two towns with demo clerks

@@ -2,7 +2,9 @@
 workflow (maker and checker two people), contracts per town, a few dozen placements across towns (some
 counted by ``custodial_new``, some kept for other funds), return visits partly done so that some are overdue,
 an inspection and a settlement. Runs after the registry demo; deterministic for a seed; every write goes
-through the services (audited)."""
+through the services (audited). The placements are one transaction, on SQLite one per placement
+(``common.bulk.sliced_writes``); a load stopped midway is skipped by the next ``canlian demo`` (cases exist)
+and cleared by ``canlian demo --reset``."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from django.utils import timezone
 
 from canlian.accounts.services import system_user
 from canlian.common.audit import audit_record
+from canlian.common.bulk import long_write, write_slice
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.workflow import transition
 from canlian.institutions.models import Institution
@@ -106,7 +109,7 @@ def custodial_demo(
     )
     rng.shuffle(candidates)
     placed = []
-    with transaction.atomic():
+    with long_write():  # one transaction, or on SQLite one per placement (``common.bulk``)
         for person in candidates[:48]:
             inst = by_town[person.town_id] if rng.random() < 0.8 else rng.choice(insts)
             start = date(today.year - rng.choice((0, 0, 0, 1)), rng.randint(1, 12), rng.randint(1, 28))
@@ -115,17 +118,18 @@ def custodial_demo(
             end = start + timedelta(days=rng.randint(90, 200)) if rng.random() < 0.15 else None
             if end and end >= today:
                 end = None
-            case = case_open(
-                acting_user=maker,
-                programme="custodial_care",
-                person=person,
-                opened_on=start,
-                closed_on=end,
-                institution=inst,
-                state="ended" if end else "placed",
-                data={"mode": rng.choice(MODES)},
-                source="demo",
-            )
+            with write_slice():
+                case = case_open(
+                    acting_user=maker,
+                    programme="custodial_care",
+                    person=person,
+                    opened_on=start,
+                    closed_on=end,
+                    institution=inst,
+                    state="ended" if end else "placed",
+                    data={"mode": rng.choice(MODES)},
+                    source="demo",
+                )
             placed.append(case)
     progress(2, 4, "回访记录")
     visits = 0

@@ -11,17 +11,18 @@ signals are sent and no primary keys are returned (as with ``bulk_create`` on SQ
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 from .crypto import PREFIX, EncryptedTextField
 
 BATCH_SIZE = 2000
+T = TypeVar("T")
 
 
 def sliced_writes() -> bool:
@@ -39,6 +40,36 @@ def sliced_writes() -> bool:
     if forced is not None:
         return bool(forced)
     return connection.vendor == "sqlite"
+
+
+@contextmanager
+def long_write() -> Iterator[None]:
+    """Around a long write made of ``write_slice`` blocks: ONE transaction (all or nothing) unless writes are
+    sliced (``sliced_writes``), when each slice commits on its own and the caller says what an interruption
+    leaves behind and how a re-run finishes it."""
+    if sliced_writes():
+        yield
+    else:
+        with transaction.atomic():
+            yield
+
+
+@contextmanager
+def write_slice() -> Iterator[None]:
+    """One slice of a long write: its own short transaction when writes are sliced (SQLite's write lock is
+    free again when it ends), else part of the caller's transaction (``long_write``)."""
+    if sliced_writes():
+        with transaction.atomic():
+            yield
+    else:
+        yield
+
+
+def commit_slices(items: Sequence[T], size: int, write: Callable[[Sequence[T]], Any]) -> None:
+    """``write(part)`` for each ``size`` items in order, each part in a ``write_slice``."""
+    for start in range(0, len(items), size):
+        with write_slice():
+            write(items[start : start + size])
 
 
 SQLITE_CACHE_KIB = 131072

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from . import spreadsheet
 from .exceptions import DomainError
@@ -611,6 +612,31 @@ def job_claim(job: Job, *, message: str = "等待写入", **fields) -> bool:
             status=Job.Status.QUEUED, message=message, done=0, finished_at=None, **fields
         )
     )
+
+
+CANCELLED = "已取消"
+
+
+def job_cancel(job: Job, *, error: str = "已取消导入，未写入任何数据") -> bool:
+    """The user cancelled a WAITING job (a preview not confirmed, a mapping not given): FAILED with
+    ``error``, ``result["cancelled"]``, and its upload and report deleted (both repeat the file's rows). False
+    if it no longer waits (confirmed from another tab, or over)."""
+    cancelled = Job.objects.filter(pk=job.pk, status=Job.Status.WAITING).update(
+        status=Job.Status.FAILED,
+        error=error,
+        message=CANCELLED,
+        result={**(job.result or {}), "cancelled": True},
+        finished_at=timezone.now(),
+    )
+    if not cancelled:
+        return False
+    job.refresh_from_db()
+    job_discard_upload(job)
+    job_report_path(job).unlink(missing_ok=True)
+    folder = import_dir(job.pk)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+    return True
 
 
 def job_discard_upload(job: Job) -> None:

@@ -7,8 +7,37 @@ from canlian.demo import demo_all
 from canlian.verification.models import Finding
 
 
-def test_demo_covers_every_state(db, towns, capsys):
+def _spy(monkeypatch, module, name: str) -> list:
+    """Record each call of ``module.name`` (the long writes' slicing hooks, ``common.bulk``)."""
+    calls = []
+    real = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        calls.append(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return calls
+
+
+def test_demo_covers_every_state(db, towns, capsys, monkeypatch):
+    from canlian.benefits import demo as benefits_demo
+    from canlian.casework import demo as casework_demo
+    from canlian.registry import demo as registry_demo
+    from canlian.verification import engine
+
+    hooks = {
+        "registry": _spy(monkeypatch, registry_demo, "write_slice"),
+        "benefits": _spy(monkeypatch, benefits_demo, "commit_slices"),
+        "casework": _spy(monkeypatch, casework_demo, "write_slice"),
+        "verification": _spy(monkeypatch, engine, "commit_slices"),
+    }
     assert demo_all(persons=1500, seed=7) == 0
+    # every long write of the demo goes through the slicing hooks (one short transaction per slice on
+    # SQLite, one transaction on PostgreSQL)
+    assert {app: bool(calls) for app, calls in hooks.items()} == dict.fromkeys(hooks, True)
+    assert len(hooks["registry"]) == 2  # the communities, one batch of 1,500 persons
+    assert len(hooks["casework"]) >= 40  # one per placement
     states = set(Application.objects.values_list("status", flat=True))
     assert states >= {
         "draft",

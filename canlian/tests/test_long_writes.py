@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from datetime import date
 
 import pytest
 from django.db import connection
@@ -38,6 +39,26 @@ def busy_timeout(ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(ms)}")
 
 
+def clerk_requests_while(worker: threading.Thread, pages: list[str], *, at_least: int) -> list[tuple]:
+    """A clerk signs in, opens ``pages`` and signs out, again and again while ``worker`` runs (and at least
+    ``at_least`` requests), with the web's busy timeout; then waits for the worker. Each request as
+    (what, status, started)."""
+    requests: list[tuple[str, int, float]] = []
+    while worker.is_alive() or len(requests) < at_least:
+        client = Client(raise_request_exception=False)
+        busy_timeout(WEB_BUSY_TIMEOUT_MS)
+        started = time.monotonic()
+        response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
+        requests.append(("login", response.status_code, started))
+        for url in pages:
+            started = time.monotonic()
+            requests.append((url, client.get(url).status_code, started))
+        started = time.monotonic()
+        requests.append(("logout", client.post(reverse("accounts:logout")).status_code, started))
+    worker.join()
+    return requests
+
+
 def test_a_20000_row_import_and_clerks_signing_in_at_the_same_time(tmp_path, users, monkeypatch):
     monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "1")  # no fork from a threaded test process
     path = tmp_path / "persons.xlsx"
@@ -61,25 +82,13 @@ def test_a_20000_row_import_and_clerks_signing_in_at_the_same_time(tmp_path, use
 
     worker = threading.Thread(target=run_import)
     worker.start()
-    requests: list[tuple[str, int, float]] = []  # (what, status, started)
     pages = [
         reverse("home"),
         reverse("registry:person_list"),
         reverse("registry:person_list") + "?page=2",
         reverse("registry:person_list") + "?q=王",
     ]
-    while worker.is_alive() or len(requests) < 10:
-        client = Client(raise_request_exception=False)
-        busy_timeout(WEB_BUSY_TIMEOUT_MS)
-        started = time.monotonic()
-        response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
-        requests.append(("login", response.status_code, started))
-        for url in pages:
-            started = time.monotonic()
-            requests.append((url, client.get(url).status_code, started))
-        started = time.monotonic()
-        requests.append(("logout", client.post(reverse("accounts:logout")).status_code, started))
-    worker.join()
+    requests = clerk_requests_while(worker, pages, at_least=10)
 
     assert "error" not in outcome, outcome.get("error")
     staged = outcome["staged"]
@@ -113,3 +122,97 @@ def test_a_sign_in_that_meets_a_held_write_lock_gets_a_chinese_503_asking_to_ret
     response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
     assert response.status_code == 302
     assert client.get(reverse("registry:person_list")).status_code == 200
+
+
+RUN_ROWS = 2000
+
+
+def test_a_comparison_run_and_clerks_signing_in_at_the_same_time(users, example_standards_2023, monkeypatch):
+    """``canlian verify run`` over a deaths list naming about 1,900 living persons (as many matches and
+    findings, with their audit rows) while a clerk signs in and opens pages with the 2 s busy timeout: no
+    request fails. Written in one transaction (``CANLIAN_SLICED_WRITES = False``), the run holds SQLite's
+    write lock from its start (its reading and computing included: BEGIN IMMEDIATE) to its end, about 4.5 s
+    on the 2-core development machine, and sign-ins fail with "database is locked"; sliced, its longest
+    write transaction there is about 0.5 s."""
+    from canlian.accounts.services import system_user
+    from canlian.common import bulk
+    from canlian.registry.demo import demo_load
+    from canlian.verification import engine, services
+    from canlian.verification.models import Finding, Match, OutsideList, OutsideRow, OutsideSource
+
+    demo_load(persons=RUN_ROWS, seed=11, acting_user=system_user())
+    living = list(
+        Person.objects.filter(status="active")
+        .order_by("pk")
+        .values_list("id_number_index", "name", "name_pinyin", "name_initials", "birth_date")
+    )
+    source = OutsideSource.objects.create(kind="deaths", name="殡仪馆")
+    listed = OutsideList.objects.create(
+        source=source,
+        kind="deaths",
+        received_on=date(2023, 8, 2),
+        file_name="deaths.xlsx",
+        uploaded_by=users["district"],
+        row_count=len(living),
+    )
+    OutsideRow.objects.bulk_create(
+        OutsideRow(
+            outside_list=listed,
+            row_number=n + 2,
+            name=name,
+            name_pinyin=pinyin,
+            name_initials=initials,
+            id_index=index,
+            birth_date=born,
+            event_date=date(2023, 5, 20),
+        )
+        for n, (index, name, pinyin, initials, born) in enumerate(living)
+    )
+    slices = {"entered": 0}
+    real_write_slice = bulk.write_slice
+
+    def counting_write_slice():
+        slices["entered"] += 1
+        return real_write_slice()
+
+    for module in (bulk, engine, services):
+        monkeypatch.setattr(module, "write_slice", counting_write_slice)
+
+    outcome: dict = {}
+
+    def run():
+        def progress(done, total, message=""):
+            if done == 1:
+                outcome["from"] = time.monotonic()
+            if done == 4:
+                outcome["to"] = time.monotonic()
+
+        try:
+            outcome["run"] = services.verification_run(
+                acting_user=users["district"], month=date(2023, 8, 1), progress=progress
+            )
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    requests = clerk_requests_while(worker, [reverse("verification:finding_list")], at_least=6)
+
+    assert "error" not in outcome, outcome.get("error")
+    run_done = outcome["run"]
+    assert (run_done.status, run_done.stats["findings"], run_done.stats["rows_matched"]) == (
+        "done",
+        {"deceased": len(living)},
+        {"matched_exact": len(living), "candidates": 0, "unmatched": 0},
+    )
+    assert Match.objects.filter(run=run_done, applied=True).count() == len(living)
+    assert Finding.objects.filter(run=run_done).count() == len(living)
+    assert AuditLog.objects.filter(action="finding.create").count() == len(living)
+    # matches and findings (and the matches marked used) written in slices
+    assert slices["entered"] >= 2 * (len(living) // engine.WRITE_SLICE)
+    failed = [r for r in requests if r[1] not in (200, 302)]
+    assert failed == []
+    during = [r for r in requests if outcome["from"] <= r[2] <= outcome["to"]]
+    assert len([r for r in during if r[0] == "login"]) >= 2, "the clerk signed in while the run worked"

@@ -14,7 +14,7 @@ findings on the next run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 from django.db import transaction
@@ -24,6 +24,7 @@ from django.utils import timezone
 from canlian.accounts import access
 from canlian.common import staged_import
 from canlian.common.audit import audit_record
+from canlian.common.bulk import commit_slices, sliced_writes, write_slice
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.workflow import transition
@@ -249,32 +250,86 @@ def required_fields(kind: str) -> tuple[str, ...]:
 # ---- run -----------------------------------------------------------------------------------------------
 
 
+RUN_STALE = timedelta(hours=1)  # a sliced run still "进行中" after this was stopped by a process that died
+RUN_INTERRUPTED = "比对中途停止：已写入的匹配和疑点保留，重新运行比对即可补齐（不会重复生成疑点）"
+
+
 def verification_run(
     *, acting_user, month: date | None = None, all_lists: bool = False, progress: Progress = noop_progress
 ) -> VerificationRun:
     """Match the rows of the lists not yet processed (or all), then build findings from exact and confirmed
-    matches not yet used, plus the registry's own checks, for ``month`` (default: this month)."""
+    matches not yet used, plus the registry's own checks, for ``month`` (default: this month).
+
+    On PostgreSQL: one transaction, the lists locked. On SQLite (``common.bulk.sliced_writes``) the reading
+    and computing hold no write lock and the writes commit in short slices (``engine.WRITE_SLICE`` matches
+    or findings each, every finding with its audit row), so the web keeps answering during a long run; the
+    results are the same. One sliced run at a time (another is refused while one is 进行中). If a sliced
+    run stops midway, what it wrote stays and is correct: matches (each list row's all together), findings
+    (open, audited), matches marked used only after every finding is written; the run is marked 失败 (or,
+    if its process died, stays 进行中 until ``RUN_STALE`` has passed), its lists stay unprocessed, and
+    running the comparison again finishes the work without duplicating a finding (findings already open for
+    the same kind, person and enrolment are not created again)."""
     if not access.can_run_verification(acting_user):
         raise PermissionDenied("只有区残联业务科室可以运行数据比对")
     month = (month or engine.this_month()).replace(day=1)
     progress(0, 4, "准备")
+    if sliced_writes():
+        run = _run_start_sliced(acting_user=acting_user, month=month)
+        try:
+            _run_work(run, acting_user=acting_user, all_lists=all_lists, lock=False, progress=progress)
+        except BaseException:
+            VerificationRun.objects.filter(pk=run.pk, status=VerificationRun.Status.RUNNING).update(
+                status=VerificationRun.Status.FAILED,
+                finished_at=timezone.now(),
+                stats={"error": RUN_INTERRUPTED},
+            )
+            raise
+    else:
+        with transaction.atomic():
+            run = VerificationRun.objects.create(started_by=acting_user, month=month)
+            _run_work(run, acting_user=acting_user, all_lists=all_lists, lock=True, progress=progress)
+    progress(4, 4, "完成")
+    return run
+
+
+def _run_start_sliced(*, acting_user, month: date) -> VerificationRun:
+    """Create the run in its own transaction, refusing while another sliced run is in progress (two at
+    once would each create the findings the other does not see yet). A run left 进行中 longer than
+    ``RUN_STALE`` was stopped by a process that died: marked 失败."""
     with transaction.atomic():
-        run = VerificationRun.objects.create(started_by=acting_user, month=month)
-        lists = OutsideList.objects.select_for_update()
-        if not all_lists:
-            lists = lists.filter(processed_at__isnull=True)
-        list_ids = sorted(lists.values_list("pk", flat=True))
-        unmatched = OutsideRow.objects.filter(outside_list_id__in=list_ids, matches__isnull=True)
-        progress(1, 4, "比对名单")
-        matched = engine.match_rows(rows=engine.rows_frame(unmatched), run=run)
-        progress(2, 4, "生成疑点")
-        acting_q = Q(applied=False) | Q(row__outside_list_id__in=list_ids)
-        found, acting = engine.compute_findings(month=month, acting_q=acting_q, complete_list_ids=list_ids)
-        created = engine.findings_write(run=run, found=found, acting=acting, acting_user=acting_user)
-        progress(3, 4, "汇总")
-        used = acting["match_id"].to_list()
-        for chunk in engine._chunks(used):
-            Match.objects.filter(pk__in=chunk, applied=False).update(applied=True)
+        running = VerificationRun.objects.filter(status=VerificationRun.Status.RUNNING)
+        running.filter(started_at__lt=timezone.now() - RUN_STALE).update(
+            status=VerificationRun.Status.FAILED, finished_at=timezone.now(), stats={"error": RUN_INTERRUPTED}
+        )
+        other = running.order_by("started_at").first()
+        if other is not None:
+            started = timezone.localtime(other.started_at)
+            raise DomainError(
+                f"另一次数据比对（#{other.pk}，{started:%H:%M} 开始）正在进行，请等它完成后再运行"
+            )
+        return VerificationRun.objects.create(started_by=acting_user, month=month)
+
+
+def _run_work(run: VerificationRun, *, acting_user, all_lists: bool, lock: bool, progress: Progress) -> None:
+    """The run's work, in the caller's transaction (``lock``: the lists locked) or in slices."""
+    lists = OutsideList.objects.select_for_update() if lock else OutsideList.objects.all()
+    if not all_lists:
+        lists = lists.filter(processed_at__isnull=True)
+    list_ids = sorted(lists.values_list("pk", flat=True))
+    unmatched = OutsideRow.objects.filter(outside_list_id__in=list_ids, matches__isnull=True)
+    progress(1, 4, "比对名单")
+    matched = engine.match_rows(rows=engine.rows_frame(unmatched), run=run)
+    progress(2, 4, "生成疑点")
+    acting_q = Q(applied=False) | Q(row__outside_list_id__in=list_ids)
+    found, acting = engine.compute_findings(month=run.month, acting_q=acting_q, complete_list_ids=list_ids)
+    created = engine.findings_write(run=run, found=found, acting=acting, acting_user=acting_user)
+    progress(3, 4, "汇总")
+    commit_slices(
+        sorted(acting["match_id"].to_list()),
+        engine.CHUNK,
+        lambda chunk: Match.objects.filter(pk__in=chunk, applied=False).update(applied=True),
+    )
+    with write_slice():
         OutsideList.objects.filter(pk__in=list_ids, processed_at__isnull=True).update(
             processed_at=timezone.now()
         )
@@ -300,14 +355,12 @@ def verification_run(
             action="verification.run",
             obj=run,
             changes={
-                "month": [None, f"{month:%Y-%m}"],
+                "month": [None, f"{run.month:%Y-%m}"],
                 "lists": [None, len(list_ids)],
                 "findings": [None, len(created)],
                 "candidates": [None, candidates],
             },
         )
-    progress(4, 4, "完成")
-    return run
 
 
 # ---- candidate matches ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ findings; leaders read. Every queryset comes from ``accounts.access`` (through `
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from datetime import date
 
@@ -16,7 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from canlian.accounts import access
 from canlian.benefits.cli import parse_month
+from canlian.common.audit import audit_read
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
@@ -167,6 +169,7 @@ def _import_page(request, job: Job, *, form=None, status: int = 200):
             headers=result.get("headers", []),
             found={**result.get("found", {}), **result.get("given", {})},
         )
+    can_run = access.can_run_verification(request.user)
     context = {
         "job": job,
         "params": params,
@@ -176,6 +179,9 @@ def _import_page(request, job: Job, *, form=None, status: int = 200):
         "writing": job.status == Job.Status.RUNNING and job.message == PHASE_WRITE,
         "asking": asking,
         "form": form if asking else None,
+        "previewing": tasks.import_previewed(job),
+        "can_decide": job.status == Job.Status.WAITING and can_run,
+        "has_report": tasks.report_path(job).is_file(),
         "nav_tab": "lists",
     }
     if request.headers.get("HX-Request") == "true":
@@ -214,6 +220,58 @@ def list_map(request, pk):
     if not tasks.import_map_enqueue(job, mapping=form.mapping()):
         messages.error(request, "该导入已在进行或已结束，不能再指定列对应关系")
     return redirect("verification:import_job", pk=job.pk)
+
+
+@login_required
+@require_POST
+def list_confirm(request, pk):
+    """The user read the preview and confirms: the stored file is imported (checked again, kept, matched)."""
+    user = request.user
+    _require_runner(user)
+    job = _import_job(user, pk)
+    if not tasks.import_confirm(job):
+        job.refresh_from_db()
+        if job.status == Job.Status.WAITING:  # still waiting: for a column mapping, not a confirmation
+            messages.error(request, "请先指定列对应关系并查看校验结果，再确认导入")
+        else:
+            messages.error(request, "该导入已确认或已结束，不能重复确认")
+    return redirect("verification:import_job", pk=job.pk)
+
+
+@login_required
+@require_POST
+def list_cancel(request, pk):
+    """Drop a waiting import (preview or mapping step): nothing written, the upload and report deleted."""
+    user = request.user
+    _require_runner(user)
+    job = _import_job(user, pk)
+    if tasks.import_cancel(job):
+        messages.info(request, f"已取消导入“{job.params.get('filename', '')}”，未写入任何数据")
+        return redirect("verification:list_index")
+    messages.error(request, "该导入已在进行或已结束，不能取消")
+    return redirect("verification:import_job", pk=job.pk)
+
+
+@login_required
+@require_GET
+def import_report(request, pk):
+    """The check's report (after the import: what was kept): the file's rows, the cells in error red, the
+    errors and warnings of each row, a 错误明细 sheet. Audited: it repeats the file's rows."""
+    user = request.user
+    _require_reader(user)
+    job = _import_job(user, pk)
+    path = tasks.report_path(job)
+    if not path.is_file():
+        raise Http404("该导入没有可下载的报告（已取消或已过期）")
+    name = f"{os.path.splitext(job.params.get('filename', ''))[0] or '外部名单'}-校验报告.xlsx"
+    audit_read(
+        acting_user=user,
+        action="import.report_download",
+        obj=job,
+        object_repr=name,
+        changes={"file": [None, job.params.get("filename", "")]},
+    )
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=name, content_type=XLSX)
 
 
 @login_required

@@ -8,8 +8,9 @@ Persons are written set-based: plain records are generated in Python (``populati
 ``random.Random(seed)``) and inserted in batches of 5,000 by ``writer.RowWriter`` (``COPY`` on PostgreSQL, one ``executemany`` on SQLite): no
 query per row. Encrypted columns are encrypted by the model field itself; blind indexes come from
 ``services.id_index`` / ``certificate_index``; pinyin from ``services.name_pinyin`` (cached per word). The
-whole load is one transaction with one audit row (``demo.load``) attributed to the system user; ``--reset``
-finds earlier demo persons through the id ranges those audit rows record. 1,000,000 persons take about 100 s
+whole load is one transaction with one audit row (``demo.load``) attributed to the system user; on SQLite
+(``common.bulk.sliced_writes``) each batch commits on its own with its own audit row, so that the web keeps
+answering. ``--reset`` finds earlier demo persons through the id ranges those audit rows record. 1,000,000 persons take about 100 s
 on PostgreSQL on a 2-core machine (docs/benchmarks.md, person search).
 """
 
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from canlian.accounts.models import Role, User
 from canlian.common.audit import audit_record
+from canlian.common.bulk import long_write, sliced_writes, write_slice
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.jobs import Progress, noop_progress
 from canlian.common.models import AuditLog
@@ -201,6 +203,15 @@ class DemoResult:
     last_id: int | None = None
     counts: dict = field(default_factory=dict)
 
+    def tallies(self) -> dict[str, int]:
+        """What was written (or removed), as the demo's audit rows record it."""
+        return {
+            "persons": self.persons,
+            "certificates": self.certificates,
+            "economic_periods": self.economic_periods,
+            "circumstances": self.circumstances,
+        }
+
 
 @transaction.atomic
 def demo_persons_delete(*, acting_user, chunk: int = BATCH_SIZE) -> DemoResult:
@@ -232,12 +243,7 @@ def demo_persons_delete(*, acting_user, chunk: int = BATCH_SIZE) -> DemoResult:
             action=RESET_ACTION,
             object_type="registry.person",
             object_repr=f"清除演示数据 {result.persons} 人",
-            changes={
-                "persons": result.persons,
-                "certificates": result.certificates,
-                "economic_periods": result.economic_periods,
-                "circumstances": result.circumstances,
-            },
+            changes=result.tallies(),
         )
     return result
 
@@ -323,7 +329,6 @@ def _person_row(p: DemoPerson, *, towns, communities, pinyin_cache, acting_user_
     )
 
 
-@transaction.atomic
 def demo_load(
     *,
     persons: int,
@@ -333,11 +338,47 @@ def demo_load(
     batch_size: int = BATCH_SIZE,
     progress: Progress = noop_progress,
 ) -> DemoResult:
-    """Generate ``persons`` demo persons and write them set-based, in one transaction with one audit row."""
+    """Generate ``persons`` demo persons and write them set-based, in one transaction with one audit row.
+
+    When writes are sliced (SQLite, ``common.bulk.sliced_writes``) each batch of ``batch_size`` persons (with
+    their certificates, periods and circumstances) commits on its own with its own ``demo.load`` audit row
+    (its id range), so the web keeps answering during a large load. The persons are the same. A load stopped
+    midway keeps the batches committed, each found by its audit row: ``canlian demo --reset`` removes them
+    and loads again."""
     if persons < 0:
         raise ValidationFailed({"persons": "人数不能为负数"})
+    with long_write():
+        return _demo_load(
+            persons=persons,
+            seed=seed,
+            acting_user=acting_user,
+            today=today,
+            batch_size=batch_size,
+            progress=progress,
+            sliced=sliced_writes(),
+        )
+
+
+def _demo_audit(*, acting_user, seed: int, result: DemoResult, counts: dict, first_id, last_id) -> None:
+    audit_record(
+        acting_user=acting_user,
+        action=DEMO_ACTION,
+        object_type="registry.person",
+        object_repr=f"演示数据 {result.persons} 人（种子 {seed}）",
+        changes={
+            **result.tallies(),
+            "seed": seed,
+            "first_id": first_id,
+            "last_id": last_id,
+            **counts,
+        },
+    )
+
+
+def _demo_load(*, persons, seed, acting_user, today, batch_size, progress, sliced: bool) -> DemoResult:
     started = time.perf_counter()
-    communities = communities_ensure(acting_user=acting_user)
+    with write_slice():
+        communities = communities_ensure(acting_user=acting_user)
     towns = dict(Region.objects.filter(level=Region.Level.TOWN).values_list("code", "pk"))
     gen = PopulationGenerator(seed=seed, ref=reference_date(today), town_codes=list(towns))
     person_writer = RowWriter(Person, PERSON_COLUMNS)
@@ -364,72 +405,99 @@ def demo_load(
             )
             for p in batch
         ]
-        ids = person_writer.write(rows, with_ids=True)
-        certs, periods, facts = [], [], []
-        for pk, p in zip(ids, batch, strict=True):
-            for c in p.certificates:
-                certs.append(
-                    (
-                        pk,
-                        c.number,
-                        services.certificate_index(c.number),
-                        c.category,
-                        c.grade,
-                        c.components,
-                        c.issue_date,
-                        c.valid_until,
-                        c.status,
-                        c.status_changed_on,
-                        c.status_reason,
-                        c.reissue_count,
-                        c.is_current,
-                        now,
-                    )
+        with write_slice():
+            part = _demo_batch_write(
+                batch,
+                rows,
+                writers=(person_writer, cert_writer, period_writer, circumstance_writer),
+                acting_user=acting_user,
+                now=now,
+            )
+            if sliced and part.persons:  # this batch's own audit row: --reset finds it if the load stops
+                _demo_audit(
+                    acting_user=acting_user,
+                    seed=seed,
+                    result=part,
+                    counts=part.counts,
+                    first_id=part.first_id,
+                    last_id=part.last_id,
                 )
-                if c.is_current and c.status == Certificate.Status.CANCELLED:
-                    counts["certificates_cancelled"] += 1
-                elif c.is_current and c.status == Certificate.Status.FROZEN:
-                    counts["certificates_frozen"] += 1
-            for period in p.periods:
-                periods.append((pk, period.status, period.valid_from, period.valid_to, "演示数据", now))
-            for fact in p.circumstances:
-                amount = None if fact.amount is None else str(fact.amount)
-                facts.append(
-                    (pk, fact.kind, amount, fact.valid_from, fact.valid_to, "演示数据", acting_user.pk, now)
-                )
-            if p.status != Person.Status.ACTIVE:
-                counts[p.status] += 1
-        cert_writer.write(certs)
-        period_writer.write(periods)
-        circumstance_writer.write(facts)
-        if ids:
-            result.first_id = ids[0] if result.first_id is None else result.first_id
-            result.last_id = ids[-1]
-        result.persons += len(ids)
-        result.certificates += len(certs)
-        result.economic_periods += len(periods)
-        result.circumstances += len(facts)
+        if part.persons:
+            result.first_id = part.first_id if result.first_id is None else result.first_id
+            result.last_id = part.last_id
+        result.persons += part.persons
+        result.certificates += part.certificates
+        result.economic_periods += part.economic_periods
+        result.circumstances += part.circumstances
+        for key, n in part.counts.items():
+            counts[key] += n
         done += size
         progress(done, persons, "生成演示数据")
     result.counts = counts
-    audit_record(
-        acting_user=acting_user,
-        action=DEMO_ACTION,
-        object_type="registry.person",
-        object_repr=f"演示数据 {result.persons} 人（种子 {seed}）",
-        changes={
-            "persons": result.persons,
-            "certificates": result.certificates,
-            "economic_periods": result.economic_periods,
-            "circumstances": result.circumstances,
-            "seed": seed,
-            "first_id": result.first_id,
-            "last_id": result.last_id,
-            **counts,
-        },
-    )
+    if not sliced:  # the one transaction's one audit row
+        _demo_audit(
+            acting_user=acting_user,
+            seed=seed,
+            result=result,
+            counts=counts,
+            first_id=result.first_id,
+            last_id=result.last_id,
+        )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _demo_batch_write(batch, rows, *, writers, acting_user, now) -> DemoResult:
+    """Write one batch of generated persons and their certificates, periods and circumstances."""
+    person_writer, cert_writer, period_writer, circumstance_writer = writers
+    counts = {"deceased": 0, "moved_out": 0, "certificates_cancelled": 0, "certificates_frozen": 0}
+    ids = person_writer.write(rows, with_ids=True)
+    certs, periods, facts = [], [], []
+    for pk, p in zip(ids, batch, strict=True):
+        for c in p.certificates:
+            certs.append(
+                (
+                    pk,
+                    c.number,
+                    services.certificate_index(c.number),
+                    c.category,
+                    c.grade,
+                    c.components,
+                    c.issue_date,
+                    c.valid_until,
+                    c.status,
+                    c.status_changed_on,
+                    c.status_reason,
+                    c.reissue_count,
+                    c.is_current,
+                    now,
+                )
+            )
+            if c.is_current and c.status == Certificate.Status.CANCELLED:
+                counts["certificates_cancelled"] += 1
+            elif c.is_current and c.status == Certificate.Status.FROZEN:
+                counts["certificates_frozen"] += 1
+        for period in p.periods:
+            periods.append((pk, period.status, period.valid_from, period.valid_to, "演示数据", now))
+        for fact in p.circumstances:
+            amount = None if fact.amount is None else str(fact.amount)
+            facts.append(
+                (pk, fact.kind, amount, fact.valid_from, fact.valid_to, "演示数据", acting_user.pk, now)
+            )
+        if p.status != Person.Status.ACTIVE:
+            counts[p.status] += 1
+    cert_writer.write(certs)
+    period_writer.write(periods)
+    circumstance_writer.write(facts)
+    return DemoResult(
+        persons=len(ids),
+        certificates=len(certs),
+        economic_periods=len(periods),
+        circumstances=len(facts),
+        first_id=ids[0] if ids else None,
+        last_id=ids[-1] if ids else None,
+        counts=counts,
+    )
 
 
 # ---- command line ---------------------------------------------------------------------------------------

@@ -22,7 +22,17 @@ from functools import cache
 from typing import NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import BigIntegerField, CharField, Exists, OuterRef
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    Value,
+)
 from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
@@ -31,7 +41,7 @@ from canlian.common.models import WorkflowHistory
 
 from . import access
 from .models import Case, Settlement
-from .programme import parameters, programme_get, programmes
+from .programme import casework_parameter, programme_get, programmes
 
 HORIZON_DAYS = 7
 PAGE_SIZE = 100  # items on the page (the counts above it are exact)
@@ -53,10 +63,10 @@ class WorklistSummary(NamedTuple):
 
 
 def _review_days():
-    """Days allowed for a review whose state was entered on a day (read once per call of the page: the
-    parameters come from the database); before the first dated value, the first one (a case waiting since
-    before the parameter was set is judged by it rather than failing the page)."""
-    p = parameters()["worklist.review_days"]
+    """Days allowed for a review whose state was entered on a day; before the first dated value, the first one
+    (a case waiting since before the parameter was set is judged by it rather than failing the page). A
+    casework parameter: shipped YAML, read once per process (``programme.casework_parameter``)."""
+    p = casework_parameter("worklist.review_days")
 
     @cache
     def days(day: date) -> int:
@@ -99,6 +109,11 @@ class _Check:
     programme: object = None
     move: object = None
 
+    @property
+    def per_object(self) -> bool:
+        """The move has a per-object condition (``Move.check``): its objects are read one by one."""
+        return self.move is not None and self.move.check is not None
+
     def history(self, **filters):
         return WorkflowHistory.objects.filter(
             content_type=ContentType.objects.get_for_model(self.model),
@@ -106,19 +121,11 @@ class _Check:
             **filters,
         )
 
-    def own(self, user) -> set[int]:
-        """Ids of the waiting objects whose latest ``checker_of`` move the user made (not theirs to check):
-        only the objects the user ever made such a move on are looked at."""
-        touched = list(
-            self.qs.filter(Exists(self.history(move__in=self.checker_of, by_id=user.pk))).values_list(
-                "pk", flat=True
-            )
-        )
-        makers = _history(self.model, touched, moves=self.checker_of)
-        return {pk for pk in touched if makers.get(pk, (None,))[0] == user.pk}
+    def waiting(self, own: set[int]):
+        return self.qs.exclude(pk__in=own) if own else self.qs
 
-    def count_overdue(self, qs, cutoff: date, total: int) -> int:
-        """How many of ``qs`` (``total``) entered their state before ``cutoff``: all but those with an entering
+    def late(self, cutoff: date) -> Q:
+        """The objects that entered their state before ``cutoff`` (overdue): all but those with an entering
         history row since (a short list: the history index on type, state and time) and those opened since
         without any history row (roster imports of the last days)."""
         recent = WorkflowHistory.objects.filter(
@@ -127,14 +134,9 @@ class _Check:
             at__gte=_start_of(cutoff),
         ).values(oid=Cast("object_id", BigIntegerField()))
         since = _start_of(cutoff) if self.fallback == "created_at" else cutoff
-        fresh = (
-            qs.filter(pk__in=recent).count()
-            + qs.filter(**{f"{self.fallback}__gte": since})
-            .exclude(pk__in=recent)
-            .exclude(Exists(self.history(to_state__in=self.sources)))
-            .count()
+        return ~Q(pk__in=recent) & ~(
+            Q(**{f"{self.fallback}__gte": since}) & ~Exists(self.history(to_state__in=self.sources))
         )
-        return total - fresh
 
 
 def _checks(user) -> list[_Check]:
@@ -159,92 +161,166 @@ def _checks(user) -> list[_Check]:
                 "created_at",
             )
         )
+    return [c for c in out if not c.qs.query.is_empty()]
+
+
+def _history_rows(wanted: list[tuple[_Check, list[int]]], field: str) -> dict[tuple[type, int], list[tuple]]:
+    """One query: the history rows of the objects in ``wanted`` (per check, its object ids) that concern the
+    check (``field`` "move": its ``checker_of`` moves; "to_state": entering one of its sources), oldest first,
+    as ``(model, id) -> [(move or state, by, at), ...]``."""
+    cond = Q()
+    for check, ids in wanted:
+        if ids:
+            cond |= Q(
+                content_type=ContentType.objects.get_for_model(check.model),
+                object_id__in=[str(i) for i in ids],
+                **{f"{field}__in": check.checker_of if field == "move" else check.sources},
+            )
+    if not cond:
+        return {}
+    models = {ContentType.objects.get_for_model(c.model).pk: c.model for c, _ids in wanted}
+    out: dict[tuple[type, int], list[tuple]] = {}
+    rows = WorkflowHistory.objects.filter(cond).order_by("at", "id")
+    for ct, oid, what, by, at in rows.values_list("content_type_id", "object_id", field, "by_id", "at"):
+        out.setdefault((models[ct], int(oid)), []).append((what, by, at))
     return out
 
 
-def _history(model, ids: list[int], moves=None, states=None):
-    """Latest history row per object id among ``moves`` (or entering one of ``states``)."""
-    if not ids:
-        return {}
-    qs = WorkflowHistory.objects.filter(
-        content_type=ContentType.objects.get_for_model(model), object_id__in=[str(i) for i in ids]
+def _latest(rows: list[tuple], among) -> tuple | None:
+    """The last of ``rows`` (oldest first) whose move or state is ``among``."""
+    return next((r for r in reversed(rows) if r[0] in among), None)
+
+
+def _own(user, checks: list[_Check]) -> list[set[int]]:
+    """Per check, the ids of the waiting objects whose latest ``checker_of`` move the user made (not theirs to
+    check). Two queries for every check together: the waiting objects the user ever made such a move on (the
+    ``by`` index), then those objects' ``checker_of`` moves."""
+    branches = [
+        c.qs.filter(Exists(c.history(move__in=c.checker_of, by_id=user.pk)))
+        .order_by()
+        .values_list(Value(n), "pk")
+        for n, c in enumerate(checks)
+    ]
+    if not branches:
+        return []
+    touched: list[list[int]] = [[] for _ in checks]
+    query = branches[0].union(*branches[1:], all=True) if len(branches) > 1 else branches[0]
+    for n, pk in query:
+        touched[n].append(pk)
+    history = _history_rows(list(zip(checks, touched, strict=True)), "move")
+    own = []
+    for check, ids in zip(checks, touched, strict=True):
+        latest = {pk: _latest(history.get((check.model, pk), []), check.checker_of) for pk in ids}
+        own.append({pk for pk, row in latest.items() if row and row[1] == user.pk})
+    return own
+
+
+def _review_counts(checks: list[_Check], own: list[set[int]], cutoff: date | None) -> list[tuple[int, int]]:
+    """Per check, how many objects wait for it and (with ``cutoff``) how many of them are overdue: one
+    ``UNION ALL`` query for every check together, counted in the database."""
+    from django.db import connection
+
+    parts, params = [], []
+    for n, (check, mine) in enumerate(zip(checks, own, strict=True)):
+        qs = check.waiting(mine)
+        late = (
+            ExpressionWrapper(check.late(cutoff), output_field=BooleanField())
+            if cutoff
+            else Value(False, output_field=BooleanField())
+        )
+        qs = qs.order_by().annotate(late=late).values("late")
+        sql, p = qs.query.get_compiler(connection=connection).as_sql()
+        parts.append(
+            f"SELECT {n} AS k, COUNT(*) AS n, COALESCE(SUM(CASE WHEN w{n}.late THEN 1 ELSE 0 END), 0) AS o "
+            f"FROM ({sql}) w{n}"
+        )
+        params += p
+    if not parts:
+        return []
+    counts = [(0, 0)] * len(checks)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for k, total, late in cursor.fetchall():
+            counts[k] = (int(total), int(late))
+    return counts
+
+
+_CASE_ROW = ("pk", "state", "opened_on", "person__name")
+_SETTLEMENT_ROW = ("pk", "created_at", "institution__name", "month", "amount_asked", "programme")
+
+
+def _first_waiting(checks: list[_Check], own: list[set[int]], limit: int | None) -> list[list[tuple]]:
+    """Per check, its first ``limit`` waiting objects (least recently moved first) as plain rows: the case
+    checks in one query (``UNION ALL`` of their ``LIMIT`` subqueries where the database allows it), the
+    settlements in another."""
+    from django.db import connection
+
+    def rows(n, check):
+        fields = _CASE_ROW if check.model is Case else _SETTLEMENT_ROW
+        qs = check.waiting(own[n]).order_by("updated_at", "id").values_list(Value(n), *fields)
+        return qs[:limit] if limit else qs
+
+    out: list[list[tuple]] = [[] for _ in checks]
+    cases = [rows(n, c) for n, c in enumerate(checks) if c.model is Case]
+    others = [rows(n, c) for n, c in enumerate(checks) if c.model is not Case]
+    for group in (cases, others):
+        if len(group) > 1 and connection.features.supports_slicing_ordering_in_compound:
+            group = [group[0].union(*group[1:], all=True)]
+        for qs in group:
+            for n, *row in qs:
+                out[n].append(tuple(row))
+    return out
+
+
+def _review_items(user, checks, own, today: date, limit: int | None, days) -> list[WorkItem]:
+    """The first ``limit`` objects waiting for each check (least recently moved first) as work items: the
+    rows, then one history query for when the shown objects entered their state."""
+    plain = [c for c in checks if not c.per_object]
+    plain_own = [own[checks.index(c)] for c in plain]
+    waiting = _first_waiting(plain, plain_own, limit)
+    entered = _history_rows(
+        [(c, [r[0] for r in rows]) for c, rows in zip(plain, waiting, strict=True)], "to_state"
     )
-    if moves is not None:
-        qs = qs.filter(move__in=moves)
-    if states is not None:
-        qs = qs.filter(to_state__in=states)
-    latest = {}
-    for oid, by, at in qs.order_by("at", "id").values_list("object_id", "by_id", "at"):
-        latest[int(oid)] = (by, at)
-    return latest
-
-
-def _since(entered: dict, obj, fallback: date) -> date:
-    return timezone.localtime(entered[obj.pk][1]).date() if obj.pk in entered else fallback
-
-
-def _check_items(user, check: _Check, today: date, own: set[int], limit: int | None, days) -> list[WorkItem]:
-    """The first ``limit`` objects waiting for ``check`` (least recently moved first) as work items."""
-    if check.model is Case and check.move.check is None:  # plain rows: no model instance per row
-        qs = check.qs.exclude(pk__in=own) if own else check.qs
-        qs = qs.order_by("updated_at", "id").values_list("pk", "state", "opened_on", "person__name")
-        rows = list(qs[:limit] if limit else qs)
-        entered = _history(Case, [r[0] for r in rows], states=check.sources)
-        label, state_label = check.move.label, check.programme.workflow.state_label
-        items = []
-        for pk, state, opened_on, name in rows:
-            since = timezone.localtime(entered[pk][1]).date() if pk in entered else opened_on
-            due = since + timedelta(days=days(since))
-            items.append(
-                WorkItem(
-                    "待审核",
-                    check.programme.name,
-                    f"{name}：{label}（{state_label(state)}）",
-                    due,
-                    _case_url(pk),
-                    due < today,
+    items = []
+    for check, rows in zip(plain, waiting, strict=True):
+        for row in rows:
+            pk = row[0]
+            last = _latest(entered.get((check.model, pk), []), check.sources)
+            if check.model is Case:
+                _pk, state, opened_on, name = row
+                since = timezone.localtime(last[2]).date() if last else opened_on
+                due = since + timedelta(days=days(since))
+                title = f"{name}：{check.move.label}（{check.programme.workflow.state_label(state)}）"
+                items.append(WorkItem("待审核", check.programme.name, title, due, _case_url(pk), due < today))
+            else:
+                _pk, created_at, institution, month, amount, programme = row
+                since = timezone.localtime(last[2] if last else created_at).date()
+                due = since + timedelta(days=days(since))
+                items.append(
+                    WorkItem(
+                        "结算核定",
+                        programme and _programme_name(programme),
+                        f"{institution} {month:%Y年%m月} 申报 {amount} 元",
+                        due,
+                        reverse("casework:settlement_list") + f"#settlement-{pk}",
+                        due < today,
+                    )
                 )
-            )
-        return items
-    if check.model is Case:
-        qs = check.qs.select_related("person")
-    else:
-        qs = check.qs.select_related("institution")
-    qs = qs.order_by("updated_at", "id")
-    if own:
-        qs = qs.exclude(pk__in=own)
-    rows = list(qs[:limit] if limit else qs)
-    if check.move is not None and check.move.check is not None:
-        rows = [c for c in rows if check.move.check(user, c)]
-    entered = _history(check.model, [r.pk for r in rows], states=check.sources)
+    return items
+
+
+def _per_object_items(user, check: _Check, own: set[int], today: date, days) -> list[WorkItem]:
+    """Every object waiting for a check with a per-object condition (``Move.check``): read one by one."""
+    rows = [c for c in check.waiting(own).select_related("person").order_by("updated_at", "id")]
+    rows = [c for c in rows if check.move.check(user, c)]
+    entered = _history_rows([(check, [r.pk for r in rows])], "to_state")
     items = []
     for r in rows:
-        if check.model is Case:
-            since = _since(entered, r, r.opened_on)
-            due = since + timedelta(days=days(since))
-            items.append(
-                WorkItem(
-                    "待审核",
-                    check.programme.name,
-                    f"{r.person.name}：{check.move.label}（{r.state_label}）",
-                    due,
-                    _case_url(r.pk),
-                    due < today,
-                )
-            )
-        else:
-            since = _since(entered, r, timezone.localtime(r.created_at).date())
-            due = since + timedelta(days=days(since))
-            items.append(
-                WorkItem(
-                    "结算核定",
-                    r.programme and _programme_name(r.programme),
-                    f"{r.institution.name} {r.month:%Y年%m月} 申报 {r.amount_asked} 元",
-                    due,
-                    reverse("casework:settlement_list") + f"#settlement-{r.pk}",
-                    due < today,
-                )
-            )
+        last = _latest(entered.get((Case, r.pk), []), check.sources)
+        since = timezone.localtime(last[2]).date() if last else r.opened_on
+        due = since + timedelta(days=days(since))
+        title = f"{r.person.name}：{check.move.label}（{r.state_label}）"
+        items.append(WorkItem("待审核", check.programme.name, title, due, _case_url(r.pk), due < today))
     return items
 
 
@@ -297,22 +373,22 @@ def worklist_page(
         )
         for seq, kind, due_on, case_id, programme, name in (shown[:limit] if limit else shown)
     ]
-    total, overdue = dues.count(), dues.filter(due_on__lt=today).count()
+    counted = dues.aggregate(total=Count("pk"), overdue=Count("pk", filter=Q(due_on__lt=today)))
+    total, overdue = counted["total"], counted["overdue"]
     days = _review_days()
-    cutoff = _review_cutoff(today, days)
-    for check in _checks(user):
-        own = check.own(user)
-        waiting = check.qs.exclude(pk__in=own) if own else check.qs
-        if check.move is not None and check.move.check is not None:  # a per-case condition: read the cases
-            every = _check_items(user, check, today, own, None, days)
+    checks = _checks(user)
+    own = _own(user, checks)
+    plain = [n for n, c in enumerate(checks) if not c.per_object]
+    counts = _review_counts([checks[n] for n in plain], [own[n] for n in plain], _review_cutoff(today, days))
+    total += sum(n for n, _late in counts)
+    overdue += sum(late for _n, late in counts)
+    items += _review_items(user, checks, own, today, limit, days)
+    for n, check in enumerate(checks):
+        if check.per_object:  # a per-case condition: every waiting case is read
+            every = _per_object_items(user, check, own[n], today, days)
             total += len(every)
             overdue += sum(1 for i in every if i.overdue)
-            items += every[:limit] if limit else every
-            continue
-        items += _check_items(user, check, today, own, limit, days)
-        n = waiting.count()
-        total += n
-        overdue += check.count_overdue(waiting, cutoff, n) if n else 0
+            items += every
     items.sort(key=lambda i: (not i.overdue, i.due_on, i.title))
     return (items[:limit] if limit else items), WorklistSummary(total, overdue)
 
@@ -341,11 +417,11 @@ def worklist_count(user, *, today: date | None = None) -> int:
         return 0
     today = today or timezone.localdate()
     total = _due_items(user, today).count()
-    for check in _checks(user):
-        own = check.own(user)
-        qs = check.qs.exclude(pk__in=own) if own else check.qs
-        if check.move is not None and check.move.check is not None:
-            total += sum(1 for c in qs if check.move.check(user, c))
-        else:
-            total += qs.count()
+    checks = _checks(user)
+    own = _own(user, checks)
+    plain = [n for n, c in enumerate(checks) if not c.per_object]
+    total += sum(n for n, _late in _review_counts([checks[n] for n in plain], [own[n] for n in plain], None))
+    for n, check in enumerate(checks):
+        if check.per_object:
+            total += sum(1 for c in check.waiting(own[n]) if check.move.check(user, c))
     return total

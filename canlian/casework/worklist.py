@@ -24,14 +24,14 @@ from typing import NamedTuple
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
     BigIntegerField,
-    BooleanField,
     CharField,
     Count,
     Exists,
-    ExpressionWrapper,
     OuterRef,
     Q,
+    Subquery,
     Value,
+    Window,
 )
 from django.db.models.functions import Cast
 from django.urls import reverse
@@ -40,7 +40,7 @@ from django.utils import timezone
 from canlian.common.models import WorkflowHistory
 
 from . import access
-from .models import Case, Settlement
+from .models import Case, DueItem, Settlement
 from .programme import casework_parameter, programme_get, programmes
 
 HORIZON_DAYS = 7
@@ -94,6 +94,42 @@ def _due_items(user, today: date):
     )
 
 
+def _due_page(user, today: date, limit: int | None) -> tuple[list[WorkItem], int, int]:
+    """The first ``limit`` open due items (earliest first) as work items, and how many there are in all and
+    overdue. Two queries: the ids of the first items with both counts as window aggregates (one pass: the
+    open-items index joined to the user's cases, both read from their indexes), then the shown items."""
+    head = (
+        _due_items(user, today)
+        .annotate(
+            n_all=Window(Count("*")),
+            n_late=Window(Count("due_on", filter=Q(due_on__lt=today))),
+        )
+        .order_by("due_on", "id")
+        .values_list("pk", "n_all", "n_late")
+    )
+    head = list(head[:limit] if limit else head)
+    if not head:
+        return [], 0, 0
+    shown = DueItem.objects.filter(pk__in=[pk for pk, _n, _l in head]).values_list(
+        "pk", "seq", "kind", "due_on", "case_id", "case__programme", "case__person__name"
+    )
+    rows = {r[0]: r[1:] for r in shown}
+    items = []
+    for pk, _n, _l in head:
+        seq, kind, due_on, case_id, programme, name = rows[pk]
+        items.append(
+            WorkItem(
+                f"第{seq}次{_stage_label(programme, kind)}",
+                programme_get(programme).name,
+                name,
+                due_on,
+                _case_url(case_id, "#due"),
+                due_on < today,
+            )
+        )
+    return items, head[0][1], head[0][2]
+
+
 # ---- reviews waiting for a checker (cases and settlements alike) ----------------------------------------------
 
 
@@ -124,19 +160,23 @@ class _Check:
     def waiting(self, own: set[int]):
         return self.qs.exclude(pk__in=own) if own else self.qs
 
-    def late(self, cutoff: date) -> Q:
-        """The objects that entered their state before ``cutoff`` (overdue): all but those with an entering
-        history row since (a short list: the history index on type, state and time) and those opened since
-        without any history row (roster imports of the last days)."""
+    def fresh(self, qs, cutoff: date) -> list:
+        """Of ``qs`` (waiting objects), the two disjoint sets that entered their state since ``cutoff`` (not
+        overdue): those with an entering history row since (a short list: the history index on type, state
+        and time), and those opened since without any history row (roster imports of the last days; the
+        index on programme and opening date). Every other waiting object is overdue."""
         recent = WorkflowHistory.objects.filter(
             content_type=ContentType.objects.get_for_model(self.model),
             to_state__in=self.sources,
             at__gte=_start_of(cutoff),
         ).values(oid=Cast("object_id", BigIntegerField()))
         since = _start_of(cutoff) if self.fallback == "created_at" else cutoff
-        return ~Q(pk__in=recent) & ~(
-            Q(**{f"{self.fallback}__gte": since}) & ~Exists(self.history(to_state__in=self.sources))
-        )
+        return [
+            qs.filter(pk__in=recent),
+            qs.filter(**{f"{self.fallback}__gte": since})
+            .exclude(pk__in=recent)
+            .exclude(Exists(self.history(to_state__in=self.sources))),
+        ]
 
 
 def _checks(user) -> list[_Check]:
@@ -216,33 +256,25 @@ def _own(user, checks: list[_Check]) -> list[set[int]]:
 
 
 def _review_counts(checks: list[_Check], own: list[set[int]], cutoff: date | None) -> list[tuple[int, int]]:
-    """Per check, how many objects wait for it and (with ``cutoff``) how many of them are overdue: one
-    ``UNION ALL`` query for every check together, counted in the database."""
+    """Per check, how many objects wait for it and (with ``cutoff``) how many of them are overdue (all but
+    ``_Check.fresh``): one ``UNION ALL`` of counts for every check together, each counted on its index."""
     from django.db import connection
 
     parts, params = [], []
     for n, (check, mine) in enumerate(zip(checks, own, strict=True)):
-        qs = check.waiting(mine)
-        late = (
-            ExpressionWrapper(check.late(cutoff), output_field=BooleanField())
-            if cutoff
-            else Value(False, output_field=BooleanField())
-        )
-        qs = qs.order_by().annotate(late=late).values("late")
-        sql, p = qs.query.get_compiler(connection=connection).as_sql()
-        parts.append(
-            f"SELECT {n} AS k, COUNT(*) AS n, COALESCE(SUM(CASE WHEN w{n}.late THEN 1 ELSE 0 END), 0) AS o "
-            f"FROM ({sql}) w{n}"
-        )
-        params += p
-    if not parts:
-        return []
-    counts = [(0, 0)] * len(checks)
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        for k, total, late in cursor.fetchall():
-            counts[k] = (int(total), int(late))
-    return counts
+        waiting = check.waiting(mine).order_by()
+        for j, qs in enumerate([waiting, *(check.fresh(waiting, cutoff) if cutoff else ())]):
+            sql, p = qs.values("pk").query.get_compiler(connection=connection).as_sql()
+            parts.append(f"SELECT {n} AS k, {j} AS j, COUNT(*) AS n FROM ({sql}) w{n}_{j}")
+            params += p
+    counts = [[0, 0] for _ in checks]
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for k, j, n in cursor.fetchall():
+                counts[k][0] += n if j == 0 else 0
+                counts[k][1] += n if j == 0 else -n
+    return [(total, late if cutoff else 0) for total, late in counts]
 
 
 _CASE_ROW = ("pk", "state", "opened_on", "person__name")
@@ -250,14 +282,21 @@ _SETTLEMENT_ROW = ("pk", "created_at", "institution__name", "month", "amount_ask
 
 
 def _first_waiting(checks: list[_Check], own: list[set[int]], limit: int | None) -> list[list[tuple]]:
-    """Per check, its first ``limit`` waiting objects (least recently moved first) as plain rows: the case
-    checks in one query (``UNION ALL`` of their ``LIMIT`` subqueries where the database allows it), the
-    settlements in another."""
+    """Per check, its first ``limit`` waiting objects (least recently moved first) as plain rows ending with
+    when the object entered its state (its latest history row entering a source state: read for the rows
+    listed only): the case checks in one query (``UNION ALL`` of their ``LIMIT`` subqueries where the
+    database allows it), the settlements in another."""
     from django.db import connection
 
     def rows(n, check):
         fields = _CASE_ROW if check.model is Case else _SETTLEMENT_ROW
-        qs = check.waiting(own[n]).order_by("updated_at", "id").values_list(Value(n), *fields)
+        entered = check.history(to_state__in=check.sources).order_by("-at", "-id").values("at")[:1]
+        qs = (
+            check.waiting(own[n])
+            .order_by("updated_at", "id")
+            .annotate(entered=Subquery(entered))
+            .values_list(Value(n), *fields, "entered")
+        )
         return qs[:limit] if limit else qs
 
     out: list[list[tuple]] = [[] for _ in checks]
@@ -273,28 +312,25 @@ def _first_waiting(checks: list[_Check], own: list[set[int]], limit: int | None)
 
 
 def _review_items(user, checks, own, today: date, limit: int | None, days) -> list[WorkItem]:
-    """The first ``limit`` objects waiting for each check (least recently moved first) as work items: the
-    rows, then one history query for when the shown objects entered their state."""
+    """The first ``limit`` objects waiting for each check (least recently moved first) as work items, due
+    ``worklist.review_days`` after they entered their state."""
     plain = [c for c in checks if not c.per_object]
     plain_own = [own[checks.index(c)] for c in plain]
     waiting = _first_waiting(plain, plain_own, limit)
-    entered = _history_rows(
-        [(c, [r[0] for r in rows]) for c, rows in zip(plain, waiting, strict=True)], "to_state"
-    )
+    settlements = reverse("casework:settlement_list")
     items = []
     for check, rows in zip(plain, waiting, strict=True):
         for row in rows:
-            pk = row[0]
-            last = _latest(entered.get((check.model, pk), []), check.sources)
+            pk, entered = row[0], row[-1]
             if check.model is Case:
-                _pk, state, opened_on, name = row
-                since = timezone.localtime(last[2]).date() if last else opened_on
+                _pk, state, opened_on, name, _entered = row
+                since = timezone.localtime(entered).date() if entered else opened_on
                 due = since + timedelta(days=days(since))
                 title = f"{name}：{check.move.label}（{check.programme.workflow.state_label(state)}）"
                 items.append(WorkItem("待审核", check.programme.name, title, due, _case_url(pk), due < today))
             else:
-                _pk, created_at, institution, month, amount, programme = row
-                since = timezone.localtime(last[2] if last else created_at).date()
+                _pk, created_at, institution, month, amount, programme, _entered = row
+                since = timezone.localtime(entered or created_at).date()
                 due = since + timedelta(days=days(since))
                 items.append(
                     WorkItem(
@@ -302,7 +338,7 @@ def _review_items(user, checks, own, today: date, limit: int | None, days) -> li
                         programme and _programme_name(programme),
                         f"{institution} {month:%Y年%m月} 申报 {amount} 元",
                         due,
-                        reverse("casework:settlement_list") + f"#settlement-{pk}",
+                        f"{settlements}#settlement-{pk}",
                         due < today,
                     )
                 )
@@ -358,23 +394,7 @@ def worklist_page(
     if not access.can_read_cases(user):
         return [], WorklistSummary(0, 0)
     today = today or timezone.localdate()
-    dues = _due_items(user, today)
-    shown = dues.order_by("due_on", "id").values_list(
-        "seq", "kind", "due_on", "case_id", "case__programme", "case__person__name"
-    )
-    items = [
-        WorkItem(
-            f"第{seq}次{_stage_label(programme, kind)}",
-            programme_get(programme).name,
-            name,
-            due_on,
-            _case_url(case_id, "#due"),
-            due_on < today,
-        )
-        for seq, kind, due_on, case_id, programme, name in (shown[:limit] if limit else shown)
-    ]
-    counted = dues.aggregate(total=Count("pk"), overdue=Count("pk", filter=Q(due_on__lt=today)))
-    total, overdue = counted["total"], counted["overdue"]
+    items, total, overdue = _due_page(user, today, limit)
     days = _review_days()
     checks = _checks(user)
     own = _own(user, checks)

@@ -25,13 +25,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
     BigIntegerField,
     CharField,
-    Count,
     Exists,
     OuterRef,
     Q,
     Subquery,
     Value,
-    Window,
 )
 from django.db.models.functions import Cast
 from django.urls import reverse
@@ -96,18 +94,27 @@ def _due_items(user, today: date):
 
 def _due_page(user, today: date, limit: int | None) -> tuple[list[WorkItem], int, int]:
     """The first ``limit`` open due items (earliest first) as work items, and how many there are in all and
-    overdue. Two queries: the ids of the first items with both counts as window aggregates (one pass: the
-    open-items index joined to the user's cases, both read from their indexes), then the shown items."""
-    head = (
-        _due_items(user, today)
-        .annotate(
-            n_all=Window(Count("*")),
-            n_late=Window(Count("due_on", filter=Q(due_on__lt=today))),
-        )
-        .order_by("due_on", "id")
-        .values_list("pk", "n_all", "n_late")
+    overdue. Two queries: the ids of the first items with both counts as window aggregates, then the shown
+    items. The user's open items are gathered first (a materialized CTE: the open-items index hash-joined to
+    the user's cases, both read from their indexes); left to itself, PostgreSQL would walk the items in due
+    order and probe the cases one by one, as if the counts over all of them did not have to be read whole."""
+    from django.db import connection
+
+    mine = _due_items(user, today).order_by().values_list("pk", "due_on")
+    if mine.query.is_empty():
+        return [], 0, 0
+    sql, params = mine.query.get_compiler(connection=connection).as_sql()
+    sql = (
+        f"WITH mine (id, due_on) AS MATERIALIZED ({sql}) "
+        "SELECT id, COUNT(*) OVER (), SUM(CASE WHEN due_on < %s THEN 1 ELSE 0 END) OVER () "
+        "FROM mine ORDER BY due_on, id"
     )
-    head = list(head[:limit] if limit else head)
+    params = (*params, connection.ops.adapt_datefield_value(today))
+    if limit:
+        sql, params = f"{sql} LIMIT %s", (*params, limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        head = cursor.fetchall()
     if not head:
         return [], 0, 0
     shown = DueItem.objects.filter(pk__in=[pk for pk, _n, _l in head]).values_list(
@@ -127,7 +134,7 @@ def _due_page(user, today: date, limit: int | None) -> tuple[list[WorkItem], int
                 due_on < today,
             )
         )
-    return items, head[0][1], head[0][2]
+    return items, int(head[0][1]), int(head[0][2])
 
 
 # ---- reviews waiting for a checker (cases and settlements alike) ----------------------------------------------

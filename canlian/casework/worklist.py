@@ -23,9 +23,8 @@ from typing import NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
-    BigIntegerField,
     CharField,
-    Exists,
+    F,
     OuterRef,
     Q,
     Subquery,
@@ -167,24 +166,6 @@ class _Check:
     def waiting(self, own: set[int]):
         return self.qs.exclude(pk__in=own) if own else self.qs
 
-    def fresh(self, qs, cutoff: date) -> list:
-        """Of ``qs`` (waiting objects), the two disjoint sets that entered their state since ``cutoff`` (not
-        overdue): those with an entering history row since (a short list: the history index on type, state
-        and time), and those opened since without any history row (roster imports of the last days; the
-        index on programme and opening date). Every other waiting object is overdue."""
-        recent = WorkflowHistory.objects.filter(
-            content_type=ContentType.objects.get_for_model(self.model),
-            to_state__in=self.sources,
-            at__gte=_start_of(cutoff),
-        ).values(oid=Cast("object_id", BigIntegerField()))
-        since = _start_of(cutoff) if self.fallback == "created_at" else cutoff
-        return [
-            qs.filter(pk__in=recent),
-            qs.filter(**{f"{self.fallback}__gte": since})
-            .exclude(pk__in=recent)
-            .exclude(Exists(self.history(to_state__in=self.sources))),
-        ]
-
 
 def _checks(user) -> list[_Check]:
     """Every checker move the user's role may make, with the objects waiting for it."""
@@ -238,21 +219,74 @@ def _latest(rows: list[tuple], among) -> tuple | None:
     return next((r for r in reversed(rows) if r[0] in among), None)
 
 
-def _own(user, checks: list[_Check]) -> list[set[int]]:
+class _Sql:
+    """Plain SQL around each check's waiting objects, compiled once per request (building an ORM query per
+    count was most of the page's Python time): ``bases`` select the id (``wl_id``) and the fallback date
+    (``wl_since``) of the objects waiting for each check, scoped by ``access``; the counts and the maker's
+    moves are read around them."""
+
+    def __init__(self, checks: list[_Check]):
+        from django.db import connection
+
+        q = connection.ops.quote_name
+        self.ops = connection.ops
+        self.bases = [
+            c.qs.order_by()
+            .values(wl_id=F("pk"), wl_since=F(c.fallback))
+            .query.get_compiler(connection=connection)
+            .as_sql()
+            for c in checks
+        ]
+        self.types = [ContentType.objects.get_for_model(c.model).pk for c in checks]
+        h = {f: q(WorkflowHistory._meta.get_field(f).column) for f in ("content_type", "object_id", "move")}
+        h.update({f: q(WorkflowHistory._meta.get_field(f).column) for f in ("to_state", "by", "at")})
+        self.h, self.table = h, q(WorkflowHistory._meta.db_table)
+
+    def history(self, n: int, column: str, values, extra: str = "") -> tuple[str, list]:
+        """``EXISTS`` a history row of the object ``b`` with ``column`` among ``values``."""
+        h = self.h
+        return (
+            f"EXISTS (SELECT 1 FROM {self.table} h WHERE h.{h['content_type']} = %s AND "
+            f"h.{h['object_id']} = CAST(b.wl_id AS VARCHAR(64)) AND h.{h[column]} IN "
+            f"({', '.join(['%s'] * len(values))}){extra})",
+            [self.types[n], *values],
+        )
+
+    def recent(self, n: int, states, since: datetime) -> tuple[str, list]:
+        """The ids of the objects with a history row entering one of ``states`` since ``since``."""
+        h = self.h
+        return (
+            f"SELECT CAST(h.{h['object_id']} AS BIGINT) FROM {self.table} h WHERE h.{h['content_type']} = %s "
+            f"AND h.{h['to_state']} IN ({', '.join(['%s'] * len(states))}) AND h.{h['at']} >= %s",
+            [self.types[n], *states, self.ops.adapt_datetimefield_value(since)],
+        )
+
+    def not_own(self, n: int, own: set[int]) -> tuple[str, list]:
+        if not own:
+            return "", []
+        return f" AND b.wl_id NOT IN ({', '.join(['%s'] * len(own))})", sorted(own)
+
+    def run(self, parts: list[tuple[str, list]]) -> list[tuple]:
+        from django.db import connection
+
+        if not parts:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(sql for sql, _p in parts), [x for _s, p in parts for x in p])
+            return cursor.fetchall()
+
+
+def _own(user, checks: list[_Check], sql: _Sql) -> list[set[int]]:
     """Per check, the ids of the waiting objects whose latest ``checker_of`` move the user made (not theirs to
     check). Two queries for every check together: the waiting objects the user ever made such a move on (the
     ``by`` index), then those objects' ``checker_of`` moves."""
-    branches = [
-        c.qs.filter(Exists(c.history(move__in=c.checker_of, by_id=user.pk)))
-        .order_by()
-        .values_list(Value(n), "pk")
-        for n, c in enumerate(checks)
-    ]
-    if not branches:
-        return []
+    parts = []
+    for n, c in enumerate(checks):
+        base, params = sql.bases[n]
+        made, made_params = sql.history(n, "move", c.checker_of, f" AND h.{sql.h['by']} = %s")
+        parts.append((f"SELECT {n}, b.wl_id FROM ({base}) b WHERE {made}", [*params, *made_params, user.pk]))
     touched: list[list[int]] = [[] for _ in checks]
-    query = branches[0].union(*branches[1:], all=True) if len(branches) > 1 else branches[0]
-    for n, pk in query:
+    for n, pk in sql.run(parts):
         touched[n].append(pk)
     history = _history_rows(list(zip(checks, touched, strict=True)), "move")
     own = []
@@ -262,25 +296,46 @@ def _own(user, checks: list[_Check]) -> list[set[int]]:
     return own
 
 
-def _review_counts(checks: list[_Check], own: list[set[int]], cutoff: date | None) -> list[tuple[int, int]]:
-    """Per check, how many objects wait for it and (with ``cutoff``) how many of them are overdue (all but
-    ``_Check.fresh``): one ``UNION ALL`` of counts for every check together, each counted on its index."""
-    from django.db import connection
-
-    parts, params = [], []
-    for n, (check, mine) in enumerate(zip(checks, own, strict=True)):
-        waiting = check.waiting(mine).order_by()
-        for j, qs in enumerate([waiting, *(check.fresh(waiting, cutoff) if cutoff else ())]):
-            sql, p = qs.values("pk").query.get_compiler(connection=connection).as_sql()
-            parts.append(f"SELECT {n} AS k, {j} AS j, COUNT(*) AS n FROM ({sql}) w{n}_{j}")
-            params += p
+def _review_counts(
+    checks: list[_Check], own: list[set[int]], cutoff: date | None, sql: _Sql
+) -> list[tuple[int, int]]:
+    """Per check, how many objects wait for it and (with ``cutoff``) how many of them are overdue: all but
+    those that entered their state since ``cutoff`` — those with an entering history row since (a short list:
+    the history index on type, state and time), and those opened since without any history row (roster
+    imports of the last days). One ``UNION ALL`` of counts for every check together, each on its index."""
+    parts = []
+    for n, check in enumerate(checks):
+        if check.per_object:
+            continue
+        base, params = sql.bases[n]
+        mine, mine_params = sql.not_own(n, own[n])
+        head = f"FROM ({base}) b WHERE 1 = 1{mine}"
+        parts.append((f"SELECT {n}, 0, COUNT(*) {head}", [*params, *mine_params]))
+        if cutoff:
+            recent, recent_params = sql.recent(n, check.sources, _start_of(cutoff))
+            parts.append(
+                (
+                    f"SELECT {n}, 1, COUNT(*) {head} AND b.wl_id IN ({recent})",
+                    [*params, *mine_params, *recent_params],
+                )
+            )
+            since = (  # opened on or after the cutoff day (a settlement: created since its start)
+                sql.ops.adapt_datetimefield_value(_start_of(cutoff))
+                if check.fallback == "created_at"
+                else sql.ops.adapt_datefield_value(cutoff)
+            )
+            entered, entered_params = sql.history(n, "to_state", check.sources)
+            parts.append(
+                (
+                    f"SELECT {n}, 2, COUNT(*) {head} AND b.wl_since >= %s "
+                    f"AND b.wl_id NOT IN ({recent}) AND NOT {entered}",
+                    [*params, *mine_params, since, *recent_params, *entered_params],
+                )
+            )
     counts = [[0, 0] for _ in checks]
-    if parts:
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(parts), params)
-            for k, j, n in cursor.fetchall():
-                counts[k][0] += n if j == 0 else 0
-                counts[k][1] += n if j == 0 else -n
+    for k, j, n in sql.run(parts):
+        counts[k][0] += n if j == 0 else 0
+        counts[k][1] += n if j == 0 else -n
     return [(total, late if cutoff else 0) for total, late in counts]
 
 
@@ -404,9 +459,9 @@ def worklist_page(
     items, total, overdue = _due_page(user, today, limit)
     days = _review_days()
     checks = _checks(user)
-    own = _own(user, checks)
-    plain = [n for n, c in enumerate(checks) if not c.per_object]
-    counts = _review_counts([checks[n] for n in plain], [own[n] for n in plain], _review_cutoff(today, days))
+    sql = _Sql(checks)
+    own = _own(user, checks, sql)
+    counts = _review_counts(checks, own, _review_cutoff(today, days), sql)
     total += sum(n for n, _late in counts)
     overdue += sum(late for _n, late in counts)
     items += _review_items(user, checks, own, today, limit, days)
@@ -445,9 +500,9 @@ def worklist_count(user, *, today: date | None = None) -> int:
     today = today or timezone.localdate()
     total = _due_items(user, today).count()
     checks = _checks(user)
-    own = _own(user, checks)
-    plain = [n for n, c in enumerate(checks) if not c.per_object]
-    total += sum(n for n, _late in _review_counts([checks[n] for n in plain], [own[n] for n in plain], None))
+    sql = _Sql(checks)
+    own = _own(user, checks, sql)
+    total += sum(n for n, _late in _review_counts(checks, own, None, sql))
     for n, check in enumerate(checks):
         if check.per_object:
             total += sum(1 for c in check.waiting(own[n]) if check.move.check(user, c))

@@ -176,7 +176,7 @@ def _explain(client, url: str, what: str) -> None:
     found = []
     with connection.cursor() as cur:
         for sql, params in captured.sql:
-            if not sql.lstrip().upper().startswith("SELECT"):
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
                 continue
             cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
             plan = cur.fetchone()[0]

@@ -233,7 +233,9 @@ def test_the_maker_of_one_case_still_checks_the_others(users, make_person):
     roster_item = next(i for i in items if i.title.startswith("周杰"))
     assert (roster_item.due_on, roster_item.overdue) == (date(2023, 5, 12), True)
     district = {i.title for i in worklist(users["district"], today=today, limit=None)}
-    assert "孙芳：竣工验收（施工完成待验收）" not in district and "钱伟：竣工验收（施工完成待验收）" in district
+    assert (
+        "孙芳：竣工验收（施工完成待验收）" not in district and "钱伟：竣工验收（施工完成待验收）" in district
+    )
     assert mine.pk != other.pk != roster.pk
 
 

@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PG = "postgres://postgres@127.0.0.1:5432"
-DB_NAME = "canlian_bench_services"
+DB_PREFIX = "canlian_bench_services"  # + the process id: two runs at once never share (or drop) a database
 BATCH = 50_000
 FIRST_DAY = date(2020, 1, 1)
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严"
@@ -65,6 +65,37 @@ def age_on(born: date, on: date) -> int:
 
 
 # ---- database and Django ----------------------------------------------------------------------------------
+
+
+def add_db_arguments(parser) -> None:
+    """``--db``, ``--keep``, ``--reuse``, shared by the benches on this database."""
+    parser.add_argument("--db", help=f"database name (default: {DB_PREFIX}_<pid>, new for each run)")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse a kept database, named by --db (no reload)"
+    )
+
+
+def db_name(args, parser) -> str:
+    """The database of this run: ``--db``, else a name no other run uses; ``--reuse`` needs ``--db``."""
+    if args.reuse and not args.db:
+        parser.error("--reuse 需要用 --db 指明保留的数据库 / --reuse requires --db NAME")
+    return args.db or f"{DB_PREFIX}_{os.getpid()}"
+
+
+def backend_cpu() -> float:
+    """CPU seconds of this connection's PostgreSQL backend so far (same machine: /proc; parallel workers not
+    included), 0 when it cannot be read."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def keys_path(db: str) -> Path:

@@ -14,10 +14,11 @@ spread (min–max), the load average before and after, peak memory and the ratio
 
     .venv/bin/python bench/indicators.py                          # 1,000,000 persons, ~3,000,000 records
     .venv/bin/python bench/indicators.py --persons 100000 --records 300000 --keep
-    .venv/bin/python bench/indicators.py --reuse --keep           # reuse a kept database (same day)
-    .venv/bin/python bench/indicators.py --db NAME                 # another database name
+    .venv/bin/python bench/indicators.py --db NAME --keep         # name the database and keep it
+    .venv/bin/python bench/indicators.py --db NAME --reuse --keep  # reuse a kept database (same day)
 
-The database is dropped at the end unless ``--keep``.
+Each run makes its own database (``canlian_bench_services_<pid>``) unless ``--db`` names one; ``--reuse``
+needs ``--db``. The database is dropped at the end unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -50,9 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, default=int(os.environ.get("CANLIAN_BENCH_RECORDS", 3_000_000)))
     p.add_argument("--runs", type=int, default=int(os.environ.get("CANLIAN_BENCH_RUNS", 5)))
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--db", default=data.DB_NAME)
-    p.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    p.add_argument("--reuse", action="store_true", help="reuse a kept database (no reload)")
+    data.add_db_arguments(p)
     p.add_argument("--child", choices=("sql", "naive"), help=argparse.SUPPRESS)
     return p
 
@@ -183,21 +182,6 @@ def _normalise(found: dict) -> dict:
     }
 
 
-def _backend_cpu() -> float:
-    """CPU seconds of this connection's PostgreSQL backend so far (same machine: /proc; parallel workers not
-    included), 0 when it cannot be read."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def child(args) -> None:
     data.setup_django(args.db)
     from django.db import connection
@@ -209,9 +193,9 @@ def child(args) -> None:
     connection.ensure_connection()
 
     def once():
-        cpu, db_cpu, t0 = time.process_time(), _backend_cpu(), time.perf_counter()
+        cpu, db_cpu, t0 = time.process_time(), data.backend_cpu(), time.perf_counter()
         found = _from_progress(progress(year)) if args.child == "sql" else naive_progress(year)
-        return found, time.perf_counter() - t0, time.process_time() - cpu, _backend_cpu() - db_cpu
+        return found, time.perf_counter() - t0, time.process_time() - cpu, data.backend_cpu() - db_cpu
 
     found, seconds, cpu_s, db_cpu_s = once()  # a fresh process: what `canlian workplan progress` costs
     found_warm, warm_seconds, _cpu, _db = once()  # again in the same process: the board in a web worker
@@ -259,7 +243,9 @@ def run_child(kind: str, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    args.db = data.db_name(args, parser)
     if args.child:
         child(args)
         return 0

@@ -75,9 +75,16 @@ class Case(models.Model):
             models.Index(fields=["programme", "person", "opened_on"], name="case_prog_person_opened"),
             models.Index(fields=["institution", "programme"], name="case_institution_prog"),
             # 我的待办: the cases waiting in a review state, counted, and listed least recently moved first
-            models.Index(fields=["programme", "state", "updated_at"], name="case_prog_state_updated"),
-            # a town's cases as (town, id) pairs: joined to their open due items without reading the table
+            # (with what the counts read: scope, opening date, id, from the index alone)
+            models.Index(
+                fields=["programme", "state", "updated_at"],
+                include=["id", "opened_on", "town", "institution"],
+                name="case_prog_state_updated_cover",
+            ),
+            # a town's (an institution's) cases as (town, id) pairs: joined to their open due items without
+            # reading the table
             models.Index(fields=["town", "id"], name="case_town_id_pair"),
+            models.Index(fields=["institution", "id"], name="case_institution_id_pair"),
         ]
 
     def __str__(self):
@@ -126,11 +133,13 @@ class DueItem(models.Model):
             ),
         ]
         indexes = [
-            # open items by due date, with their case: 我的待办 counts a town's open items from the index alone
+            # 我的待办: the open items due by a day, their cases and ids read from the index alone (the
+            # counts and the first items of the page)
             models.Index(
                 fields=["due_on", "case"],
+                include=["id"],
                 condition=Q(done_on__isnull=True, cancelled=False),
-                name="dueitem_open_due_case",
+                name="dueitem_open_due_case_id",
             )
         ]
 

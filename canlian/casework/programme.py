@@ -103,6 +103,12 @@ def _own_parameters() -> ParameterSet:
     return ParameterSet.from_yaml(PARAMETER_ROOT)
 
 
+def casework_parameter(name: str):
+    """One casework parameter (``casework/parameters``), read once per process: these are shipped YAML only
+    (``parameters()`` lets them win over any database value of the same name), so no query is needed."""
+    return _own_parameters()[name]
+
+
 def parameters() -> ParameterSet:
     """The benefits parameters (shipped and administrator-added) and the casework ones, one set: a programme
     reads e.g. ``custodial_care.age_min`` (benefits) and ``custodial_care.visit_interval_days`` (casework)."""

@@ -183,3 +183,76 @@ def test_a_review_waiting_since_before_the_parameter_has_a_due_date(users, make_
     )
     [item] = [i for i in worklist(users["district"], today=TODAY) if i.kind == "待审核"]
     assert (item.due_on, item.overdue) == (date(2019, 6, 11), True)
+
+
+def _works_done(users, make_person, name, by=None):
+    """A renovation case of Luzhi waiting for acceptance; ``by`` recorded the works (the maker)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from canlian.casework.models import Case
+    from canlian.common.models import WorkflowHistory
+
+    p = make_person(name=name, category=4, grade=2)
+    c = case_open(
+        acting_user=users["town_luzhi"],
+        programme="renovation",
+        person=p,
+        opened_on=date(2023, 5, 2),
+        state="works_done",
+        data={"household": name},
+    )
+    if by is not None:
+        WorkflowHistory.objects.create(
+            content_type=ContentType.objects.get_for_model(Case),
+            object_id=str(c.pk),
+            workflow="case.renovation",
+            move="complete",
+            from_state="in_works",
+            to_state="works_done",
+            by=by,
+        )
+    return c
+
+
+def test_the_maker_of_one_case_still_checks_the_others(users, make_person):
+    """Two checks of one programme (plan approval and acceptance) and the maker ≠ checker rule per case: the
+    clerk who recorded one case's works is not asked to accept it, but is asked for the other one; the counts
+    (page and badge) agree with the whole list, and a later maker's move makes the case theirs to check."""
+    from canlian.casework.worklist import worklist_summary
+
+    mine = _works_done(users, make_person, "钱伟", by=users["town_luzhi"])
+    other = _works_done(users, make_person, "孙芳", by=users["district"])
+    roster = _works_done(users, make_person, "周杰")  # a roster import: no history, due from its opening
+    today = date(2023, 5, 20)
+    items = worklist(users["town_luzhi"], today=today, limit=None)
+    titles = sorted(i.title for i in items if i.kind == "待审核")
+    assert titles == ["周杰：竣工验收（施工完成待验收）", "孙芳：竣工验收（施工完成待验收）"]
+    summary = worklist_summary(users["town_luzhi"], today=today)
+    assert summary == (len(items), sum(i.overdue for i in items))
+    assert worklist_count(users["town_luzhi"], today=today) == summary.total
+    roster_item = next(i for i in items if i.title.startswith("周杰"))
+    assert (roster_item.due_on, roster_item.overdue) == (date(2023, 5, 12), True)
+    district = {i.title for i in worklist(users["district"], today=today, limit=None)}
+    assert (
+        "孙芳：竣工验收（施工完成待验收）" not in district and "钱伟：竣工验收（施工完成待验收）" in district
+    )
+    assert mine.pk != other.pk != roster.pk
+
+
+def test_a_user_without_scope_has_an_empty_worklist(make_user):
+    """Institution staff attached to no institution: no due items, no reviews, nothing read that fails."""
+    from canlian.casework.worklist import worklist_summary
+
+    lost = make_user("inst_lost", "institution_staff")
+    assert worklist(lost, today=TODAY) == []
+    assert worklist_summary(lost, today=TODAY) == (0, 0)
+    assert worklist_count(lost, today=TODAY) == 0
+
+
+def test_review_days_are_the_casework_parameter():
+    from canlian.casework.programme import casework_parameter, parameters
+
+    p = casework_parameter("worklist.review_days")
+    assert [(v.valid_from, v.value) for v in p.values] == [
+        (v.valid_from, v.value) for v in parameters()["worklist.review_days"].values
+    ]

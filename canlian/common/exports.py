@@ -23,7 +23,7 @@ the first time an export is looked up, as Django's admin discovers ``admin.py``)
         name="employment_roster",                      # unique; the job and the URL name it
         title="就业服务名单",                            # Chinese, shown on the job page and in 我的导出
         build=roster_build,
-        filename=lambda params: "就业服务名单",          # stem of the download name; "-<stamp>.xlsx" is added
+        filename=lambda params: "就业服务名单",          # the download name's stem: "-<YYYYmmdd-HHMM>.xlsx" added
         check=roster_check,                            # optional: refuse at once, before a job is queued
     ))
 
@@ -95,6 +95,11 @@ class Export:
     filename: Callable[[dict], str]
     unmasked: bool | Callable[[dict], bool] = False
     check: Callable[..., None] | None = None
+    stamped: bool = True  # add "-<YYYYmmdd-HHMM>" to the file name
+
+    def file_name(self, params: dict) -> str:
+        stem = self.filename(params)
+        return f"{stem}-{timezone.localtime():%Y%m%d-%H%M}.xlsx" if self.stamped else f"{stem}.xlsx"
 
     def is_unmasked(self, params: dict) -> bool:
         return bool(self.unmasked(params) if callable(self.unmasked) else self.unmasked)
@@ -188,7 +193,6 @@ def export_start(*, acting_user, name: str, params: dict) -> tuple[Job, bool]:
     if spec.check is not None:
         spec.check(acting_user=acting_user, params=params)
     key = _key(name, params)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=acting_user.pk).first()  # one start at a time per user
         running = (
@@ -213,7 +217,7 @@ def export_start(*, acting_user, name: str, params: dict) -> tuple[Job, bool]:
                 "args": params,
                 "key": key,
                 "title": spec.title,
-                "filename": f"{spec.filename(params)}-{stamp}.xlsx",
+                "filename": spec.file_name(params),
                 "unmasked": spec.is_unmasked(params),
                 "ip": client_ip.get() or "",
             },

@@ -174,7 +174,9 @@ def test_cli_export_by_town_masked_by_default(tmp_path, people, capsys):
     _headers, rows = read(out)
     assert sorted(r[0] for r in rows) == ["张伟", "李娜"]
     assert all("*" in r[1] for r in rows)
-    assert capsys.readouterr().out == f"已导出 2 人到 {out}（身份证号等已打码）\n"
+    captured = capsys.readouterr()
+    assert captured.out == f"已导出 2 人到 {out}（身份证号等已打码）\n"
+    assert "导出残疾人名单" in captured.err and "2/2" in captured.err  # the progress bar (common.exports)
     log = AuditLog.objects.get(action="person.export")
     assert (log.username, log.changes["masked"], log.changes["count"]) == ("system", True, 2)
 

@@ -38,6 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _child import django_setup_dev  # noqa: E402  (bench/ is the script's folder)
+
 FILL_BATCH = 50_000
 BULK_ROWS = int(os.environ.get("CANLIAN_BENCH_AUDIT_BULK", 100_000))
 
@@ -63,14 +66,7 @@ def _entries(start: int, count: int) -> list[dict]:
     ]
 
 
-def _setup():
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-    import django
-
-    django.setup()
-    from canlian.cli import ensure_database
-
-    ensure_database()
+_setup = django_setup_dev
 
 
 def child_fill(rows: int) -> dict:

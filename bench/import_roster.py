@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import import_persons as persons_bench  # noqa: E402  (bench/import_persons.py: the person generator)
+from _child import child_result  # noqa: E402
 
 KIND = "custodial_care"
 HEADERS = ["姓名", "身份证号", "托养方式", "服务机构", "开始日期", "结束日期"]
@@ -297,18 +298,7 @@ def _pg_admin(url: str, sql: str) -> None:
 
 
 def _child(mode: str, file: Path, env: dict) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--file", str(file)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise SystemExit(f"child failed ({mode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+    return child_result(__file__, ["--child", mode, "--file", str(file)], env=env, cwd=ROOT, what=mode)
 
 
 class Backend:

@@ -47,6 +47,16 @@ class AccountsConfig(AppConfig):
             ),
             NavEntry(
                 "system",
+                "我的导出",
+                "bi-file-earmark-arrow-down",
+                "common:export_list",
+                lambda u: bool(u.role),
+                namespace="common",
+                prefixes=("export",),
+                order=45,
+            ),
+            NavEntry(
+                "system",
                 "用户管理",
                 "bi-people-fill",
                 "accounts:user_list",

@@ -122,10 +122,15 @@ def payroll_cli(
             elif action == "approve":
                 payroll = payroll_transition(acting_user=acting_user, payroll=payroll, to_status="approved")
             elif action == "export":
-                from .exporters import payroll_bank_file
+                from canlian.common.exports import export_cli
 
-                count = payroll_bank_file(
-                    acting_user=acting_user, payroll=payroll, out=path, unmasked=unmasked
+                from .exporters import BANK_FILE, bank_file_params
+
+                count = export_cli(
+                    name=BANK_FILE.name,
+                    acting_user=acting_user,
+                    params=bank_file_params(payroll, unmasked=unmasked),
+                    out=path,
                 )
                 print(f"已导出 {count} 笔到 {path}")
                 payroll.refresh_from_db()

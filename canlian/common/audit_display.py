@@ -78,6 +78,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "finding.confirm_bulk": ActionSpec("批量确认疑点"),
     # system
     "audit.export": ActionSpec("导出审计日志"),
+    "export.download": ActionSpec("下载导出文件"),
     "keys.rotate": ActionSpec("更换加密密钥"),
     "audit.verify": ActionSpec("校验审计日志哈希链"),
     "db.roles_apply": ActionSpec("设置数据库角色权限"),
@@ -212,6 +213,7 @@ CHANGE_LABELS = {
     "role": "角色",
     "masked": "已脱敏",
     "file": "文件",
+    "export": "导出内容",
     "lines": "明细笔数",
     "total": "合计金额（元）",
     "months": "计算月数",

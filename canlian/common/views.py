@@ -1,25 +1,18 @@
 from __future__ import annotations
 
 import sys
-import tempfile
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from itertools import chain
+from datetime import date
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
-from django.db.models import QuerySet
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from canlian.accounts import access
-from canlian.accounts.models import Role
 
-from . import audit_display
-from .audit import audit_record
+from . import audit_display, exporters
+from .exports import export_start_response
 from .models import AuditLog
 
 
@@ -55,31 +48,9 @@ def error_500(request):
 # ---- audit log -------------------------------------------------------------------------------------------
 
 AUDIT_PAGE_SIZE = 100
-AUDIT_EXPORT_LIMIT = 100_000
-ROLE_LABELS = dict(Role.choices)
-
-
-@dataclass
-class AuditFilters:
-    username: str = ""
-    action: str = ""
-    object_type: str = ""
-    object_id: str = ""
-    result: str = ""
-    date_from: date | None = None
-    date_to: date | None = None
-
-    def describe(self) -> str:
-        parts = [
-            ("用户", self.username),
-            ("操作", audit_display.action_label(self.action) if self.action else ""),
-            ("对象类型", audit_display.object_type_label(self.object_type) if self.object_type else ""),
-            ("对象编号", self.object_id),
-            ("结果", AuditLog.Result(self.result).label if self.result else ""),
-            ("起始日期", self.date_from.isoformat() if self.date_from else ""),
-            ("截止日期", self.date_to.isoformat() if self.date_to else ""),
-        ]
-        return "；".join(f"{k}={v}" for k, v in parts if v) or "全部"
+AUDIT_EXPORT_LIMIT = exporters.AUDIT_EXPORT_LIMIT
+ROLE_LABELS = exporters.ROLE_LABELS
+AuditFilters = exporters.AuditFilters
 
 
 def _parse_day(text: str, label: str, errors: dict[str, str]) -> date | None:
@@ -111,29 +82,6 @@ def _audit_filters(request) -> tuple[AuditFilters, dict[str, str]]:
     return filters, errors
 
 
-def _local_midnight(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-def _audit_queryset(user, filters: AuditFilters) -> QuerySet:
-    qs = access.audit_logs_visible(user)
-    if filters.username:
-        qs = qs.filter(username=filters.username)
-    if filters.action:
-        qs = qs.filter(action=filters.action)
-    if filters.object_type:
-        qs = qs.filter(object_type=filters.object_type)
-    if filters.object_id:
-        qs = qs.filter(object_id=filters.object_id)
-    if filters.result:
-        qs = qs.filter(result=filters.result)
-    if filters.date_from:
-        qs = qs.filter(at__gte=_local_midnight(filters.date_from))
-    if filters.date_to:
-        qs = qs.filter(at__lt=_local_midnight(filters.date_to + timedelta(days=1)))
-    return qs.order_by("-id")
-
-
 def _require_auditor(user) -> None:
     if not access.can_read_audit(user):
         raise Forbidden("只有审计员可以查看审计日志")
@@ -149,7 +97,7 @@ def audit_list(request):
     rows: list[AuditLog] = []
     next_before = None
     if not errors:
-        qs = _audit_queryset(request.user, filters)
+        qs = exporters.audit_queryset(request.user, filters)
         if before.isdigit():
             qs = qs.filter(id__lt=int(before))
         rows = list(qs[: AUDIT_PAGE_SIZE + 1])
@@ -181,94 +129,18 @@ def audit_list(request):
     )
 
 
-_EXPORT_COLUMNS = (
-    ("时间", 20),
-    ("用户名", 14),
-    ("角色", 18),
-    ("操作", 18),
-    ("结果", 8),
-    ("对象类型", 12),
-    ("对象编号", 10),
-    ("对象", 36),
-    ("变更", 60),
-    ("客户端IP", 16),
-    ("说明", 30),
-)
-
-
-def _changes_text(row) -> str:
-    return "；".join(
-        f"{c.label}：{c.new}" if c.old is None else f"{c.label}：{c.old} → {c.new}" for c in row.change_list
-    )
-
-
-def _write_audit_xlsx(out, rows) -> int:
-    """Write rows to ``out`` as .xlsx (text stays text: a username like ``=1+1`` is never a formula)."""
-    from .spreadsheet import XlsxBook
-
-    tz = timezone.get_current_timezone()
-    results = dict(AuditLog.Result.choices)
-    n = 0
-    with XlsxBook(out, constant_memory=True) as book:
-        sheet = book.add_sheet(
-            "审计日志",
-            [title for title, _ in _EXPORT_COLUMNS],
-            widths=[width for _, width in _EXPORT_COLUMNS],
-            text_columns=range(len(_EXPORT_COLUMNS)),
-        )
-        batch: list[AuditLog] = []
-        for row in chain(rows, [None]):  # None: flush the last batch
-            if row is not None:
-                batch.append(row)
-                if len(batch) < 2000:
-                    continue
-            for item in audit_display.describe(batch):
-                sheet.append(
-                    [
-                        timezone.localtime(item.at, tz).strftime("%Y-%m-%d %H:%M:%S"),
-                        item.username,
-                        ROLE_LABELS.get(item.role, item.role),
-                        item.action_label,
-                        results.get(item.result, item.result),
-                        item.object_type_label,
-                        item.object_id,
-                        item.object_repr,
-                        _changes_text(item),
-                        item.ip or "",
-                        item.detail,
-                    ]
-                )
-                n += 1
-            batch = []
-    return n
-
-
 @login_required
 @require_POST
 def audit_export(request):
-    """The filtered rows (newest first, at most AUDIT_EXPORT_LIMIT) as .xlsx; the export itself is audited."""
+    """Start the export of the filtered rows (newest first, at most AUDIT_EXPORT_LIMIT) as a background job;
+    the export itself is audited."""
     _require_auditor(request.user)
     filters, errors = _audit_filters(request)
+    back = f"{reverse('common:audit_list')}?{request.GET.urlencode()}"
     if errors:
-        return redirect(f"{reverse('common:audit_list')}?{request.GET.urlencode()}")
-    qs = _audit_queryset(request.user, filters)[:AUDIT_EXPORT_LIMIT]
-    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
-    count = _write_audit_xlsx(out, qs.iterator(chunk_size=2000))
-    audit_record(
-        acting_user=request.user,
-        action="audit.export",
-        object_type="common.auditlog",
-        object_repr="审计日志导出",
-        changes={"rows": [None, count]},
-        detail=f"筛选：{filters.describe()}",
-    )
-    out.seek(0)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=f"审计日志-{stamp}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        return redirect(back)
+    return export_start_response(
+        request, exporters.AUDIT.name, exporters.audit_export_params(filters), back=back
     )
 
 

@@ -19,6 +19,8 @@ from canlian.accounts import access
 from canlian.common import spreadsheet
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import PermissionDenied
+from canlian.common.exports import Export, export_cli, export_register
+from canlian.common.jobs import Progress, noop_progress
 from canlian.common.masking import mask_id_number, mask_phone
 
 from . import selectors
@@ -96,13 +98,8 @@ def _rows(qs, *, today: date, unmasked: bool):
         yield row
 
 
-def persons_export(
-    *, acting_user, filters: selectors.PersonFilters, unmasked: bool, out, today: date | None = None
-) -> int:
-    """Write the persons ``acting_user`` may see, filtered, to ``out`` (path or binary file); returns the count.
-
-    Not atomic on purpose: the audit row of a refused export must survive the exception."""
-    today = today or timezone.localdate()
+def persons_export_check(*, acting_user, filters: selectors.PersonFilters, unmasked: bool) -> None:
+    """Refuse (with an audit row) an export the user may not make."""
     if not access.can_export(acting_user):
         audit_record(
             acting_user=acting_user, action="person.export", object_type="registry.person", result="denied"
@@ -118,6 +115,22 @@ def persons_export(
             detail="请求导出未打码名单被拒绝",
         )
         raise PermissionDenied("您无权导出未打码的身份证号、残疾人证号和联系电话，请导出打码名单")
+
+
+def persons_export(
+    *,
+    acting_user,
+    filters: selectors.PersonFilters,
+    unmasked: bool,
+    out,
+    today: date | None = None,
+    progress: Progress = noop_progress,
+) -> int:
+    """Write the persons ``acting_user`` may see, filtered, to ``out`` (path or binary file); returns the count.
+
+    Not atomic on purpose: the audit row of a refused export must survive the exception."""
+    today = today or timezone.localdate()
+    persons_export_check(acting_user=acting_user, filters=filters, unmasked=unmasked)
     qs = (
         selectors.persons_filtered(acting_user, filters, today=today)
         .select_related("town", "community")
@@ -137,6 +150,8 @@ def persons_export(
         )
         .order_by("town__code", "pk")
     )
+    total = qs.count()
+    progress(0, total, "正在导出")
     count = 0
     with spreadsheet.XlsxBook(out, constant_memory=True) as book:
         sheet = book.add_sheet(
@@ -148,6 +163,7 @@ def persons_export(
         for row in _rows(qs, today=today, unmasked=unmasked):
             sheet.append(row)
             count += 1
+            progress(count, total, "正在导出")
     audit_record(
         acting_user=acting_user,
         action="person.export",
@@ -157,6 +173,46 @@ def persons_export(
         detail="未打码" if unmasked else "已打码",
     )
     return count
+
+
+def _filters(params: dict) -> selectors.PersonFilters:
+    return selectors.PersonFilters(**params.get("filters", {}))
+
+
+def _build(*, acting_user, params: dict, out, progress: Progress) -> int:
+    return persons_export(
+        acting_user=acting_user,
+        filters=_filters(params),
+        unmasked=bool(params.get("unmasked")),
+        out=out,
+        progress=progress,
+    )
+
+
+def _check(*, acting_user, params: dict) -> None:
+    persons_export_check(
+        acting_user=acting_user, filters=_filters(params), unmasked=bool(params.get("unmasked"))
+    )
+
+
+PERSONS = export_register(
+    Export(
+        name="persons",
+        title="残疾人名单",
+        build=_build,
+        check=_check,
+        unmasked=lambda params: bool(params.get("unmasked")),
+        filename=lambda params: "残疾人名单" + ("" if params.get("unmasked") else "-打码"),
+    )
+)
+
+
+def persons_export_params(filters: selectors.PersonFilters, *, unmasked: bool) -> dict:
+    """The job parameters of a person export (JSON)."""
+    return {
+        "filters": {k: v for k, v in asdict(filters).items() if v not in (None, "")},
+        "unmasked": unmasked,
+    }
 
 
 def export_persons_cli(*, out: str, town: str | None, acting_user, unmasked: bool = False) -> int:
@@ -169,7 +225,12 @@ def export_persons_cli(*, out: str, town: str | None, acting_user, unmasked: boo
             return 2
         filters.town = region.pk
     try:
-        count = persons_export(acting_user=acting_user, filters=filters, unmasked=unmasked, out=out)
+        count = export_cli(
+            name=PERSONS.name,
+            acting_user=acting_user,
+            params=persons_export_params(filters, unmasked=unmasked),
+            out=out,
+        )
     except PermissionDenied as exc:
         print(f"导出失败：{exc.message}", file=sys.stderr)
         return 2

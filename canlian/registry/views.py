@@ -155,6 +155,7 @@ def person_list(request):
         "age_bands": list(selectors.AGE_BAND_LABELS.items()),
         "can_create": bool(writable_towns(user)),
         "can_export": access.can_export(user),
+        "can_export_unmasked": access.export_unmasked_allowed(user),
         "can_import": access.can_import(user),
         "filtered": any(
             (filters.q, filters.town, filters.community, filters.category, filters.grade, filters.status)

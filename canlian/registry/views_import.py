@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import tempfile
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,14 +17,13 @@ from django.core.exceptions import PermissionDenied as Forbidden
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from canlian.accounts import access
 from canlian.common import safe_read, spreadsheet
 from canlian.common.audit import audit_read
-from canlian.common.exceptions import PermissionDenied
+from canlian.common.exports import export_start_response
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
 from canlian.common.uploads import upload_save
@@ -201,26 +199,15 @@ def export_filters(request) -> selectors.PersonFilters:
 
 
 @login_required
-@require_GET
+@require_POST
 def person_export(request):
+    """Start the export of the filtered list (the list's query string) as a background job."""
     user = request.user
     if not access.can_export(user):
         raise Forbidden("您无权导出残疾人名单")
-    unmasked = request.GET.get("unmasked") == "1"
-    out = tempfile.TemporaryFile()
-    try:
-        exporters.persons_export(
-            acting_user=user, filters=export_filters(request), unmasked=unmasked, out=out
-        )
-    except PermissionDenied as exc:
-        out.close()
-        messages.error(request, exc.message)
-        query = request.GET.copy()
-        query.pop("unmasked", None)
-        return redirect(reverse("registry:person_list") + (f"?{query.urlencode()}" if query else ""))
-    out.seek(0)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    suffix = "" if unmasked else "-打码"
-    return FileResponse(
-        out, as_attachment=True, filename=f"残疾人名单-{stamp}{suffix}.xlsx", content_type=XLSX
-    )
+    unmasked = request.POST.get("unmasked") == "1"
+    query = request.GET.copy()
+    query.pop("unmasked", None)
+    back = reverse("registry:person_list") + (f"?{query.urlencode()}" if query else "")
+    params = exporters.persons_export_params(export_filters(request), unmasked=unmasked)
+    return export_start_response(request, exporters.PERSONS.name, params, back=back)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from canlian.accounts import access
 from canlian.common.audit import audit_record
-from canlian.common.exceptions import PermissionDenied
+from canlian.common.exceptions import DomainError, PermissionDenied
+from canlian.common.exports import Export, export_register
+from canlian.common.jobs import Progress, noop_progress
 from canlian.common.masking import mask_id_number
 from canlian.common.spreadsheet import XlsxBook
 
-from .selectors import ReportScope, findings_filtered, report
+from .selectors import ReportScope, findings_filtered, report, runs_visible
 
 DETAIL_HEADERS = [
     "疑点编号",
@@ -27,7 +31,9 @@ DETAIL_HEADERS = [
 ]
 
 
-def report_xlsx(*, acting_user, out, scope: ReportScope | None = None, run=None) -> int:
+def report_xlsx(
+    *, acting_user, out, scope: ReportScope | None = None, run=None, progress: Progress = noop_progress
+) -> int:
     """Write the report of ``scope`` (or of one ``run``; all findings when neither) for what the user may
     see; returns the rows."""
     if not access.can_read_verification(acting_user):
@@ -62,6 +68,8 @@ def report_xlsx(*, acting_user, out, scope: ReportScope | None = None, run=None)
         )
         detail = book.add_sheet("疑点明细", DETAIL_HEADERS, text_columns=[4])
         qs = findings_filtered(acting_user, scope.filters()).order_by("town_id", "kind", "id")
+        total = rep.total["count"]
+        progress(0, total, "正在导出疑点明细")
         for f in qs.iterator(chunk_size=2000):
             detail.append(
                 [
@@ -81,6 +89,7 @@ def report_xlsx(*, acting_user, out, scope: ReportScope | None = None, run=None)
                 ]
             )
             count += 1
+            progress(count, total, "正在导出疑点明细")
     audit_record(
         acting_user=acting_user,
         action="verification.report_export",
@@ -91,3 +100,48 @@ def report_xlsx(*, acting_user, out, scope: ReportScope | None = None, run=None)
         else {"rows": [None, count], "masked": [None, True], "scope": [None, scope.label]},
     )
     return count
+
+
+# ---- the export job --------------------------------------------------------------------------------------
+
+
+def report_export_params(scope: ReportScope) -> dict:
+    """The job parameters of a report export (JSON): the scope, and the file name it gives."""
+    return {
+        "run": scope.run.pk if scope.run else None,
+        "month": scope.month.isoformat() if scope.month else None,
+        "from": scope.date_from.isoformat() if scope.date_from else None,
+        "to": scope.date_to.isoformat() if scope.date_to else None,
+        "file": scope.file_name.removesuffix(".xlsx"),
+    }
+
+
+def _scope(acting_user, params: dict) -> ReportScope:
+    run = None
+    if params.get("run"):
+        run = runs_visible(acting_user).filter(pk=params["run"]).first()
+        if run is None:
+            raise DomainError("该比对批次不存在或您无权查看")
+    day = lambda key: date.fromisoformat(params[key]) if params.get(key) else None  # noqa: E731
+    return ReportScope(run=run, month=day("month"), date_from=day("from"), date_to=day("to"))
+
+
+def _build(*, acting_user, params: dict, out, progress: Progress) -> int:
+    return report_xlsx(acting_user=acting_user, scope=_scope(acting_user, params), out=out, progress=progress)
+
+
+def _check(*, acting_user, params: dict) -> None:
+    if not access.can_read_verification(acting_user):
+        raise PermissionDenied("您无权导出比对报告")
+
+
+REPORT = export_register(
+    Export(
+        name="verification_report",
+        title="数据比对报告",
+        build=_build,
+        check=_check,
+        filename=lambda params: params.get("file") or "数据比对报告",
+        stamped=False,
+    )
+)

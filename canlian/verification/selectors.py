@@ -281,6 +281,20 @@ class ReportScope:
         return "数据比对报告.xlsx"
 
     @property
+    def report_query(self) -> str:
+        """The scope as the report page (and its export) reads it: ``run``, ``month``, ``from``/``to``."""
+        if self.run is not None:
+            return urlencode({"run": self.run.pk})
+        params = {}
+        if self.month:
+            params["month"] = f"{self.month:%Y-%m}"
+        if self.date_from:
+            params["from"] = self.date_from.isoformat()
+        if self.date_to:
+            params["to"] = self.date_to.isoformat()
+        return urlencode(params)
+
+    @property
     def query(self) -> str:
         """The scope as query parameters (the findings list and the export take the same)."""
         if self.run is not None:

@@ -721,20 +721,21 @@ def report_page(request):
 
 
 @login_required
-@require_GET
+@require_POST
 def report_export(request):
-    from .exporters import report_xlsx
+    """Start the export of the report the page shows (the page's own query string) as a background job."""
+    from canlian.common.exports import export_start_response
+
+    from .exporters import REPORT, report_export_params
 
     user = request.user
     _require_reader(user)
     scope, error = _report_scope(request)
     if error:
         return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
-    buf = io.BytesIO()
-    report_xlsx(acting_user=user, scope=scope, out=buf)
-    name = scope.file_name if scope else "数据比对报告.xlsx"
-    response = HttpResponse(buf.getvalue(), content_type=XLSX)
-    from urllib.parse import quote
-
-    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
-    return response
+    if scope is None:
+        return HttpResponse(
+            "还没有比对批次，无可导出的报告", status=400, content_type="text/plain; charset=utf-8"
+        )
+    back = reverse("verification:report") + (f"?{request.GET.urlencode()}" if request.GET else "")
+    return export_start_response(request, REPORT.name, report_export_params(scope), back=back)

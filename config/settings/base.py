@@ -174,6 +174,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
+# Export files (DATA_DIR/exports/, common/exports.py) are deleted this many hours after they were written.
+CANLIAN_EXPORT_KEEP_HOURS = float(os.environ.get("CANLIAN_EXPORT_KEEP_HOURS", "24"))
+
 # Keys for encryption at rest and the blind index: from the environment, or (embedded default only)
 # a generated key file in the data folder. See canlian/common/crypto.py.
 CANLIAN_ENCRYPTION_KEY = os.environ.get("CANLIAN_ENCRYPTION_KEY", "")

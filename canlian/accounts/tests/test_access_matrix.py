@@ -271,7 +271,7 @@ def test_audit_page(role, users, person):
     response = client.get(reverse("common:audit_list"))
     assert response.status_code == EXPECTED[role]["audit"]
     exported = client.post(reverse("common:audit_export"))
-    assert exported.status_code == EXPECTED[role]["audit"]
+    assert exported.status_code == (302 if EXPECTED[role]["audit"] == 200 else EXPECTED[role]["audit"])
     assert AuditLog.objects.filter(action="audit.export").count() == (1 if role == "auditor" else 0)
 
 

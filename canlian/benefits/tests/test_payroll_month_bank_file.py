@@ -30,6 +30,7 @@ from canlian.benefits.services.payroll import (
 )
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.models import AuditLog, Job
+from canlian.common.tests.export_client import export_through_job
 
 from . import test_views_pages as shared
 from . import test_views_payroll as views_shared
@@ -252,11 +253,11 @@ def test_the_masked_download_on_the_page_changes_no_state(staff, two_towns, livi
     district = client_for(staff["district"])
     page = district.get(reverse("benefits:payroll_detail", args=[payroll.pk])).content.decode()
     assert "脱敏文件仅供查阅，不改变批次状态" in page
-    masked = district.post(url)
+    _, masked = export_through_job(district, url)
     assert masked.status_code == 200 and masked["Content-Type"] == XLSX
     b"".join(masked.streaming_content)
     assert Payroll.objects.get(pk=payroll.pk).status == "approved"
-    full = district.post(url, {"unmasked": "1"})
+    _, full = export_through_job(district, url, {"unmasked": "1"})
     b"".join(full.streaming_content)
     assert Payroll.objects.get(pk=payroll.pk).status == "exported"
 
@@ -309,7 +310,9 @@ def returned_file(bank_file: bytes, results: list[str]) -> bytes:
 def test_the_bank_return_of_the_file_with_its_total_row_imports(staff, two_towns, living):
     payroll = approved_june(staff, living)
     district = client_for(staff["district"])
-    full = district.post(reverse("benefits:payroll_bank_file", args=[payroll.pk]), {"unmasked": "1"})
+    _, full = export_through_job(
+        district, reverse("benefits:payroll_bank_file", args=[payroll.pk]), {"unmasked": "1"}
+    )
     sent = b"".join(full.streaming_content)
     assert [c.value for c in list(sheet_of(sent).iter_rows())[-1]][:2] == ["合计", "共 4 笔"]
     data = returned_file(sent, ["成功", "成功", "成功", "失败"])

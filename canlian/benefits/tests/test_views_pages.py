@@ -20,6 +20,7 @@ from canlian.benefits.selectors import current_parameters
 from canlian.benefits.services.applications import application_create, application_transition
 from canlian.benefits.services.payroll import payroll_generate
 from canlian.common.models import AuditLog
+from canlian.common.tests.export_client import export_through_job
 from canlian.registry.models import EconomicStatusPeriod
 from config import urls as project_urls
 
@@ -232,11 +233,15 @@ def test_screening_with_a_bad_month_says_so(staff, screening_world):
 def test_screening_export_is_masked_scoped_and_audited(staff, screening_world):
     w = screening_world
     # When 木渎镇's clerk and the district officer export the care-allowance lists for July 2023
-    town = client_for(staff["town_mudu"]).post(
-        reverse("benefits:screening_export"), {"programme": "care_allowance", "month": "2023-07"}
+    _, town = export_through_job(
+        client_for(staff["town_mudu"]),
+        reverse("benefits:screening_export"),
+        {"programme": "care_allowance", "month": "2023-07"},
     )
-    district = client_for(staff["district"]).post(
-        reverse("benefits:screening_export"), {"programme": "care_allowance", "month": "2023-07"}
+    _, district = export_through_job(
+        client_for(staff["district"]),
+        reverse("benefits:screening_export"),
+        {"programme": "care_allowance", "month": "2023-07"},
     )
     # Then each gets an .xlsx with masked IDs and only what they may see
     assert district.status_code == 200

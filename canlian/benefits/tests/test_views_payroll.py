@@ -16,6 +16,7 @@ from canlian.accounts import access
 from canlian.benefits.models import Payroll, PayrollLine, Programme
 from canlian.common.models import AuditLog, Job
 from canlian.common.spreadsheet import write_xlsx
+from canlian.common.tests.export_client import export_through_job
 from canlian.registry.models import EconomicStatusPeriod
 
 from . import test_views_pages as shared
@@ -216,7 +217,7 @@ def test_review_approve_bank_file_and_results(staff, two_towns, monkeypatch):
     assert refused.status_code == 403
     assert "您的角色不能导出完整银行账号" in refused.content.decode()
     assert status_of(payroll) == "approved"
-    masked = district1.post(bank_url)
+    _, masked = export_through_job(district1, bank_url)
     assert masked.status_code == 200
     assert masked["Content-Type"] == XLSX
     assert "-%E8%84%B1%E6%95%8F.xlsx" in masked["Content-Disposition"]  # "-脱敏.xlsx"
@@ -239,7 +240,7 @@ def test_review_approve_bank_file_and_results(staff, two_towns, monkeypatch):
     assert [r[4] for r in rows] == ["622*********0001"] * 2 + ["622*********0002"] * 2
     assert status_of(payroll) == "approved"  # the masked copy is for reading: no 出盘
     monkeypatch.undo()
-    full = district1.post(bank_url, {"unmasked": "1"})
+    _, full = export_through_job(district1, bank_url, {"unmasked": "1"})
     assert [r[4] for r in bank_rows(full)[:-1]] == ["6222020000000001"] * 2 + ["6222020000000002"] * 2
     assert status_of(payroll) == "exported"
     exports = AuditLog.objects.filter(action="payroll.export", object_id=str(payroll.pk)).order_by("id")

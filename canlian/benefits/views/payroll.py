@@ -6,7 +6,6 @@ they are shown is summed from those lines."""
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
 
 from django.contrib import messages
@@ -14,18 +13,18 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
 from django.core.paginator import Paginator
 from django.db.models import Count, Sum
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from canlian.accounts import access
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
+from canlian.common.exports import export_start
 from canlian.common.jobs import job_create
 from canlian.common.models import Job
 from canlian.common.safe_read import size_error, upload_limits
 from canlian.common.workflow import allowed_moves, maker_withheld_moves
 
-from ..exporters import payroll_bank_file
+from ..exporters import BANK_FILE, bank_file_params
 from ..forms import BankResultsForm, PayrollGenerateForm, PayrollMoveForm, mark_invalid
 from ..hooks import payroll_warnings
 from ..importers import parse_bank_results
@@ -58,7 +57,6 @@ STATUS_BADGE = {
 # approved; once approved they no longer change what this batch pays.
 WARN_STATUSES = {P.GENERATING, P.DRAFT, P.REVIEWED}
 LINE_BADGE = {"pending": "secondary", "paid": "success", "failed": "danger"}
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _visible_sums(user, payrolls) -> dict[int, tuple[int, int]]:
@@ -321,27 +319,23 @@ def payroll_discard(request, pk):
 @login_required
 @require_POST
 def payroll_bank_download(request, pk):
-    """The bank file; full account and ID numbers only when asked for and the role allows (the exporter
-    checks and audits)."""
+    """Start the bank file as a background job; full account and ID numbers only when asked for and the role
+    allows (the exporter checks and audits; the unmasked file can be downloaded once)."""
     user = request.user
     require_reader(user)
     payroll = _get_payroll(user, pk)
     unmasked = request.POST.get("unmasked") == "1"
-    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
     try:
-        payroll_bank_file(acting_user=user, payroll=payroll, out=out, unmasked=unmasked)
+        job, created = export_start(
+            acting_user=user, name=BANK_FILE.name, params=bank_file_params(payroll, unmasked=unmasked)
+        )
     except PermissionDenied as exc:
         return _error_page(request, pk, exc.message, 403)
     except DomainError as exc:
         return _error_page(request, pk, exc.message, 409)
-    out.seek(0)
-    suffix = "" if unmasked else "-脱敏"
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=f"银行发放-{payroll.programme.name}-{payroll.month:%Y%m}{suffix}.xlsx",
-        content_type=XLSX,
-    )
+    if not created:
+        messages.info(request, "相同的导出正在进行中，已为您打开该任务，请勿重复提交")
+    return redirect("common:export_detail", pk=job.pk)
 
 
 @login_required

@@ -3,21 +3,18 @@ longer eligible (应退则退), each exportable as .xlsx with masked ID numbers;
 
 from __future__ import annotations
 
-import tempfile
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
-from django.db import transaction
-from django.http import FileResponse, HttpResponseBadRequest
-from django.utils import timezone
+from django.http import HttpResponseBadRequest
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from canlian.accounts import access
-from canlian.common.audit import audit_record
-from canlian.common.masking import mask_id_number
-from canlian.common.spreadsheet import XlsxBook
+from canlian.common.exports import export_start_response
 
-from .. import selectors
+from .. import exporters, selectors
 from ..models import Enrolment, Programme
 from ..parameters import ParameterError
 from ._base import int_param, month_param, require_reader, show, this_month, yuan
@@ -27,7 +24,6 @@ LISTS = {
     "missing": ("应保尽保", "符合条件但未享受"),
     "stale": ("应退则退", "正在享受但已不符合条件"),
 }
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _choice(request, user, data) -> tuple[Programme, object, object, list[str]]:
@@ -121,7 +117,7 @@ def screening_page(request):
 @login_required
 @require_POST
 def screening_export(request):
-    """Both lists in one workbook (masked IDs); the export is audited as ``screening.export``."""
+    """Start the export of both lists (masked IDs) as a background job; audited as ``screening.export``."""
     user = request.user
     require_reader(user)
     if not access.can_export(user):
@@ -129,72 +125,13 @@ def screening_export(request):
     programme, month, town, errors = _choice(request, user, request.POST)
     if errors:
         return HttpResponseBadRequest("；".join(errors), content_type="text/plain; charset=utf-8")
-    try:
-        lists = _lists(user, programme, month, town)
-    except ParameterError as exc:
-        return HttpResponseBadRequest(
-            f"无法测算 {month:%Y年%m月}：{exc}", content_type="text/plain; charset=utf-8"
+    back = (
+        reverse("benefits:screening")
+        + "?"
+        + urlencode(
+            {"programme": programme.code, "month": f"{month:%Y-%m}", **({"town": town.pk} if town else {})}
         )
-    missing, stale = lists["missing"], lists["stale"]
-    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
-    with transaction.atomic():
-        people = _people(user, missing["person_id"].to_list() + stale["person_id"].to_list())
-        enrolments = Enrolment.objects.in_bulk(stale["enrolment_id"].to_list())
-        with XlsxBook(out) as book:
-            sheet = book.add_sheet(
-                "应保尽保", ["姓名", "身份证号", "镇(街道)", "村(社区)", "测算月额（元）"], text_columns=[1]
-            )
-            for r in missing.iter_rows(named=True):
-                p = people.get(r["person_id"])
-                if p is None:
-                    continue
-                sheet.append(
-                    [
-                        p.name,
-                        mask_id_number(p.id_number),
-                        p.town.name,
-                        p.community.name if p.community else "",
-                        yuan(r["amount_fen"]),
-                    ]
-                )
-            sheet = book.add_sheet(
-                "应退则退",
-                ["姓名", "身份证号", "镇(街道)", "村(社区)", "待遇状态", "起始月份"],
-                text_columns=[1],
-            )
-            for r in stale.iter_rows(named=True):
-                p = people.get(r["person_id"])
-                e = enrolments.get(r["enrolment_id"])
-                if p is None or e is None:
-                    continue
-                sheet.append(
-                    [
-                        p.name,
-                        mask_id_number(p.id_number),
-                        p.town.name,
-                        p.community.name if p.community else "",
-                        e.get_status_display(),
-                        f"{e.start_month:%Y-%m}",
-                    ]
-                )
-        audit_record(
-            acting_user=user,
-            action="screening.export",
-            object_type="benefits.programme",
-            object_id=programme.code,
-            object_repr=f"{programme.name} {month:%Y-%m} 应保尽保/应退则退名单",
-            changes={
-                "eligible_not_enrolled": [None, missing.height],
-                "enrolled_not_eligible": [None, stale.height],
-            },
-            detail=f"月份 {month:%Y-%m}；镇(街道) {town.name if town else '全部'}；身份证号已脱敏",
-        )
-    out.seek(0)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    scope = town.name if town else "全区"
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=f"待遇筛查-{programme.name}-{month:%Y%m}-{scope}-{stamp}.xlsx",
-        content_type=XLSX,
+    )
+    return export_start_response(
+        request, exporters.SCREENING.name, exporters.screening_params(programme, month, town), back=back
     )

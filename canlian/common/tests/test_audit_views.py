@@ -12,9 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from canlian.common import exporters as common_exporters
 from canlian.common import views as common_views
 from canlian.common.audit import audit_record
 from canlian.common.models import AuditLog
+from canlian.common.tests.export_client import export_through_job
 from canlian.registry import services
 
 AUDIT = reverse("common:audit_list")
@@ -169,7 +171,7 @@ def test_changes_show_old_and_new_with_region_names(auditor, make_person, users,
 
 def test_export_is_an_xlsx_of_the_filtered_rows_and_is_audited(auditor, history, users):
     # when the auditor exports the refused and granted reveals
-    response = auditor.post(f"{EXPORT}?action=person.reveal_id")
+    _, response = export_through_job(auditor, f"{EXPORT}?action=person.reveal_id")
     # then the file holds exactly those rows, newest first
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -204,7 +206,7 @@ def test_export_is_an_xlsx_of_the_filtered_rows_and_is_audited(auditor, history,
 
 def test_export_never_turns_text_into_formulas(auditor, users):
     audit_record(acting_user=None, username='=HYPERLINK("http://x")', action="login", result="failure")
-    response = auditor.post(f"{EXPORT}?action=login&result=failure")
+    _, response = export_through_job(auditor, f"{EXPORT}?action=login&result=failure")
     sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
     cell = sheet.cell(row=2, column=2)
     assert cell.value == '=HYPERLINK("http://x")'
@@ -219,12 +221,12 @@ def test_export_with_bad_filters_goes_back_to_the_page_and_writes_nothing(audito
 
 
 def test_export_is_capped(auditor, users, monkeypatch):
-    monkeypatch.setattr(common_views, "AUDIT_EXPORT_LIMIT", 3)
+    monkeypatch.setattr(common_exporters, "AUDIT_EXPORT_LIMIT", 3)
     for n in range(5):
         audit_record(
             acting_user=users["district"], action="person.update", object_type="registry.person", object_id=n
         )
-    response = auditor.post(f"{EXPORT}?action=person.update")
+    _, response = export_through_job(auditor, f"{EXPORT}?action=person.update")
     sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True).active
     object_ids = [row[6] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert object_ids == ["4", "3", "2"]

@@ -13,7 +13,8 @@ from python_calamine import CalamineWorkbook
 
 from canlian.cli import main
 from canlian.common.exceptions import PermissionDenied
-from canlian.common.models import AuditLog
+from canlian.common.models import AuditLog, Job
+from canlian.common.tests.export_client import content, export_through_job
 from canlian.registry import exporters, importers
 from canlian.registry.selectors import PersonFilters
 
@@ -148,10 +149,10 @@ def test_export_reads_in_a_fixed_number_of_queries(
 ):
     for _ in range(5):
         make_person()
-    # persons, current certificates, current economic periods, the audit row: the audit chain's head (after
-    # its append lock on PostgreSQL) and the insert
+    # the count (for the progress), persons, current certificates, current economic periods, the audit row:
+    # the audit chain's head (after its append lock on PostgreSQL) and the insert
     audit_row = 3 if connection.vendor == "postgresql" else 2
-    with django_assert_num_queries(3 + audit_row):
+    with django_assert_num_queries(4 + audit_row):
         exporters.persons_export(
             acting_user=users["district"], filters=PersonFilters(), unmasked=False, out=tmp_path / "a.xlsx"
         )
@@ -173,7 +174,9 @@ def test_cli_export_by_town_masked_by_default(tmp_path, people, capsys):
     _headers, rows = read(out)
     assert sorted(r[0] for r in rows) == ["张伟", "李娜"]
     assert all("*" in r[1] for r in rows)
-    assert capsys.readouterr().out == f"已导出 2 人到 {out}（身份证号等已打码）\n"
+    captured = capsys.readouterr()
+    assert captured.out == f"已导出 2 人到 {out}（身份证号等已打码）\n"
+    assert "导出残疾人名单" in captured.err and "2/2" in captured.err  # the progress bar (common.exports)
     log = AuditLog.objects.get(action="person.export")
     assert (log.username, log.changes["masked"], log.changes["count"]) == ("system", True, 2)
 
@@ -200,27 +203,33 @@ def test_cli_export_refusals(tmp_path, users, people, capsys):
 
 def test_web_export_uses_the_list_filters(client, users, people):
     client.force_login(users["district"])
-    response = client.get(reverse("registry:person_export"), {"grade": "1", "age": "7-17"})
+    url = reverse("registry:person_export") + "?grade=1&age=7-17"
+    page, response = export_through_job(client, url)
+    assert "导出完成：共 1 行" in page.content.decode()
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
-    _headers, rows = read(b"".join(response.streaming_content))
+    _headers, rows = read(content(response))
     assert [r[0] for r in rows] == ["李娜"]
     assert AuditLog.objects.get(action="person.export").changes == {
         "count": 1,
         "filters": {"grade": 1, "age_band": "7-17"},
         "masked": True,
     }
+    download = AuditLog.objects.get(action="export.download")
+    assert download.changes["masked"] == [None, True] and download.changes["rows"] == [None, 1]
 
 
 def test_web_unmasked_refused_to_town_staff(client, users, people):
     client.force_login(users["town_luzhi"])
-    response = client.get(reverse("registry:person_export"), {"unmasked": "1", "q": "张"})
+    response = client.post(reverse("registry:person_export") + "?q=%E5%BC%A0", {"unmasked": "1"})
     assert response.status_code == 302
     assert response.url == reverse("registry:person_list") + "?q=%E5%BC%A0"
     assert AuditLog.objects.get(action="person.export").result == "denied"
+    assert not Job.objects.filter(kind="export").exists()
 
 
 def test_web_export_forbidden_for_auditor(client, users, people):
     client.force_login(users["auditor"])
-    assert client.get(reverse("registry:person_export")).status_code == 403
+    assert client.post(reverse("registry:person_export")).status_code == 403
+    assert client.get(reverse("registry:person_export")).status_code == 405
     assert not AuditLog.objects.filter(action="person.export").exists()

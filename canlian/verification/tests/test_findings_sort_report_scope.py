@@ -19,6 +19,7 @@ from django.utils import timezone
 from canlian.benefits.models import Enrolment, Programme
 from canlian.common.models import AuditLog
 from canlian.common.spreadsheet import read_sheets
+from canlian.common.tests.export_client import content, export_through_job
 from canlian.registry.models import EconomicStatusPeriod
 from canlian.verification import selectors
 from canlian.verification.exporters import report_xlsx
@@ -246,9 +247,11 @@ def test_the_report_of_a_date_range_counts_runs_started_on_its_first_and_last_da
     assert (last_day.total["count"], last_day.run_count) == (2, 1)
     first_of_september = client.get(url + "?from=2023-09-01").context["report"]
     assert (first_of_september.total["count"], first_of_september.run_count) == (1, 1)
-    export = client.get(reverse("verification:report_export") + "?from=2023-08-03&to=2023-08-31")
+    _, export = export_through_job(
+        client, reverse("verification:report_export") + "?from=2023-08-03&to=2023-08-31"
+    )
     assert quote("数据比对报告_20230803-20230831.xlsx") in export["Content-Disposition"]
-    _, sheets = read_sheets(export.content)
+    _, sheets = read_sheets(content(export))
     assert sheets[0].rows[-1][-3] == 15.0  # the total count
     before = client.get(url + "?to=2023-08-02").context["report"]
     assert (before.total["count"], before.run_count) == (0, 0)
@@ -276,20 +279,20 @@ def test_a_bad_report_scope_says_what_is_wrong(three_runs, staff, query, message
     assert response.status_code == 400
     assert response.context["scope_error"] == message
     assert response.context["scope"] == ReportScope(month=date(2023, 9, 1))
-    export = client.get(reverse("verification:report_export") + query)
+    export = client.post(reverse("verification:report_export") + query)
     assert (export.status_code, export.content.decode()) == (400, message)
     assert not AuditLog.objects.filter(action="verification.report_export").exists()
 
 
 def test_the_month_export_as_a_town_clerk(three_runs, staff):
     client = client_for(staff["town_mudu"])
-    response = client.get(reverse("verification:report_export") + "?month=2023-08")
+    _, response = export_through_job(client, reverse("verification:report_export") + "?month=2023-08")
     assert response.status_code == 200
     assert (
         "%E6%95%B0%E6%8D%AE%E6%AF%94%E5%AF%B9%E6%8A%A5%E5%91%8A_202308.xlsx"
         in response["Content-Disposition"]
     )
-    _, sheets = read_sheets(response.content)
+    _, sheets = read_sheets(content(response))
     summary, detail = sheets[0].rows, sheets[1].rows
     assert summary[0] == ["疑点类型", "木渎镇", "合计", "每月涉及金额（元）", "多发金额（元）"]
     assert summary[-1][:3] == ["合计", 4.0, 4.0]

@@ -8,7 +8,6 @@ findings; leaders read. Every queryset comes from ``accounts.access`` (through `
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 from datetime import date

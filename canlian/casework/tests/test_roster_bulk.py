@@ -152,7 +152,8 @@ def test_bulk_commit_writes_exactly_the_rows_of_the_per_row_path(monkeypatch, us
     assert len(rows_a["cases"]) == 8
     assert len(rows_a["due_items"]) > 24
     assert sorted(a[0] for a in rows_a["audit"]) == ["case.custodial_care.open"] * 6 + [
-        "case.custodial_care.update"
+        "case.custodial_care.update",
+        "roster.import",
     ]
     assert rows_a["history"] == []  # opening a case is not a workflow move (nor in case_open)
     for table in ("cases", "due_items", "history", "audit"):

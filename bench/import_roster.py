@@ -138,7 +138,10 @@ def child_setup(args) -> None:
         transition(inst, "designate", acting_user=checker, expected_state="submitted")
     # the CLI writes personal data only for a proven user: a district clerk with a CLI token
     clerk = user_create(
-        acting_user=user, username=CLERK, role=Role.DISTRICT_STAFF, password=secrets.token_urlsafe(16) + "#Aa1"
+        acting_user=user,
+        username=CLERK,
+        role=Role.DISTRICT_STAFF,
+        password=secrets.token_urlsafe(16) + "#Aa1",
     )
     _, token = cli_token_create(user=clerk, name="bench", days=2)
     counts = staged.counts

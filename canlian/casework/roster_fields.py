@@ -60,8 +60,6 @@ class PersonFacts:
     100,000 deferred model instances was 40 % of a 100,000-row import. Not a model instance: a write that
     needs one (``case_open``) loads it (``person_instances``)."""
 
-    __slots__ = ("pk", "name", "__dict__")
-
     def __init__(self, pk, name, **fields):
         self.pk, self.name = pk, name
         self.__dict__.update(fields)

@@ -194,7 +194,8 @@ class CustodialRoster(RosterSpec):
 
         today = timezone.localdate()
         outcomes = [self._outcome(r, ctx) for r in rows]
-        instances = person_instances(r.values["person"] for r, o in zip(rows, outcomes) if o == CREATED)
+        created = (r.values["person"] for r, o in zip(rows, outcomes, strict=True) if o == CREATED)
+        instances = person_instances(created)
         for i, r in enumerate(rows, start=1):
             v = r.values
             r.outcome = outcomes[i - 1]

@@ -42,7 +42,6 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -526,12 +525,11 @@ def _commit_sliced(spec: ImportSpec, staged: SpecStaged, ctx, valid: list[Row], 
     with write_cache():  # one page cache for all the slices (a bulk write inside restores this one)
         for first in range(0, total, size):
             part = valid[first : first + size]
-            part_progress = partial(_part_progress, progress, first=first, size=len(part), total=total)
-
             try:
                 with transaction.atomic():
                     part_ctx = spec.refresh(part, ctx, acting_user=done["acting_user"])
-                    write(part, part_ctx, acting_user=done["acting_user"], progress=part_progress)
+                    # progress between slices only (a slice is short): reported with the lock free
+                    write(part, part_ctx, acting_user=done["acting_user"], progress=noop_progress)
                     if first + size >= total:
                         spec.committed(staged, **done)
             except Exception as exc:
@@ -542,11 +540,6 @@ def _commit_sliced(spec: ImportSpec, staged: SpecStaged, ctx, valid: list[Row], 
                 _stopped(spec, staged, part[0].row, exc, **done)
             progress(first + len(part), total, PHASE_WRITE)
     progress(total, total, PHASE_WRITTEN)
-
-
-def _part_progress(progress: Progress, done: int, _total: int, _message: str = "", *, first, size, total):
-    """A slice's own progress (rows of the slice) as the import's."""
-    progress(first + min(done, size), total, PHASE_WRITE)
 
 
 def _stopped(spec: ImportSpec, staged: SpecStaged, row: int, exc: Exception, **done):

@@ -6,6 +6,9 @@ write lock past the busy timeout: a login returned 500".
   was 100,000 rows), so a write lock held for longer than that would fail a request with
   "database is locked". Before the import committed in slices (``common.bulk.sliced_writes``), it held the
   lock for its whole write phase.
+* The same for a service roster import (``staged_import.run``, slices of ``SLICE_ROWS`` valid rows): a
+  1,500-row custodial-care roster in 100-row slices while a clerk signs in and out (kept short: the suite's
+  time is tight; the lock being free between slices is tested exactly in casework's test_roster_sliced).
 * A request that does meet "database is locked" gets a Chinese 503 page asking to retry, never a 500."""
 
 from __future__ import annotations
@@ -38,6 +41,33 @@ def busy_timeout(ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(ms)}")
 
 
+def clerks_until_done(
+    worker: threading.Thread, pages: list[str] | None = None
+) -> list[tuple[str, int, float]]:
+    """A clerk signs in, opens ``pages`` and signs out, again and again until ``worker`` is done (at least
+    twice): (what, status, started) per request."""
+    requests: list[tuple[str, int, float]] = []
+    pages = pages or [
+        reverse("home"),
+        reverse("registry:person_list"),
+        reverse("registry:person_list") + "?page=2",
+        reverse("registry:person_list") + "?q=王",
+    ]
+    while worker.is_alive() or len(requests) < 10:
+        client = Client(raise_request_exception=False)
+        busy_timeout(WEB_BUSY_TIMEOUT_MS)
+        started = time.monotonic()
+        response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
+        requests.append(("login", response.status_code, started))
+        for url in pages:
+            started = time.monotonic()
+            requests.append((url, client.get(url).status_code, started))
+        started = time.monotonic()
+        requests.append(("logout", client.post(reverse("accounts:logout")).status_code, started))
+    worker.join()
+    return requests
+
+
 def test_a_20000_row_import_and_clerks_signing_in_at_the_same_time(tmp_path, users, monkeypatch):
     monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "1")  # no fork from a threaded test process
     path = tmp_path / "persons.xlsx"
@@ -61,25 +91,7 @@ def test_a_20000_row_import_and_clerks_signing_in_at_the_same_time(tmp_path, use
 
     worker = threading.Thread(target=run_import)
     worker.start()
-    requests: list[tuple[str, int, float]] = []  # (what, status, started)
-    pages = [
-        reverse("home"),
-        reverse("registry:person_list"),
-        reverse("registry:person_list") + "?page=2",
-        reverse("registry:person_list") + "?q=王",
-    ]
-    while worker.is_alive() or len(requests) < 10:
-        client = Client(raise_request_exception=False)
-        busy_timeout(WEB_BUSY_TIMEOUT_MS)
-        started = time.monotonic()
-        response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
-        requests.append(("login", response.status_code, started))
-        for url in pages:
-            started = time.monotonic()
-            requests.append((url, client.get(url).status_code, started))
-        started = time.monotonic()
-        requests.append(("logout", client.post(reverse("accounts:logout")).status_code, started))
-    worker.join()
+    requests = clerks_until_done(worker)
 
     assert "error" not in outcome, outcome.get("error")
     staged = outcome["staged"]
@@ -113,3 +125,65 @@ def test_a_sign_in_that_meets_a_held_write_lock_gets_a_chinese_503_asking_to_ret
     response = client.post(reverse("accounts:login"), {"username": "district1", "password": PASSWORD})
     assert response.status_code == 302
     assert client.get(reverse("registry:person_list")).status_code == 200
+
+
+ROSTER_ROWS = 1500
+
+
+def test_a_roster_import_and_clerks_signing_in_at_the_same_time(
+    tmp_path, users, make_user, towns, monkeypatch
+):
+    from python_calamine import CalamineWorkbook
+
+    from canlian.casework.importing import roster_import
+    from canlian.casework.models import Case
+    from canlian.casework.tests.conftest import designated, xlsx_bytes
+    from canlian.common import staged_import
+
+    monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "1")
+    monkeypatch.setattr(staged_import, "SLICE_ROWS", 100)
+    persons = tmp_path / "persons.xlsx"
+    make_file(persons, ROSTER_ROWS, seed=11)
+    importers.persons_import(persons, acting_user=users["district"], allow_new_communities=True)
+    provider = designated(users, make_user("district2", "district_staff"), towns, "甪直镇阳光托养中心")
+    people = CalamineWorkbook.from_path(str(persons)).get_sheet_by_index(0).to_python()[1:]
+    data = xlsx_bytes(
+        ["姓名", "身份证号", "托养方式", "服务机构", "开始日期", "结束日期"],
+        [
+            [name, str(id_number), "日间照料", provider.name, "2023-03-01", ""]
+            for name, id_number, *_ in people
+        ],
+    )
+    outcome: dict = {}
+
+    def run_import():
+        def progress(done, total, message=""):
+            if message == staged_import.PHASE_WRITE:
+                outcome.setdefault("writing_from", time.monotonic())
+                outcome["writing_to"] = time.monotonic()
+
+        try:
+            outcome["staged"] = roster_import(
+                "custodial_care", data, acting_user=users["district"], filename="托养.xlsx", progress=progress
+            )
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run_import)
+    worker.start()
+    requests = clerks_until_done(
+        worker, [reverse("home"), reverse("casework:case_list", args=["custodial_care"])]
+    )
+
+    assert "error" not in outcome, outcome.get("error")
+    staged = outcome["staged"]
+    assert staged.committed
+    assert staged.counts["created"] == Case.objects.count() == Person.objects.count()
+    assert staged.counts["created"] + staged.counts["rejected"] == ROSTER_ROWS
+    failed = [r for r in requests if r[1] not in (200, 302)]
+    assert failed == []
+    during = [r for r in requests if outcome["writing_from"] <= r[2] <= outcome["writing_to"]]
+    assert during, "the clerk used the web while the roster was written"
+    assert AuditLog.objects.filter(action="roster.import").count() == 1

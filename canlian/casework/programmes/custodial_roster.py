@@ -68,6 +68,7 @@ class _Ctx:
     params: object = None
     seen: dict = field(default_factory=dict)
     schedulable: dict = field(default_factory=dict)  # start → "" or why its visits cannot be scheduled
+    schedules: dict = field(default_factory=dict)  # case_open_many's memo, kept across a sliced commit
 
 
 class CustodialRoster(RosterSpec):
@@ -109,7 +110,7 @@ class CustodialRoster(RosterSpec):
         existing = {}
         for part in chunks(pids):
             existing.update(_served(part))
-        return _Ctx(ctx.people, ctx.institutions, ctx.certs, existing, ctx.params)
+        return _Ctx(ctx.people, ctx.institutions, ctx.certs, existing, ctx.params, schedules=ctx.schedules)
 
     def validate(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
         v, e = row.values, row.errors
@@ -224,7 +225,13 @@ class CustodialRoster(RosterSpec):
                 self._update(r, ctx, acting_user=acting_user)
         openings = [Opening(**self._opening(r.values, today)) for r in created]
         case_open_many(
-            acting_user=acting_user, programme=CODE, openings=openings, source="import", progress=progress
+            acting_user=acting_user,
+            programme=CODE,
+            openings=openings,
+            source="import",
+            progress=progress,
+            params=ctx.params,
+            schedules=ctx.schedules,
         )
         progress(len(rows), len(rows), "导入完成")
 

@@ -18,7 +18,7 @@ the first ``--naive-rows`` rows and is extrapolated linearly (said so in the tab
 
 Each measurement gets a fresh database: SQLite in a temporary data folder (a copy of the set-up one);
 PostgreSQL in a database of its own per benchmark run: ``--pg-url``'s server, its database name as a prefix
-followed by the time and the process id (``roster_bench_20261203T120501_4242``: two runs never share one),
+followed by the time and the process id (``roster_bench_20261203_120501_4242``, lower case: two runs never share one),
 dropped and created again before every measurement, the set-up registry restored into it from a ``pg_dump``
 taken once, and dropped at the end (also when a run fails). Prints a table for docs/benchmarks.md; exits 1 when the median misses 15 s.
 """
@@ -404,7 +404,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="roster-bench-"))
     server, prefix = args.pg_url.rsplit("/", 1)
-    pg_url = f"{server}/{prefix or 'roster_bench'}_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+    pg_url = f"{server}/{prefix or 'roster_bench'}_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
     try:
         persons = work / f"persons_{args.rows}.xlsx"
         persons_bench.make_file(persons, args.rows)

@@ -41,11 +41,29 @@ def busy_timeout(ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(ms)}")
 
 
-def clerks_until_done(
-    worker: threading.Thread, pages: list[str] | None = None
-) -> list[tuple[str, int, float]]:
-    """A clerk signs in, opens ``pages`` and signs out, again and again until ``worker`` is done (at least
-    twice): (what, status, started) per request."""
+def import_while_clerks_work(
+    run, writing: str, pages: list[str] | None = None
+) -> tuple[dict, list[tuple[str, int, float]]]:
+    """``run(progress)`` (an import) in a thread while a clerk signs in, opens ``pages`` and signs out, again
+    and again until it is done (at least twice). Returns the outcome (``staged`` or ``error``, and when
+    progress said ``writing``: ``writing_from``/``writing_to``) and (what, status, started) per request."""
+    outcome: dict = {}
+
+    def progress(done, total, message=""):
+        if message == writing:
+            outcome.setdefault("writing_from", time.monotonic())
+            outcome["writing_to"] = time.monotonic()
+
+    def work():
+        try:
+            outcome["staged"] = run(progress)
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
     requests: list[tuple[str, int, float]] = []
     pages = pages or [
         reverse("home"),
@@ -65,33 +83,20 @@ def clerks_until_done(
         started = time.monotonic()
         requests.append(("logout", client.post(reverse("accounts:logout")).status_code, started))
     worker.join()
-    return requests
+    return outcome, requests
 
 
 def test_a_20000_row_import_and_clerks_signing_in_at_the_same_time(tmp_path, users, monkeypatch):
     monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "1")  # no fork from a threaded test process
     path = tmp_path / "persons.xlsx"
     make_file(path, ROWS, seed=7)
-    outcome: dict = {}
 
-    def run_import():
-        def progress(done, total, message=""):
-            if message == importers.PHASE_COMMIT:
-                outcome.setdefault("writing_from", time.monotonic())
-                outcome["writing_to"] = time.monotonic()
+    def run(progress):
+        return importers.persons_import(
+            path, acting_user=users["district"], allow_new_communities=True, progress=progress
+        )
 
-        try:
-            outcome["staged"] = importers.persons_import(
-                path, acting_user=users["district"], allow_new_communities=True, progress=progress
-            )
-        except BaseException as exc:  # reported by the main thread
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=run_import)
-    worker.start()
-    requests = clerks_until_done(worker)
+    outcome, requests = import_while_clerks_work(run, importers.PHASE_COMMIT)
 
     assert "error" not in outcome, outcome.get("error")
     staged = outcome["staged"]
@@ -154,28 +159,14 @@ def test_a_roster_import_and_clerks_signing_in_at_the_same_time(
             for name, id_number, *_ in people
         ],
     )
-    outcome: dict = {}
 
-    def run_import():
-        def progress(done, total, message=""):
-            if message == staged_import.PHASE_WRITE:
-                outcome.setdefault("writing_from", time.monotonic())
-                outcome["writing_to"] = time.monotonic()
+    def run(progress):
+        return roster_import(
+            "custodial_care", data, acting_user=users["district"], filename="托养.xlsx", progress=progress
+        )
 
-        try:
-            outcome["staged"] = roster_import(
-                "custodial_care", data, acting_user=users["district"], filename="托养.xlsx", progress=progress
-            )
-        except BaseException as exc:  # reported by the main thread
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=run_import)
-    worker.start()
-    requests = clerks_until_done(
-        worker, [reverse("home"), reverse("casework:case_list", args=["custodial_care"])]
-    )
+    pages = [reverse("home"), reverse("casework:case_list", args=["custodial_care"])]
+    outcome, requests = import_while_clerks_work(run, staged_import.PHASE_WRITE, pages)
 
     assert "error" not in outcome, outcome.get("error")
     staged = outcome["staged"]

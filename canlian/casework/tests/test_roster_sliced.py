@@ -5,11 +5,10 @@ same file again finishes it."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 
 import pytest
-from django.db import connection
+from django.db import connection  # noqa: F401  (the skipif conditions name it)
 
 from canlian.casework import importing
 from canlian.casework.importing import roster_import
@@ -50,19 +49,6 @@ def sliced(settings, monkeypatch):
     monkeypatch.setattr(importing, "BULK_MIN_ROWS", 0)
 
 
-def other_writer_can_write() -> bool:
-    other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError as exc:
-        assert "locked" in str(exc)
-        return False
-    finally:
-        other.close()
-
-
 def test_the_import_audit_row_is_written_in_the_same_transaction_as_the_rows(
     users, six, settings, monkeypatch
 ):
@@ -94,7 +80,7 @@ def test_the_import_audit_row_is_written_in_the_same_transaction_as_the_rows(
 
 
 @pytest.mark.skipif("connection.vendor != 'sqlite'", reason="SQLite's single write lock")
-def test_the_write_lock_is_free_between_slices(users, six, sliced):
+def test_the_write_lock_is_free_between_slices(users, six, sliced, other_writer_can_write):
     seen = []
 
     def progress(done, total, message=""):

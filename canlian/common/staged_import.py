@@ -471,9 +471,10 @@ def _stage(spec: ImportSpec, source, *, acting_user, filename, progress, plan) -
 
 SLICE_ROWS = 2000  # ≈ 0.5 s of writing on an idle machine (100,000 custodial rows: see docs/benchmarks.md)
 # Between two slices the lock is left free this long: SQLite's busy handler polls a waiting writer (a
-# sign-in's session) every 50–100 ms once it has waited a while, and a next slice begun at once would take
-# the lock again before that poll (measured: a sign-in failed under load without this pause).
-SLICE_PAUSE = 0.05
+# sign-in's session) every 100 ms once it has waited 0.3 s, and a next slice begun at once would take the
+# lock again before that poll. Measured under load: with no pause and with 50 ms a sign-in or sign-out still
+# failed now and then (test_long_writes, 2 s busy timeout); 100 ms guarantees a poll inside the gap.
+SLICE_PAUSE = 0.1
 
 
 class ImportInterrupted(DomainError):

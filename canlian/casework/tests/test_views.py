@@ -61,8 +61,8 @@ def test_roster_upload_preview_confirm(users, make_person, provider):
     assert Case.objects.get().person == a
     # the import's own audit row: who, which roster, which file, the counts, the job
     (done,) = AuditLog.objects.filter(action="roster.import")
-    assert (done.username, done.object_type, done.object_id, done.object_repr) == (
-        "town_luzhi",
+    assert (done.user, done.object_type, done.object_id, done.object_repr) == (
+        users["town_luzhi"],
         "casework.roster_import",
         str(job.pk),
         "托养.xlsx",

@@ -328,3 +328,26 @@ def embedded_copy(embedded_template, tmp_path):
         return dest
 
     return copy
+
+
+@pytest.fixture
+def other_writer_can_write():
+    """``other_writer_can_write()``: whether another connection gets SQLite's write lock at once (busy
+    timeout 0), to see a sliced write leave the lock free between its slices."""
+    import sqlite3
+
+    from django.db import connection
+
+    def _probe() -> bool:
+        other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+            return False
+        finally:
+            other.close()
+
+    return _probe

@@ -3,7 +3,7 @@ on SQLite and PostgreSQL, side by side with the per-row service path (``case_ope
 
     .venv/bin/python bench/import_roster.py                         # 100,000 rows, 3 runs, per-row on 10,000
     .venv/bin/python bench/import_roster.py --rows 20000 --naive-rows 2000 --repeat 1 --backends sqlite
-    .venv/bin/python bench/import_roster.py --pg-url postgres://postgres@127.0.0.1:5432/mydb
+    .venv/bin/python bench/import_roster.py --pg-url postgres://postgres@127.0.0.1:5432/mybench
 
 The registry comes first, as in ``bench/import_persons.py``: that benchmark's generator writes a 100,000-person
 file, a set-up child process imports it (``persons_import``) and designates 28 custodial providers; the roster
@@ -17,8 +17,10 @@ switched off (``importing.BULK_MIN_ROWS``): ``case_open`` for every row, as befo
 the first ``--naive-rows`` rows and is extrapolated linearly (said so in the table).
 
 Each measurement gets a fresh database: SQLite in a temporary data folder (a copy of the set-up one);
-PostgreSQL in the database of ``--pg-url`` (give it one of its own), dropped and created again before
-every run, the set-up registry restored into it from a ``pg_dump`` taken once. Prints a table for docs/benchmarks.md; exits 1 when the median misses 15 s.
+PostgreSQL in a database of its own per benchmark run: ``--pg-url``'s server, its database name as a prefix
+followed by the time and the process id (``roster_bench_20261203_120501_4242``, lower case: two runs never share one),
+dropped and created again before every measurement, the set-up registry restored into it from a ``pg_dump``
+taken once, and dropped at the end (also when a run fails). Prints a table for docs/benchmarks.md; exits 1 when the median misses 15 s.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ PROVIDERS = [(f"{town}阳光托养中心", "custodial_provider", town) for town 
 ]
 DESIGNATED_FROM = date(2015, 1, 1)
 TARGET_SECONDS = 15
+CLERK = "bench_clerk"  # the user the import runs as (CLI token made at set-up)
 SAMPLE = 2000
 
 
@@ -112,7 +115,7 @@ def child_setup(args) -> None:
 
     ensure_database()
     from canlian.accounts.models import Role
-    from canlian.accounts.services import system_user, user_create
+    from canlian.accounts.services import cli_token_create, system_user, user_create
     from canlian.common.workflow import transition
     from canlian.institutions.services import institution_create
     from canlian.registry.importers import persons_import
@@ -134,8 +137,17 @@ def child_setup(args) -> None:
             inst, "submit", acting_user=user, expected_state="draft", designated_from=DESIGNATED_FROM
         )
         transition(inst, "designate", acting_user=checker, expected_state="submitted")
+    # the CLI writes personal data only for a proven user: a district clerk with a CLI token
+    clerk = user_create(
+        acting_user=user,
+        username=CLERK,
+        role=Role.DISTRICT_STAFF,
+        password=secrets.token_urlsafe(16) + "#Aa1",
+    )
+    _, token = cli_token_create(user=clerk, name="bench", days=2)
     counts = staged.counts
-    print("RESULT " + json.dumps({"seconds": round(time.perf_counter() - t0, 1), "counts": counts}))
+    seconds = round(time.perf_counter() - t0, 1)
+    print("RESULT " + json.dumps({"seconds": seconds, "counts": counts, "token": token}))
 
 
 def _expected(path: Path):
@@ -269,9 +281,9 @@ def child_import(args) -> None:
     server_after = persons_bench._backend_cpu()
     peak = _rss_mb()
     out = json.loads(buf.getvalue().strip().splitlines()[-1])
-    from canlian.accounts.services import system_user
+    from canlian.accounts.models import User
 
-    checked = check(Path(args.file), out, system_user())
+    checked = check(Path(args.file), out, User.objects.get(username=CLERK))
     result = {
         "seconds": round(seconds, 2),
         "exit": code,
@@ -324,6 +336,7 @@ class Backend:
             env["CANLIAN_DATA_DIR"] = str(self.work / "pg-data")
             if self.base is None:
                 setup = _child("setup", self.persons, env)
+                self.env["CANLIAN_TOKEN"] = env["CANLIAN_TOKEN"] = setup.pop("token")
                 print(f"  set up PostgreSQL registry: {setup}", flush=True)
                 subprocess.run(["pg_dump", "-Fc", "-f", str(dump), "-d", self.pg_url], check=True)
                 self.base = dump
@@ -335,6 +348,7 @@ class Backend:
             self.base = self.work / "sqlite-base"
             env["CANLIAN_DATA_DIR"] = str(self.base)
             setup = _child("setup", self.persons, env)
+            self.env["CANLIAN_TOKEN"] = env["CANLIAN_TOKEN"] = setup.pop("token")
             print(f"  set up SQLite registry: {setup}", flush=True)
         run = Path(tempfile.mkdtemp(prefix="run-", dir=self.work))
         shutil.rmtree(run)
@@ -363,7 +377,11 @@ def main() -> int:
     parser.add_argument("--naive-rows", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/canlian_bench_roster")
+    parser.add_argument(
+        "--pg-url",
+        default="postgres://postgres@127.0.0.1:5432/roster_bench",
+        help="server and database-name prefix; a unique suffix is added per run",
+    )
     parser.add_argument("--child", choices=["setup", "bulk", "per_row"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
@@ -375,6 +393,8 @@ def main() -> int:
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="roster-bench-"))
+    server, prefix = args.pg_url.rsplit("/", 1)
+    pg_url = f"{server}/{prefix or 'roster_bench'}_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
     try:
         persons = work / f"persons_{args.rows}.xlsx"
         persons_bench.make_file(persons, args.rows)
@@ -388,7 +408,9 @@ def main() -> int:
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         results = []
         for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            backend = Backend(name, args.pg_url, persons, work)
+            backend = Backend(name, pg_url, persons, work)
+            if name == "postgres":
+                print(f"PostgreSQL database of this run: {pg_url.rsplit('/', 1)[1]}", flush=True)
             runs = []
             for _ in range(max(1, args.repeat)):
                 runs.append(backend.measure("bulk", roster))
@@ -396,11 +418,12 @@ def main() -> int:
             naive = backend.measure("per_row", subset)
             print(f"{name} per-row: {naive}", flush=True)
             results.append((name, runs, naive))
-            if name == "postgres":
-                _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_url.rsplit('/', 1)[1]}")
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if "postgres" in args.backends:
+            with contextlib.suppress(Exception):
+                _pg_admin(pg_url, f"DROP DATABASE IF EXISTS {pg_url.rsplit('/', 1)[1]}")
 
     print()
     print(

@@ -158,13 +158,23 @@ def _reserve_ids(model, count: int) -> list[int]:
 
 @transaction.atomic
 def case_open_many(
-    *, acting_user, programme: str, openings: list[Opening], source: str = "import", progress=None
+    *,
+    acting_user,
+    programme: str,
+    openings: list[Opening],
+    source: str = "import",
+    progress=None,
+    params=None,
+    schedules: dict | None = None,
 ) -> list[int]:
     """``case_open`` for many cases at once (a roster import of 100,000 rows): the same checks (the user's
     role, each person visible to them, dates, state, institution) and exactly the same rows (cases, their
     scheduled due items, one ``case.<programme>.open`` audit row each; like ``case_open``, no workflow
     history, as opening is not a move), written set-based in this transaction (``common.bulk``: COPY on
-    PostgreSQL, executemany on SQLite). Returns the new cases' ids, in order."""
+    PostgreSQL, executemany on SQLite). Returns the new cases' ids, in order.
+
+    ``params`` (the parameter set, read here if not given) and ``schedules`` (a memo of due dates by rule,
+    start and end) let the calls of one sliced import share what they read and computed."""
     from canlian.accounts import access as core
     from canlian.common.audit import audit_record_many
     from canlian.common.bulk import insert_rows, write_cache
@@ -191,10 +201,11 @@ def case_open_many(
         )
         for o in openings
     ]
-    now, params = timezone.now(), parameters()
+    now, params = timezone.now(), params or parameters()
     ids = _reserve_ids(Case, len(openings))
     rules = {state: _opening_rules(p, state) for state in {state for state, _ in checked}}
-    schedules: dict = {}  # (kind, start, end) → due dates: many cases share a start, each is scheduled once
+    # (kind, start, end) → due dates: many cases share a start, each is scheduled once
+    schedules = {} if schedules is None else schedules
     report = progress or (lambda done, total, message="": None)
     with write_cache():  # ~10 due items a case, their due dates in random order: see common.bulk
         for first in range(0, len(openings), OPEN_SLICE):  # a slice at a time: ~10 due items a case

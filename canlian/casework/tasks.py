@@ -3,7 +3,7 @@
 Upload → ``roster_enqueue`` (Job ``roster_import``, file under ``MEDIA_ROOT/imports/<job id>/``) →
 ``roster_stage_task`` validates every row, writes the error report, leaves the Job WAITING with the counts,
 errors and warnings → the user confirms → ``roster_commit_task`` validates the stored file again and writes
-the valid rows in one transaction → SUCCEEDED; the upload (full ID numbers) is deleted then."""
+the valid rows in one transaction (with the import's audit row; SQLite: in slices) → SUCCEEDED; the upload (full ID numbers) is deleted then."""
 
 from __future__ import annotations
 
@@ -89,6 +89,7 @@ def roster_commit_task(job_id: str) -> None:
             acting_user=job.created_by,
             filename=job.params.get("filename", ""),
             progress=job_progress_callback(job),
+            job_id=str(job.pk),
         )
         staged_import.job_discard_upload(job)
         report_write(staged, staged_import.job_report_path(job))

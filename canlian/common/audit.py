@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,12 @@ def _bulk_base(acting_user, action: str) -> dict[str, Any]:
     }
 
 
+def _json_text(changes) -> Any:
+    from .bulk import JSONText
+
+    return changes if isinstance(changes, JSONText) else JSONText(json.dumps(changes))
+
+
 def audit_record_many(*, acting_user, action: str, entries: Iterable[dict]) -> int:
     """Bulk audit rows for set-based writes. Each entry: object_type, object_id, object_repr, changes
     (and optionally detail). Written with ``common.bulk.insert_rows`` (COPY on PostgreSQL): an import of
@@ -84,7 +91,9 @@ def audit_record_many(*, acting_user, action: str, entries: Iterable[dict]) -> i
             "object_type": e.get("object_type", ""),
             "object_id": str(e.get("object_id", "")),
             "object_repr": str(e.get("object_repr", ""))[:200],
-            "changes": e.get("changes") or {},
+            # serialised once, as the JSON field would (no encoder): the hash parses this text, the insert
+            # writes it as it is
+            "changes": _json_text(e.get("changes") or {}),
             "detail": e.get("detail", ""),
         }
         for e in entries

@@ -99,6 +99,9 @@ ACTIONS: dict[str, ActionSpec] = {
     "case.child_rehab.update": ActionSpec("更正康复救助个案"),
     "case.child_rehab.month": ActionSpec("录入康复服务月度记录"),
     "case.child_rehab.reimburse": ActionSpec("异地转介费用报销"),
+    # service roster imports (casework/importing.py)
+    "roster.import": ActionSpec("导入服务名单"),
+    "roster.import_interrupted": ActionSpec("服务名单导入中途停止"),
     "child_rehab_referral.create": ActionSpec("登记异地转介"),
     "child_rehab_referral.request": ActionSpec("提交异地转介申请"),
     "child_rehab_referral.approve": ActionSpec("同意异地转介"),
@@ -117,6 +120,7 @@ OBJECT_TYPE_LABELS = {
     "registry.region": "行政区划",
     "registry.certificate": "残疾人证",
     "registry.person_import": "残疾人名单导入",
+    "casework.roster_import": "服务名单导入",
     "accounts.user": "用户",
     "common.auditlog": "审计记录",
     "common.job": "后台任务",
@@ -258,6 +262,7 @@ CHANGE_LABELS = {
     "unchanged": "无变化",
     "communities_created": "新增村(社区)数",
     "stopped_at_row": "停止处所在行",
+    "roster": "名单类型",
     "mapping": "列对应关系",
     "values": "重新加密的值数",
     "indexes": "重建的盲索引数",
@@ -377,7 +382,8 @@ CHANGE_LABELS = {
     "version": "目录版本",
     "village_worker": "村(社区)经办人",
 }
-# Values of keys that are not fields but hold codes: key → code → label
+# Values of keys that are not fields but hold codes: key → code → label (``roster``: filled by
+# ``casework.importing.roster_register``)
 VALUE_LABELS = {
     "enrolment_change": {"stop": "终止", "suspend": "暂停", "resume": "恢复"},
     "registry": {

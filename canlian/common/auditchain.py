@@ -129,6 +129,16 @@ def row_hash(seq: int, prev_hash: str, object_id: str, content: str) -> str:
     return hashlib.sha256(payload(seq, prev_hash, object_id, content)).hexdigest()
 
 
+def _canonical_of(changes) -> Any:
+    """``changes_canonical``, also of changes already serialised by the writer (``bulk.JSONText``: the text
+    the JSON field would write), which are only parsed."""
+    from .bulk import JSONText
+
+    if isinstance(changes, JSONText):
+        return json.loads(changes, parse_float=_parse_float)
+    return changes_canonical(changes)
+
+
 def fragment_of(values: dict[str, Any]) -> str:
     """``fragment`` of a row given as attname → value (``changes`` as the writer has it)."""
     return fragment(
@@ -139,7 +149,7 @@ def fragment_of(values: dict[str, Any]) -> str:
         action=values["action"],
         object_type=values.get("object_type", ""),
         object_repr=values.get("object_repr", ""),
-        changes=changes_canonical(values.get("changes") or {}),
+        changes=_canonical_of(values.get("changes") or {}),
         result=values.get("result", "success"),
         ip=values.get("ip"),
         detail=values.get("detail", ""),

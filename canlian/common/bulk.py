@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 from django.db import connection, models, transaction
@@ -129,8 +129,12 @@ def _converter(f: models.Field) -> Callable[[Any], Any] | None:
         return partial(_json_dumps, encoder=f.encoder)  # text: SQLite stores it, COPY casts it to jsonb
     if isinstance(f, _PASS_THROUGH):
         return None
+    # dates and times repeat (a due date shared by thousands of rows, one ``now`` for all): each distinct
+    # value converted once per call
     if type(f) is models.DateField:
-        return connection.ops.adapt_datefield_value
+        return lru_cache(maxsize=8192)(connection.ops.adapt_datefield_value)
+    if type(f) is models.DateTimeField:
+        return lru_cache(maxsize=8192)(partial(f.get_db_prep_save, connection=connection))
     return partial(f.get_db_prep_save, connection=connection)
 
 

@@ -13,7 +13,8 @@ The stages, the same for every kind:
    as Excel shows them.
 3. **Preview** (dry run): what a commit would do per row (created, updated, unchanged, rejected), with
    nothing written; **confirm**: the commit writes the valid rows in ONE transaction (a failure writes
-   nothing).
+   nothing), and the spec's ``committed`` hook (the import's own audit row) in the same transaction. On
+   SQLite (``common.bulk.sliced_writes``) a long commit is written in slices instead: see ``run``.
 4. **Report** (``report_write``): the file's rows as read, the cells in error red with the message as a
    comment, the errors (and warnings) in last columns, and a 错误明细 sheet listing every error.
 5. **Result**: the JSON contract of the person import (``StagedImport.contract``)::
@@ -39,6 +40,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import spreadsheet
+from .bulk import sliced_writes, write_cache
 from .exceptions import DomainError
 from .jobs import Progress, job_create, job_set_status, noop_progress
 from .models import Job
@@ -388,6 +391,21 @@ class ImportSpec:
         """Below this many valid rows the per-row ``commit`` writes them (the web forms' services)."""
         return 50
 
+    def slice_rows(self) -> int:
+        """Valid rows written per transaction when writes are sliced (SQLite): each slice must take well under
+        a second, so that the web's writes (a sign-in, an audit row) get the lock between slices."""
+        return SLICE_ROWS
+
+    def committed(self, staged: SpecStaged, *, acting_user, filename: str, job_id: str) -> None:
+        """Called once the rows are written, inside the (last) write transaction: the import's own audit row
+        (who, which kind, which file, the counts)."""
+
+    def interrupted(
+        self, staged: SpecStaged, *, acting_user, filename: str, job_id: str, stopped_at_row: int, reason: str
+    ) -> None:
+        """A sliced commit stopped after some slices were written (``ImportInterrupted``): its audit row, in
+        a transaction of its own. ``staged.counts`` are those of the rows written."""
+
 
 @dataclass
 class SpecStaged(StagedImport):
@@ -452,21 +470,103 @@ def _stage(spec: ImportSpec, source, *, acting_user, filename, progress, plan) -
     return staged, ctx
 
 
+SLICE_ROWS = 2000  # ≈ 0.5 s of writing on an idle machine (100,000 custodial rows: see docs/benchmarks.md)
+# Between two slices the lock is left free this long: SQLite's busy handler polls a waiting writer (a
+# sign-in's session) every 100 ms once it has waited 0.3 s, and a next slice begun at once would take the
+# lock again before that poll. Measured under load: with no pause and with 50 ms a sign-in or sign-out still
+# failed now and then (test_long_writes, 2 s busy timeout); 100 ms guarantees a poll inside the gap.
+SLICE_PAUSE = 0.1
+
+
+class ImportInterrupted(DomainError):
+    """A sliced commit stopped after some slices were written; importing the same file again finishes it."""
+
+
 def run(
-    spec: ImportSpec, source, *, acting_user, filename: str = "", progress: Progress = noop_progress
+    spec: ImportSpec,
+    source,
+    *,
+    acting_user,
+    filename: str = "",
+    progress: Progress = noop_progress,
+    job_id: str = "",
 ) -> SpecStaged:
-    """Validate, then write every valid row in ONE transaction (rejected rows are left out); if the commit
-    fails, nothing is written and the error propagates."""
+    """Validate (no write lock held), then write every valid row (rejected rows are left out) and the spec's
+    ``committed`` hook (the import's audit row) in ONE transaction; if the commit fails, nothing is written
+    and the error propagates.
+
+    On SQLite (``common.bulk.sliced_writes``) an import of more than ``spec.slice_rows()`` valid rows is
+    written in slices instead, each its own short transaction (``_commit_sliced``), so that SQLite's single
+    write lock is free between slices and the web keeps answering during a long import. What is promised
+    then instead of one transaction: every slice is written whole or not at all; the import's audit row is
+    written with the last slice; a slice that fails stops the import with the slices before it kept, an
+    ``interrupted`` audit row and ``ImportInterrupted`` saying how far it got; and importing the same file
+    again finishes it (a roster row is keyed by what it describes: rows already written are then
+    "unchanged"). A process killed mid-import leaves its committed slices (each with its own per-case audit
+    rows) and no import-level audit row; the same re-import finishes it."""
     staged, ctx = _stage(
         spec, source, acting_user=acting_user, filename=filename, progress=progress, plan=False
     )
     valid = [r for r in staged.rows if r.ok]
-    with transaction.atomic():
-        ctx = spec.refresh(staged.rows, ctx, acting_user=acting_user)  # again, under the transaction
-        bulk = spec.commit_many is not None and len(valid) >= spec.bulk_min_rows()
-        (spec.commit_many if bulk else spec.commit)(valid, ctx, acting_user=acting_user, progress=progress)
+    bulk = spec.commit_many is not None and len(valid) >= spec.bulk_min_rows()
+    write = spec.commit_many if bulk else spec.commit
+    done = {"acting_user": acting_user, "filename": filename, "job_id": job_id}
+    if sliced_writes() and len(valid) > spec.slice_rows():
+        _commit_sliced(spec, staged, ctx, valid, write, progress=progress, **done)
+    else:
+        with transaction.atomic():
+            ctx = spec.refresh(staged.rows, ctx, acting_user=acting_user)  # again, under the transaction
+            write(valid, ctx, acting_user=acting_user, progress=progress)
+            spec.committed(staged, **done)
     staged.committed = True
     return staged
+
+
+PHASE_WRITE, PHASE_WRITTEN = "写入中", "导入完成"
+
+
+def _commit_sliced(spec: ImportSpec, staged: SpecStaged, ctx, valid: list[Row], write, *, progress, **done):
+    """``run``'s commit on SQLite: ``spec.slice_rows()`` valid rows per transaction, each re-read
+    (``refresh``) and written under its own transaction; the audit row with the last one."""
+    total, size = len(valid), spec.slice_rows()
+    with write_cache():  # one page cache for all the slices (a bulk write inside restores this one)
+        for first in range(0, total, size):
+            part = valid[first : first + size]
+            try:
+                with transaction.atomic():
+                    part_ctx = spec.refresh(part, ctx, acting_user=done["acting_user"])
+                    # progress between slices only (a slice is short): reported with the lock free
+                    write(part, part_ctx, acting_user=done["acting_user"], progress=noop_progress)
+                    if first + size >= total:
+                        spec.committed(staged, **done)
+            except Exception as exc:
+                for r in valid[first:]:
+                    r.outcome = ""  # not written
+                if first == 0:
+                    raise  # nothing written: as one transaction
+                _stopped(spec, staged, part[0].row, exc, **done)
+            progress(first + len(part), total, PHASE_WRITE)
+            if first + size < total:
+                time.sleep(SLICE_PAUSE)  # the lock free long enough for a waiting writer's next poll
+    progress(total, total, PHASE_WRITTEN)
+
+
+def _stopped(spec: ImportSpec, staged: SpecStaged, row: int, exc: Exception, **done):
+    """Stop a sliced commit whose slice from Excel row ``row`` failed, after earlier slices were written:
+    the spec's ``interrupted`` audit row, then ``ImportInterrupted`` saying what is written and what to do."""
+    if isinstance(exc, DomainError):
+        reason = exc.message.rstrip("。")
+    else:
+        logger.exception("import %s (%s): the slice from row %s failed", done["job_id"], spec.kind, row)
+        reason = "写入时发生内部错误（已记录日志）"
+    counts = staged.counts
+    with transaction.atomic():
+        spec.interrupted(staged, stopped_at_row=row, reason=reason, **done)
+    raise ImportInterrupted(
+        f"导入在第{row}行所在的一批停止：{reason}。第{row}行之前的行已写入（新增{counts[CREATED]}，"
+        f"更新{counts[UPDATED]}），其余未写入；处理上述问题后重新导入同一文件即可继续，"
+        "已写入的行将显示为“无变化”"
+    ) from exc
 
 
 # ---- command line --------------------------------------------------------------------------------------

@@ -6,7 +6,11 @@ write lock past the busy timeout: a login returned 500".
   was 100,000 rows), so a write lock held for longer than that would fail a request with
   "database is locked". Before the import committed in slices (``common.bulk.sliced_writes``), it held the
   lock for its whole write phase.
-* A request that does meet "database is locked" gets a Chinese 503 page asking to retry, never a 500."""
+* A request that does meet "database is locked" gets a Chinese 503 page asking to retry, never a 500.
+* The same for a service roster import (``staged_import.run``, slices of ``SLICE_ROWS`` valid rows): a
+  1,500-row custodial-care roster in 100-row slices while a clerk signs in and out (kept short: the suite's
+  time is tight; the lock being free between slices is tested exactly in casework's test_roster_sliced).
+"""
 
 from __future__ import annotations
 
@@ -216,3 +220,77 @@ def test_a_comparison_run_and_clerks_signing_in_at_the_same_time(users, example_
     assert failed == []
     during = [r for r in requests if outcome["from"] <= r[2] <= outcome["to"]]
     assert len([r for r in during if r[0] == "login"]) >= 2, "the clerk signed in while the run worked"
+
+
+def import_while_clerks_work(
+    run, writing: str, pages: list[str]
+) -> tuple[dict, list[tuple[str, int, float]]]:
+    """``run(progress)`` (an import) in a thread while a clerk works (``clerk_requests_while``). Returns the
+    outcome (``staged`` or ``error``, and when progress said ``writing``: ``writing_from``/``writing_to``) and
+    (what, status, started) per request."""
+    outcome: dict = {}
+
+    def progress(done, total, message=""):
+        if message == writing:
+            outcome.setdefault("writing_from", time.monotonic())
+            outcome["writing_to"] = time.monotonic()
+
+    def work():
+        try:
+            outcome["staged"] = run(progress)
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    return outcome, clerk_requests_while(worker, pages, at_least=4)
+
+
+ROSTER_ROWS = 1500
+
+
+def test_a_roster_import_and_clerks_signing_in_at_the_same_time(
+    tmp_path, users, make_user, towns, monkeypatch
+):
+    from python_calamine import CalamineWorkbook
+
+    from canlian.casework.importing import roster_import
+    from canlian.casework.models import Case
+    from canlian.casework.tests.conftest import designated, xlsx_bytes
+    from canlian.common import staged_import
+
+    monkeypatch.setenv("CANLIAN_IMPORT_WORKERS", "1")
+    monkeypatch.setattr(staged_import, "SLICE_ROWS", 100)
+    persons = tmp_path / "persons.xlsx"
+    make_file(persons, ROSTER_ROWS, seed=11)
+    importers.persons_import(persons, acting_user=users["district"], allow_new_communities=True)
+    provider = designated(users, make_user("district2", "district_staff"), towns, "甪直镇阳光托养中心")
+    people = CalamineWorkbook.from_path(str(persons)).get_sheet_by_index(0).to_python()[1:]
+    data = xlsx_bytes(
+        ["姓名", "身份证号", "托养方式", "服务机构", "开始日期", "结束日期"],
+        [
+            [name, str(id_number), "日间照料", provider.name, "2023-03-01", ""]
+            for name, id_number, *_ in people
+        ],
+    )
+
+    def run(progress):
+        return roster_import(
+            "custodial_care", data, acting_user=users["district"], filename="托养.xlsx", progress=progress
+        )
+
+    pages = [reverse("home"), reverse("casework:case_list", args=["custodial_care"])]
+    outcome, requests = import_while_clerks_work(run, staged_import.PHASE_WRITE, pages)
+
+    assert "error" not in outcome, outcome.get("error")
+    staged = outcome["staged"]
+    assert staged.committed
+    assert staged.counts["created"] == Case.objects.count() == Person.objects.count()
+    assert staged.counts["created"] + staged.counts["rejected"] == ROSTER_ROWS
+    failed = [r for r in requests if r[1] not in (200, 302)]
+    assert failed == []
+    during = [r for r in requests if outcome["writing_from"] <= r[2] <= outcome["writing_to"]]
+    assert during, "the clerk used the web while the roster was written"
+    assert AuditLog.objects.filter(action="roster.import").count() == 1

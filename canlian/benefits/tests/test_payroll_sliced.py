@@ -7,12 +7,11 @@ batch has 4 lines, written here one line per slice."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
+from django.db import connection  # noqa: F401  (the skipif conditions name it)
 from django.utils import timezone
 
 from canlian.benefits.models import Payroll, PayrollLine
@@ -51,20 +50,6 @@ def lines_of(payroll) -> list[tuple]:
     )
 
 
-def other_writer_can_write() -> bool:
-    """Whether another connection gets SQLite's write lock at once (busy timeout 0)."""
-    other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError as exc:
-        assert "locked" in str(exc)
-        return False
-    finally:
-        other.close()
-
-
 def test_sliced_generation_writes_the_whole_batch_in_order(staff, two_towns, living):
     payroll = payroll_generate(acting_user=staff["district"], programme=living, month=JUNE)
     assert (payroll.status, payroll.line_count, payroll.total_fen) == ("draft", 4, 131400)
@@ -83,7 +68,7 @@ def test_sliced_generation_writes_the_whole_batch_in_order(staff, two_towns, liv
 
 
 @pytest.mark.skipif("connection.vendor != 'sqlite'")
-def test_the_write_lock_is_free_between_slices(staff, two_towns, living):
+def test_the_write_lock_is_free_between_slices(staff, two_towns, living, other_writer_can_write):
     """Before: one transaction held the lock for the whole generation; a sign-in waited, then failed.
     Now after each slice (the progress report) another connection can write at once."""
     seen = []

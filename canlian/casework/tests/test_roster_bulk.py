@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +15,7 @@ from canlian.casework import importing, services
 from canlian.casework.importing import roster_import
 from canlian.casework.models import Case, DueItem
 from canlian.casework.services import Opening, case_open, case_open_many
+from canlian.common import staged_import
 from canlian.common.exceptions import PermissionDenied, ValidationFailed
 from canlian.common.models import AuditLog, WorkflowHistory
 
@@ -122,8 +124,11 @@ def roster(users, make_person, provider, provider_mudu, id_for):
     return xlsx_bytes(HEADERS, rows)
 
 
-def _run(monkeypatch, users, data, *, bulk: bool):
+def _run(monkeypatch, users, data, *, bulk: bool, sliced: bool = False):
     monkeypatch.setattr(importing, "BULK_MIN_ROWS", 0 if bulk else 10**9)
+    # sliced: the commit of SQLite (forced here on any database), three valid rows per slice
+    monkeypatch.setattr(settings, "CANLIAN_SLICED_WRITES", sliced, raising=False)
+    monkeypatch.setattr(staged_import, "SLICE_ROWS", 3)
     monkeypatch.setattr(services, "OPEN_SLICE", 4)  # the 6 new cases in two slices
     calls = {"many": 0}
     real = services.case_open_many
@@ -138,7 +143,7 @@ def _run(monkeypatch, users, data, *, bulk: bool):
         staged = roster_import("custodial_care", data, acting_user=users["district"])
         snap = _snapshot(after)
         transaction.set_rollback(True)
-    assert calls["many"] == (1 if bulk else 0)
+    assert calls["many"] == ((3 if sliced else 1) if bulk else 0)  # sliced: 8 valid rows, 3 slices
     return staged, snap
 
 
@@ -152,11 +157,17 @@ def test_bulk_commit_writes_exactly_the_rows_of_the_per_row_path(monkeypatch, us
     assert len(rows_a["cases"]) == 8
     assert len(rows_a["due_items"]) > 24
     assert sorted(a[0] for a in rows_a["audit"]) == ["case.custodial_care.open"] * 6 + [
-        "case.custodial_care.update"
+        "case.custodial_care.update",
+        "roster.import",
     ]
     assert rows_a["history"] == []  # opening a case is not a workflow move (nor in case_open)
     for table in ("cases", "due_items", "history", "audit"):
         assert rows_a[table] == rows_b[table], table
+    # the sliced commit (SQLite's) writes the same rows too, the import's audit row with the last slice
+    sliced, rows_c = _run(monkeypatch, users, roster, bulk=True, sliced=True)
+    assert sliced.counts == counts
+    for table in ("cases", "due_items", "history", "audit"):
+        assert rows_a[table] == rows_c[table], table
     # the case ending in 40 days has its visits up to its end only, in both
     liu = [d for d in rows_b["due_items"] if d[0][1] == "custodial_care" and d[0][2] > date(2024, 12, 31)]
     assert liu and all(d[3] <= timezone.localdate() + timedelta(days=40) for d in liu)

@@ -12,6 +12,7 @@ import pytest
 from canlian.casework.importing import report_write, roster_import, roster_stage
 from canlian.casework.models import Case, DueItem
 from canlian.cli import main
+from canlian.common.audit_display import describe
 from canlian.common.models import AuditLog
 
 from .conftest import xlsx_bytes
@@ -166,6 +167,21 @@ def test_cli_json_and_exit_codes(users, cli_token, world, tmp_path, capsys):
         "rejected": 0,
         "errors": [],
     }
+    (done,) = AuditLog.objects.filter(action="roster.import")  # the dry run wrote none
+    assert (done.user, done.object_repr, done.object_id) == (users["district"], "good.xlsx", "")
+    assert done.changes == {
+        "roster": "custodial_care",
+        "file": "good.xlsx",
+        "rows": 1,
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+    }
+    (shown,) = describe([done])
+    assert shown.action_label == "导入服务名单" and shown.object_type_label == "服务名单导入"
+    labels = {c.label: c.new for c in shown.change_list}  # jsonb keeps no key order
+    assert (labels["名单类型"], labels["文件"], labels["行数"]) == ("托养服务名单", "good.xlsx", "1")
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"not a spreadsheet at all")
     assert main(["services", "import", "custodial_care", str(bad), "--json"]) == 2

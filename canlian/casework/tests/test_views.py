@@ -59,6 +59,23 @@ def test_roster_upload_preview_confirm(users, make_person, provider):
     job.refresh_from_db()
     assert job.status == "succeeded" and job.result["created"] == 1
     assert Case.objects.get().person == a
+    # the import's own audit row: who, which roster, which file, the counts, the job
+    (done,) = AuditLog.objects.filter(action="roster.import")
+    assert (done.user, done.object_type, done.object_id, done.object_repr) == (
+        users["town_luzhi"],
+        "casework.roster_import",
+        str(job.pk),
+        "托养.xlsx",
+    )
+    assert done.changes == {
+        "roster": "custodial_care",
+        "file": "托养.xlsx",
+        "rows": 2,
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 1,
+    }
     again = c.post(reverse("casework:import_commit", args=[job.pk]))
     assert again.status_code == 302 and Case.objects.count() == 1
     bad = c.post(

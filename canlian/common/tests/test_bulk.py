@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from canlian.common import auditchain
 from canlian.common.audit import audit_record_many
+from canlian.common.auditchain import audit_verify
 from canlian.common.bulk import JSONText, insert_rows, reserve_pks
 from canlian.common.crypto import PREFIX, encrypt
 from canlian.common.models import AuditLog
@@ -81,6 +82,8 @@ def test_audit_record_many_writes_json_and_serialised_json(users):
     assert rows["1"].changes == {"名": [None, "张三"]} and len(rows["1"].object_repr) == 200
     assert rows["2"].changes == {"a": [1, 2]}
     assert rows["1"].username == users["district"].username and rows["1"].role == users["district"].role
+    # changes given already serialised are hashed as what they say, not as a JSON string: the chain holds
+    assert audit_verify().ok
 
 
 @pytest.mark.django_db

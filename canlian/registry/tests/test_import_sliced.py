@@ -4,10 +4,8 @@ says so in Chinese and in an audit row, and re-running the same file finishes it
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
-from django.db import connection
+from django.db import connection  # noqa: F401  (the skipif conditions name it)
 
 from canlian.common.models import AuditLog
 from canlian.registry import importers
@@ -30,19 +28,6 @@ def sliced(settings, monkeypatch):
     monkeypatch.setattr(importers, "SLICE_ROWS", 2)
 
 
-def other_writer_can_write() -> bool:
-    other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError as exc:
-        assert "locked" in str(exc)
-        return False
-    finally:
-        other.close()
-
-
 def register(id_number: str, user, name: str = "李娜"):
     record, errors = validate_person_record(
         {
@@ -61,7 +46,7 @@ def register(id_number: str, user, name: str = "李娜"):
 
 
 @pytest.mark.skipif("connection.vendor != 'sqlite'")
-def test_the_write_lock_is_free_between_slices(tmp_path, users, pid):
+def test_the_write_lock_is_free_between_slices(tmp_path, users, pid, other_writer_can_write):
     path = write_xlsx(tmp_path / "a.xlsx", [row(pid(n)) for n in range(1, 6)])
     seen = []
 

@@ -96,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pages", type=int, nargs=2, default=(2, 5), metavar=("MIN", "MAX"), help="pages per list"
     )
+    p.add_argument(
+        "--login-spread",
+        type=float,
+        default=60.0,
+        help="seconds over which the clerks sign in, before the runs (a password check costs ~0.5 s of CPU)",
+    )
     p.add_argument("--target-ms", type=float, default=TARGET_MS)
     p.add_argument("--seed", type=int, default=2023)
     p.add_argument("--db", help="database name (default: a new unique name)")
@@ -105,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         metavar="DIR",
-        help="run the server under pyinstrument (must be importable) and write one HTML per phase here",
+        help="sample the server with py-spy during each run (collapsed stacks in DIR/think.txt, stress.txt)",
     )
     return p
 
@@ -257,7 +263,7 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: str, port: int, log_path: Path, profile_dir: str | None):
+    def __init__(self, db: str, port: int, log_path: Path, profile_dir: str | None = None):
         enc, idx = data.keys_path(db).read_text().split()
         self.port = port
         self.log_path = log_path
@@ -275,9 +281,8 @@ class Server:
         }
         serve = ["-m", "canlian.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-demo"]
         serve.append("--no-worker")
-        if profile_dir:  # pyinstrument around the whole server: see _profiled_serve
-            env["CANLIAN_LOAD_PROFILE_DIR"] = profile_dir
-            serve = [str(Path(__file__).resolve()), "--_profiled-serve", str(port)]
+        self.profile_dir = Path(profile_dir) if profile_dir else None
+        self.profiler: subprocess.Popen | None = None
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, *serve], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
@@ -325,7 +330,26 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def profile_start(self, name: str) -> None:
+        """py-spy (``--profile DIR``; the ``py-spy`` on PATH or in $PY_SPY) samples the server during a run:
+        collapsed stacks of every thread, idle ones left out, in DIR/<name>.txt."""
+        if self.profile_dir is None:
+            return
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        out = self.profile_dir / f"{name}.txt"
+        exe = os.environ.get("PY_SPY", "py-spy")
+        cmd = [exe, "record", "--pid", str(self.proc.pid), "--rate", "200", "--format", "raw"]
+        cmd += ["--nonblocking", "-o", str(out)]
+        self.profiler = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def profile_stop(self) -> None:
+        if self.profiler is not None:
+            self.profiler.send_signal(signal.SIGINT)
+            self.profiler.wait(timeout=60)
+            self.profiler = None
+
     def stop(self) -> None:
+        self.profile_stop()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -334,40 +358,6 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-
-
-def _profiled_serve(port: int) -> None:
-    """The server under pyinstrument; SIGUSR1 writes the profile so far (and starts a new one)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
-    from pyinstrument import Profiler
-
-    from canlian import cli
-
-    cli._setup(migrate=False)
-    out = Path(os.environ["CANLIAN_LOAD_PROFILE_DIR"])
-    out.mkdir(parents=True, exist_ok=True)
-    state = {"profiler": Profiler(interval=0.002, async_mode="disabled"), "n": 0}
-    state["profiler"].start()
-
-    def dump(*_):
-        prof = state["profiler"]
-        prof.stop()
-        state["n"] += 1
-        (out / f"server-{state['n']}.html").write_text(prof.output_html())
-        (out / f"server-{state['n']}.txt").write_text(prof.output_text(unicode=True, show_all=False))
-        state["profiler"] = Profiler(interval=0.002, async_mode="disabled")
-        state["profiler"].start()
-
-    signal.signal(signal.SIGUSR1, dump)
-    from waitress import serve as waitress_serve
-
-    from canlian.serve import WAITRESS_OPTIONS
-    from config.wsgi import application
-
-    try:
-        waitress_serve(application, host="127.0.0.1", port=port, **WAITRESS_OPTIONS)
-    except KeyboardInterrupt:
-        pass
 
 
 # ---- the clerks -------------------------------------------------------------------------------------------
@@ -448,10 +438,11 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.csrf = ""
         self.requests = 0
+        self.timeout = 60.0
 
     def _connect(self) -> http.client.HTTPConnection:
         if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         return self.conn
 
     def request(self, method: str, path: str, form: dict | None = None, *, htmx: bool = False):
@@ -504,6 +495,7 @@ class ClerkRun:
     def __init__(self, clerk: Clerk, world: World, port: int, results: Results, args, rnd: random.Random):
         self.clerk, self.world, self.results, self.args, self.rnd = clerk, world, results, args, rnd
         self.browser = Browser(port)
+        self.signed_in = False
         if clerk.district:
             self.mine = [t for ts in world.targets.values() for t in ts]
             self.others: list[Target] = []
@@ -535,6 +527,7 @@ class ClerkRun:
     # -- sign in
 
     def login(self) -> None:
+        self.browser.timeout = 300.0  # a queue of password checks on a busy machine is slow, not an error
         self.get("/accounts/login/")
         code, location, _ = self.post(
             "/accounts/login/",
@@ -550,6 +543,9 @@ class ClerkRun:
         code, _, _ = self.browser.request("GET", "/")  # home (redirects to the user's start page)
         self.expect(code in (200, 302), f"home: HTTP {code}")
         self.get("/registry/persons/")  # the list page (and its search form's CSRF token)
+        self.browser.timeout = 60.0
+        self.browser.conn = None  # a new connection with the shorter timeout
+        self.signed_in = True
 
     # -- actions: each returns the action's name for the record
 
@@ -677,6 +673,8 @@ class ClerkRun:
                     action, ok, error = func.__name__, False, f"{type(exc).__name__}: {exc}"
                 ms = (time.perf_counter() - t0) * 1000
                 self.results.add(Sample(action, ms, ok, self.browser.requests - before, phase, error))
+                if not ok and think[1] == 0:
+                    time.sleep(1)  # a failing clerk does not spin
             if time.monotonic() < deadline:
                 self.think()
 
@@ -858,11 +856,7 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--_profiled-serve"]:
-        _profiled_serve(int(argv[1]))
-        return 0
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.reuse and not args.db:
         raise SystemExit("--reuse 需要 --db 名称 / --reuse requires --db NAME")
     if args.district_clerks > args.clerks:
@@ -892,9 +886,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = [
             ClerkRun(c, world, port, results, args, random.Random(rnd.getrandbits(64))) for c in world.clerks
         ]
-        login_all(runs, results, spread=10.0)
-        logged_in = sum(1 for s in results.samples if s.action == "login" and s.ok)
-        print(f"  {logged_in} / {len(runs)} clerks signed in", file=sys.stderr, flush=True)
+        print(f"  {len(runs)} clerks sign in over {args.login_spread:.0f} s…", file=sys.stderr, flush=True)
+        login_all(runs, results, spread=args.login_spread)
+        runs = [r for r in runs if r.signed_in]  # the others are counted as errors of the sign-in
+        print(f"  {len(runs)} / {len(world.clerks)} clerks signed in", file=sys.stderr, flush=True)
         phases = [Phase("think-time run", tuple(args.think), args.duration)]
         if args.stress_duration > 0:
             phases.append(Phase("stress run (no think time)", (0.0, 0.0), args.stress_duration))
@@ -902,10 +897,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {phase.name}: {phase.seconds:.0f} s…", file=sys.stderr, flush=True)
             if i:
                 time.sleep(5)
+            server.profile_start("think" if phase.think[1] else "stress")
             run_phase(phase, runs, server)
-            if args.profile:
-                os.kill(server.proc.pid, signal.SIGUSR1)
-                time.sleep(3)
+            server.profile_stop()
         peak_rss, threads = server.peak_rss_mb(), server.threads()
         server.stop()
         problems = check_database(results, started_at, world.clerks)
@@ -937,8 +931,9 @@ def main(argv: list[str] | None = None) -> int:
         login = [s for s in results.samples if s.phase == "login"]
         ms = [s.ms for s in login if s.ok]
         print(
-            f"\nsign-in (before the runs, spread over 10 s): {len(login)} clerks, "
-            f"{sum(not s.ok for s in login)} errors, p50 {q(ms, 0.5):.0f} ms, max {max(ms, default=0):.0f} ms"
+            f"\nsign-in (before the runs, spread over {args.login_spread:.0f} s): {len(login)} clerks, "
+            f"{sum(not s.ok for s in login)} errors, p50 {q(ms, 0.5):.0f} ms, max {max(ms, default=0):.0f} ms; "
+            f"{len(runs)} clerks in the runs"
         )
         for phase in phases:
             w = report(phase, results.samples, args.target_ms)

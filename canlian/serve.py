@@ -54,6 +54,21 @@ class WorkerSupervisor:
         self._thread.join(timeout=15)
 
 
+# waitress drops every X-Forwarded-* header unless the peer is a trusted proxy. Behind the HTTPS reverse proxy
+# (deploy/nginx/canlian.conf, on the same machine) Django must see the scheme the proxy was reached by (else the
+# production settings' SECURE_SSL_REDIRECT answers every request with a redirect to itself, and session and CSRF
+# cookies, which are Secure, never come back) and the client's address (the audit log's ``ip``). Only a proxy
+# on this machine is trusted, and only for these two headers; from any other peer they are dropped.
+WAITRESS_OPTIONS = {
+    "threads": 8,
+    "ident": "canlian",
+    "trusted_proxy": "127.0.0.1",
+    "trusted_proxy_count": 1,
+    "trusted_proxy_headers": {"x-forwarded-proto", "x-forwarded-for"},
+    "clear_untrusted_proxy_headers": True,
+}
+
+
 def serve(*, host: str, port: int, demo: bool, worker: bool) -> int:
     from canlian.registry.models import Person
 
@@ -81,7 +96,7 @@ def serve(*, host: str, port: int, demo: bool, worker: bool) -> int:
     from config.wsgi import application
 
     try:
-        waitress_serve(application, host=host, port=port, threads=8, ident="canlian")
+        waitress_serve(application, host=host, port=port, **WAITRESS_OPTIONS)
     except KeyboardInterrupt:
         pass
     finally:

@@ -70,7 +70,9 @@ def test_password_rules(password, ok):
 
 def test_session_ends_after_30_idle_minutes():
     assert settings.SESSION_COOKIE_AGE == 1800
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    # refreshed at most once a minute by common.middleware.SessionRefreshMiddleware (test_session_refresh.py)
+    assert "canlian.common.middleware.SessionRefreshMiddleware" in settings.MIDDLEWARE
+    assert settings.CANLIAN_SESSION_REFRESH_SECONDS == 60
 
 
 def test_pages_need_login(client, db):

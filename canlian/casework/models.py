@@ -385,3 +385,15 @@ from .device_models import (  # noqa: E402,F401
 
 # ---- home accessibility renovation (its own module) ------------------------------------------------------
 from .renovation_models import RenovationItem, RenovationPhoto  # noqa: E402,F401
+
+# ---- employment (its own module: projects, job fairs, training, practitioners) ----------------------------
+from .employment_models import (  # noqa: E402,F401
+    AuxProject,
+    AuxProjectMember,
+    JobFair,
+    MassagePractitioner,
+    TrainingAttendance,
+    TrainingClass,
+    TrainingEnrolment,
+    TrainingSession,
+)

@@ -33,6 +33,7 @@ from ..roster_fields import (
     repeat_cell,
 )
 from .custodial_care import CODE, PROGRAMME, SERVED, target_reasons
+from .employment import employed_in, periods_of
 
 MODE_ALIASES = {
     "寄宿制": CustodialMode.BOARDING,
@@ -67,6 +68,7 @@ class _Ctx:
     certs: dict  # person id → [Certificate]
     existing: dict  # (person id, start) → Case
     params: object = None
+    periods: dict = field(default_factory=dict)  # person id → dated employment periods
     seen: dict = field(default_factory=dict)
     schedulable: dict = field(default_factory=dict)  # start → "" or why its visits cannot be scheduled
 
@@ -97,7 +99,9 @@ class CustodialRoster(RosterSpec):
                 certs[c.person_id].append(c)
             served = Case.objects.filter(programme=CODE, person_id__in=part, state__in=SERVED)
             existing.update(((c.person_id, c.opened_on), c) for c in served.select_related("institution"))
-        return _Ctx(people, institutions_prepare(rows), certs, existing, parameters())
+        return _Ctx(
+            people, institutions_prepare(rows), certs, existing, parameters(), periods=periods_of(pids)
+        )
 
     def refresh(self, rows: list[Row], ctx: _Ctx, *, acting_user) -> _Ctx:
         """The commit reads the persons and institutions from ``row.values`` (those validated) and, from the
@@ -108,7 +112,7 @@ class CustodialRoster(RosterSpec):
         for part in chunks(pids):
             served = Case.objects.filter(programme=CODE, person_id__in=part, state__in=SERVED)
             existing.update(((c.person_id, c.opened_on), c) for c in served.select_related("institution"))
-        return _Ctx(ctx.people, ctx.institutions, ctx.certs, existing, ctx.params)
+        return _Ctx(ctx.people, ctx.institutions, ctx.certs, existing, ctx.params, periods=ctx.periods)
 
     def validate(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
         v, e = row.values, row.errors
@@ -143,7 +147,8 @@ class CustodialRoster(RosterSpec):
         if e:
             return
         v.update(person=person, mode=mode, institution=inst, start=start, end=end)
-        reasons = target_reasons(person, ctx.certs[person.pk], start, params=ctx.params)
+        employed = employed_in(ctx.periods.get(person.pk), person.employment_status, start)
+        reasons = target_reasons(person, ctx.certs[person.pk], start, params=ctx.params, employed=employed)
         if reasons:
             row.warnings["id_number"] = "不计入托养新增任务（由其他资金保障，予以保留）：" + "；".join(
                 reasons

@@ -224,6 +224,9 @@ class TrainingAttendance(models.Model):
             models.UniqueConstraint(fields=["session", "enrolment"], name="training_attendance_once")
         ]
 
+    def __str__(self):
+        return f"{self.session}·{self.enrolment.person.name}"
+
 
 class MassagePractitioner(models.Model):
     """A blind-massage practitioner 盲人按摩从业人员: qualification and workplace; their training is the

@@ -171,6 +171,15 @@ def employment_splice(
     return out
 
 
+def chain_after(periods: list[Period], s: Splice) -> list[Period]:
+    """The person's periods once ``s`` is applied (pure): what a following employment of the same person in
+    one import is spliced into."""
+    if s.outcome == "unchanged":
+        return periods
+    dropped, changed = set(s.delete), {p.pk: p for p in s.update}
+    return [changed.get(p.pk, p) for p in periods if p.pk not in dropped] + s.create
+
+
 def _apply(person_pk: int, s: Splice, *, acting_user) -> None:
     """Write one splice (deletes, then updates, then creates: no unique start collides on the way)."""
     if s.delete:
@@ -317,9 +326,8 @@ def employment_record_many(
     *, acting_user, items: list[Employment], source: str = "名单导入", progress=None
 ) -> list[str]:
     """``employment_record`` for many employments at once (the roster import): the same checks and rows,
-    written set-based in this transaction. Items of one person are applied in order of start date (the
-    caller's file order otherwise); each gets its outcome ("created" / "updated" / "unchanged") back, in
-    order. A conflict refuses the whole call (the import validated against the same periods first)."""
+    written set-based in this transaction. Items are applied in the order given (the file's: what the
+    import validated); each gets its outcome ("created" / "updated" / "unchanged") back, in order. A conflict refuses the whole call (the import validated against the same periods first)."""
     from canlian.accounts import access as core
     from canlian.common.bulk import insert_rows
 
@@ -336,7 +344,7 @@ def employment_record_many(
     have = periods_of(pids, lock=True)
     today = timezone.localdate()
     status = {i.person.pk: i.person.employment_status for i in items}
-    order = sorted(range(len(items)), key=lambda n: (items[n].person.pk, items[n].valid_from))
+    order = range(len(items))
     outcomes = [""] * len(items)
     # periods to create get a temporary negative pk, so a later item of the same person may change or drop them
     pending: dict[int, tuple[int, Period]] = {}
@@ -372,8 +380,7 @@ def employment_record_many(
                 pending.pop(pk, None)
             else:
                 deletes.append(pk)
-        dropped, changed = set(s.delete), {p.pk: p for p in s.update}
-        have[pid] = [changed.get(p.pk, p) for p in periods if p.pk not in dropped] + s.create
+        have[pid] = chain_after(periods, s)
         old = status[pid]
         if s.status_now is not None:
             status[pid] = s.status_now

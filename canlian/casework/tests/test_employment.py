@@ -184,13 +184,13 @@ def test_record_refusals_write_nothing(users, make_person):
 
 
 @pytest.mark.django_db
-def test_record_many_applies_a_persons_rows_in_order(users, make_person):
+def test_record_many_applies_a_persons_rows_in_the_order_given(users, make_person):
     a, b = make_person(name="李甲"), make_person(name="李乙", employment_status="未就业")
     outcomes = employment_record_many(
         acting_user=users["district"],
         items=[
-            Employment(a, "flexible", "", D(2023, 6, 1), None),
             Employment(a, "quota", "甲公司", D(2021, 1, 1), D(2022, 12, 31)),
+            Employment(a, "flexible", "", D(2023, 6, 1), None),
             Employment(b, "rural", "", D(2022, 1, 1), None),
         ],
     )

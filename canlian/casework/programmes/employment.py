@@ -37,6 +37,7 @@ KIND_LABELS = dict(EmploymentKind.choices)
 PRIOR_SOURCE = "此前登记的就业状况"
 AFTER_SOURCE = "就业结束"
 ACTION = "employment.record"
+_DAY = timedelta(days=1)
 
 register_actions(
     {
@@ -108,6 +109,17 @@ def employment_splice(
     earlier."""
     if end is not None and end < start:
         raise ValidationFailed({"valid_to": "结束日期不能早于开始日期"})
+    if not periods:  # the common case of an import: the person's first dated record
+        return _first_splice(
+            start=start,
+            end=end,
+            kind=kind,
+            employer=employer,
+            source=source,
+            prior_status=prior_status,
+            birth_date=birth_date,
+            today=today,
+        )
     work = [replace(p) for p in periods]
     target = next((p for p in work if p.valid_from == start and p.status == EMPLOYED), None)
     new = Period(target.pk if target else None, EMPLOYED, start, end, kind, employer, source)
@@ -168,6 +180,23 @@ def employment_splice(
         kept.append(nxt)
     now = next((p for p in kept if p.covers(today)), None)
     out.status_now = now.status if now is not None else None
+    return out
+
+
+def _first_splice(*, start, end, kind, employer, source, prior_status, birth_date, today) -> Splice:
+    """``employment_splice`` for a person with no dated periods (the same result, without the general walk)."""
+    new = Period(None, EMPLOYED, start, end, kind, employer, source)
+    out = Splice("created", new)
+    if prior_status and prior_status != EMPLOYED and start > birth_date:
+        out.create.append(Period(None, prior_status, birth_date, start - _DAY, source=PRIOR_SOURCE))
+    out.create.append(new)
+    status = EMPLOYED if start <= today and (end is None or today <= end) else None
+    if end is not None and end < today:
+        out.create.append(Period(None, UNEMPLOYED, end + _DAY, None, source=AFTER_SOURCE))
+        status = UNEMPLOYED
+    elif status is None and prior_status and prior_status != EMPLOYED and start > birth_date:
+        status = prior_status  # an employment that starts after today (not from the services: refused there)
+    out.status_now = status
     return out
 
 

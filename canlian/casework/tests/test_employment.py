@@ -286,3 +286,27 @@ def test_employment_net_and_new_at_the_year_ends(users, towns, make_person):
     assert employed_by_town(D(2022, 12, 31)) == {luzhi: 4, mudu: 1}
     assert employment_net_by_town(2023) == {luzhi: 0, mudu: -1}
     assert employment_new_by_town(2023) == {luzhi: 1}
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "prior"),
+    [
+        (D(2022, 3, 1), D(2023, 5, 31), "unemployed"),
+        (D(2022, 3, 1), None, "employed"),
+        (D(2022, 3, 1), None, ""),
+        (D(2026, 1, 1), D(2026, 12, 31), "student"),
+        (D(2026, 6, 1), D(2026, 6, 1), "retired"),
+        (D(1980, 1, 1), D(2026, 5, 31), "unemployed"),
+    ],
+)
+def test_the_first_record_fast_path_equals_the_general_walk(start, end, prior):
+    from canlian.casework.programmes.employment import _first_splice
+
+    args = dict(start=start, end=end, kind="quota", employer="甲", source="s", prior_status=prior)
+    fast = _first_splice(**args, birth_date=D(1980, 1, 1), today=TODAY)
+    # the general walk, forced: a period of another person's chain that overlaps nothing (then dropped)
+    far = Period(99, "unemployed", D(1900, 1, 1), D(1900, 1, 2))
+    slow = employment_splice([far], **args, birth_date=D(1980, 1, 1), today=TODAY)
+    assert fast.status_now == slow.status_now
+    # the walk adds no "earlier status" period when the person already has periods: compare the rest
+    assert [p for p in fast.create if p.source != "此前登记的就业状况"] == slow.create

@@ -221,3 +221,66 @@ def export_write(user, what: str, f: Filters, out, progress: Progress = noop_pro
                 progress(n, 0, "导出中")
     progress(n, n, "导出完成")
     return n
+
+
+# ---- the person timeline ----------------------------------------------------------------------------------
+
+
+def timeline_entries(user, person) -> list:
+    """Employment on a person's timeline: employed periods, training enrolments, auxiliary-employment
+    projects, the blind-massage practice; each read through the user's scope (nothing when out of it)."""
+    from django.urls import reverse
+
+    from canlian.registry.timeline import TimelineEntry
+
+    out = []
+    if ea.can_read(user):
+        for p in ea.periods_visible(user).filter(person=person, status=EmploymentStatus.EMPLOYED):
+            span = (
+                f"{p.valid_from:%Y-%m-%d}～{p.valid_to:%Y-%m-%d}"
+                if p.valid_to
+                else f"{p.valid_from:%Y-%m-%d} 起"
+            )
+            who = f"，{p.employer}" if p.employer else ""
+            out.append(
+                TimelineEntry(
+                    p.valid_from,
+                    "就业",
+                    f"{p.get_kind_display() or '就业'}（{span}{who}）",
+                    "已结束" if p.valid_to else "在业",
+                )
+            )
+        for e in (
+            ea.training_visible(user)
+            .filter(enrolments__person=person)
+            .values("pk", "name", "starts_on", "enrolments__certificate")
+        ):
+            out.append(
+                TimelineEntry(
+                    e["starts_on"],
+                    "就业",
+                    f"参加培训：{e['name']}",
+                    e["enrolments__certificate"] or "已报名",
+                    reverse("casework:training_detail", args=[e["pk"]]),
+                )
+            )
+        for m in ea.practitioners_visible(user).filter(person=person):
+            out.append(
+                TimelineEntry(m.since, "就业", f"盲人按摩从业：{m.qualification}", m.workplace or "从业")
+            )
+    if ea.can_read_projects(user):
+        for m in (
+            ea.projects_visible(user)
+            .filter(members__person=person)
+            .values("pk", "name", "company", "members__joined_on")
+        ):
+            out.append(
+                TimelineEntry(
+                    m["members__joined_on"],
+                    "就业",
+                    f"辅助性就业：{m['name']}（{m['company']}）",
+                    "参加",
+                    reverse("casework:aux_project_detail", args=[m["pk"]]),
+                )
+            )
+    return out

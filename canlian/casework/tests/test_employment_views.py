@@ -161,3 +161,38 @@ def test_projects_practitioners_and_the_case_entry_pages(users, district2, towns
         assert c.get(reverse("casework:employment_list", args=[what])).status_code == 200
     assert c.get(reverse("casework:case_list", args=["graduate"])).status_code == 200
     assert c.get(reverse("casework:case_detail", args=[case.pk])).status_code == 200
+
+
+def test_the_person_timeline_shows_employment_in_scope(users, towns, make_person):
+    from canlian.casework.programmes.employment import employment_record
+    from canlian.casework.programmes.employment_records import training_enrol
+    from canlian.registry.timeline import person_timeline
+
+    person = make_person(name="张伟")
+    employment_record(
+        acting_user=users["district"],
+        person=person,
+        kind="public_welfare",
+        employer="甪直镇社区",
+        valid_from=date(2023, 1, 1),
+        valid_to=date(2023, 6, 30),
+    )
+    tc = training_class_create(
+        acting_user=users["district"],
+        kind="heritage",
+        name="泥塑班",
+        town=towns["甪直镇"],
+        starts_on=date(2023, 2, 1),
+        ends_on=date(2023, 3, 1),
+    )
+    training_enrol(
+        acting_user=users["district"], training_class=tc, person=person, enrolled_on=date(2023, 2, 1)
+    )
+    titles = [
+        (e.area, e.title, e.state) for e in person_timeline(users["town_luzhi"], person) if e.area == "就业"
+    ]
+    assert titles == [
+        ("就业", "参加培训：泥塑班", "已报名"),
+        ("就业", "公益性岗位（2023-01-01～2023-06-30，甪直镇社区）", "已结束"),
+    ]
+    assert [e for e in person_timeline(users["town_mudu"], person) if e.area == "就业"] == []

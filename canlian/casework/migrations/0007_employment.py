@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("casework", "0006_worklist_indexes"),
         ("institutions", "0001_institution"),
-        ("registry", "0013_employmentperiod_employer_employmentperiod_kind_and_more"),
+        ("registry", "0013_employment_kind_employer"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -103,7 +103,7 @@ def employment_export(request, what: str):
 class Field:
     name: str
     label: str
-    kind: str = "text"  # text, date, int, select, id_number
+    kind: str = "text"  # text, date, int, select, town, id_number
     required: bool = True
     choices: tuple = ()
 
@@ -128,6 +128,11 @@ class Form:
                 if not raw.isdigit():
                     self.errors[f.name] = f"{f.label}应为不小于 0 的整数"
                 out[f.name] = int(raw) if raw.isdigit() else None
+            elif f.kind == "town":  # a town the user may work in, or the field's error
+                town = core.towns_visible(user).filter(pk=raw).first() if raw.isdigit() else None
+                if town is None:
+                    self.errors[f.name] = f"请选择{f.label}"
+                out[f.name] = town
             elif f.kind == "id_number":
                 try:
                     out["person"] = person_lookup(user, raw)
@@ -221,7 +226,7 @@ def job_fair_new(request):
             Field("kind", "活动类型", "select", choices=tuple(JobFairKind.choices)),
             Field("title", "活动名称"),
             Field("held_on", "举办日期", "date"),
-            Field("town", "举办地镇(街道)", "select", choices=_towns(request.user)),
+            Field("town", "举办地镇(街道)", "town", choices=_towns(request.user)),
             Field("place", "举办地点"),
             Field("employers", "参会企业数", "int"),
             Field("positions", "提供岗位数", "int"),
@@ -233,8 +238,7 @@ def job_fair_new(request):
     )
 
     def call(user, d):
-        town = core.towns_visible(user).filter(pk=d["town"]).first() if d.get("town", "").isdigit() else None
-        return rec.job_fair_create(acting_user=user, **{**d, "town": town})
+        return rec.job_fair_create(acting_user=user, **d)
 
     return _form_page(request, form, call, lambda f: f"已登记招聘活动“{f.title}”")
 
@@ -248,7 +252,7 @@ def training_new(request):
             Field("kind", "培训类型", "select", choices=tuple(TrainingKind.choices)),
             Field("name", "培训班名称"),
             Field("subject", "培训内容（如 木雕、泥塑、漆器、保健按摩）", required=False),
-            Field("town", "镇(街道)", "select", choices=_towns(request.user)),
+            Field("town", "镇(街道)", "town", choices=_towns(request.user)),
             Field("organiser", "承办单位", required=False),
             Field("starts_on", "开班日期", "date"),
             Field("ends_on", "结业日期", "date"),
@@ -257,8 +261,7 @@ def training_new(request):
     )
 
     def call(user, d):
-        town = core.towns_visible(user).filter(pk=d["town"]).first() if d.get("town", "").isdigit() else None
-        tc = rec.training_class_create(acting_user=user, **{**d, "town": town})
+        tc = rec.training_class_create(acting_user=user, **d)
         return ("casework:training_detail", tc.pk)
 
     return _form_page(request, form, call, lambda obj: "已登记培训班")

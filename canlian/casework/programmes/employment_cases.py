@@ -25,6 +25,7 @@ from canlian.common.workflow import Move, Workflow
 
 from ..models import Case
 from ..programme import Programme, programme_register
+from ..services import data_effect
 from .employment import employed_on
 
 TOWN, DISTRICT = Role.TOWN_STAFF, Role.DISTRICT_STAFF
@@ -35,21 +36,6 @@ def _scope(user):
     from ..access import cases_workable
 
     return cases_workable(user)
-
-
-def _data_effect(*keys):
-    """Keep the move's fields on ``Case.data`` (the file shows each service with its date)."""
-
-    def effect(case, *, acting_user, data, history):
-        old = dict(case.data)
-        for k in keys:
-            if k in data:
-                v = data[k]
-                case.data[k] = v.isoformat() if isinstance(v, date) else str(v).strip()
-        case.save(update_fields=["data"])
-        return {k: [old.get(k), case.data.get(k)] for k in keys if k in data}
-
-    return effect
 
 
 def _not_before_opened(*keys):
@@ -108,7 +94,7 @@ SUPPORT_WORKFLOW = Workflow(
             STAFF,
             requires=("check_on", "check_note"),
             validate=_not_before_opened("check_on"),
-            effect=_data_effect("check_on", "check_note"),
+            effect=data_effect("check_on", "check_note"),
         ),
         Move(
             "assess",
@@ -118,7 +104,7 @@ SUPPORT_WORKFLOW = Workflow(
             STAFF,
             requires=("assess_on", "assessment"),
             validate=_not_before_opened("assess_on"),
-            effect=_data_effect("assess_on", "assessment"),
+            effect=data_effect("assess_on", "assessment"),
         ),
         Move(
             "register",
@@ -128,7 +114,7 @@ SUPPORT_WORKFLOW = Workflow(
             STAFF,
             requires=("demand_on", "demand"),
             validate=_not_before_opened("demand_on"),
-            effect=_data_effect("demand_on", "demand"),
+            effect=data_effect("demand_on", "demand"),
         ),
         Move(
             "serve",
@@ -138,7 +124,7 @@ SUPPORT_WORKFLOW = Workflow(
             STAFF,
             requires=("service_on", "service"),
             validate=_not_before_opened("service_on"),
-            effect=_data_effect("service_on", "service"),
+            effect=data_effect("service_on", "service"),
         ),
         Move(
             "employ",
@@ -253,7 +239,7 @@ GRADUATE_WORKFLOW = Workflow(
             "planned",
             STAFF,
             requires=("plan_on", "plan"),
-            effect=_data_effect("plan_on", "plan"),
+            effect=data_effect("plan_on", "plan"),
         ),
         Move(
             "step",
@@ -272,7 +258,7 @@ GRADUATE_WORKFLOW = Workflow(
             STAFF,
             requires=("closed_on", "employer"),
             records=("closed_on",),
-            effect=_data_effect("employer"),
+            effect=data_effect("employer"),
         ),
         Move(
             "study",

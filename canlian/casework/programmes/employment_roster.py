@@ -295,49 +295,30 @@ class GraduatesRoster(RosterSpec):
                 school=v["school"],
                 major=v["major"],
             )
-            if v["outcome"] == "employed":
-                case_move(
-                    acting_user=acting_user,
-                    case=case,
-                    move="plan",
-                    expected_state="listed",
-                    plan_on=v["graduated_on"],
-                    plan="名单导入：毕业时已落实就业",
-                )
-                case_move(
-                    acting_user=acting_user,
-                    case=case,
-                    move="employ",
-                    expected_state="planned",
-                    closed_on=v["placed_on"],
-                    employer=v["employer"],
-                )
-            elif v["outcome"] == "further_study":
-                case_move(
-                    acting_user=acting_user,
-                    case=case,
-                    move="study",
-                    expected_state="listed",
-                    closed_on=v["placed_on"],
-                )
-            elif v["outcome"] == "unemployed":
-                case_move(
-                    acting_user=acting_user,
-                    case=case,
-                    move="plan",
-                    expected_state="listed",
-                    plan_on=v["graduated_on"],
-                    plan="名单导入：待制定",
-                )
-                case_move(
-                    acting_user=acting_user,
-                    case=case,
-                    move="not_employed",
-                    expected_state="planned",
-                    close_reason="名单导入：暂未就业",
+            for move, data in _outcome_moves(v):
+                case = case_move(
+                    acting_user=acting_user, case=case, move=move, expected_state=case.state, **data
                 )
             ctx.existing[(v["person"].pk, v["graduated_on"].year)] = case
         progress(len(rows), len(rows), "导入完成")
+
+
+def _outcome_moves(v: dict) -> list[tuple[str, dict]]:
+    """The moves that bring a just-registered graduate to the outcome the row gives."""
+    plan = {"plan_on": v["graduated_on"]}
+    if v["outcome"] == "employed":
+        return [
+            ("plan", {**plan, "plan": "名单导入：毕业时已落实就业"}),
+            ("employ", {"closed_on": v["placed_on"], "employer": v["employer"]}),
+        ]
+    if v["outcome"] == "further_study":
+        return [("study", {"closed_on": v["placed_on"]})]
+    if v["outcome"] == "unemployed":
+        return [
+            ("plan", {**plan, "plan": "名单导入：待制定"}),
+            ("not_employed", {"close_reason": "名单导入：暂未就业"}),
+        ]
+    return []
 
 
 def _year_start(day):

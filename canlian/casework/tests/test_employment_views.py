@@ -196,3 +196,39 @@ def test_the_person_timeline_shows_employment_in_scope(users, towns, make_person
         ("就业", "公益性岗位（2023-01-01～2023-06-30，甪直镇社区）", "已结束"),
     ]
     assert [e for e in person_timeline(users["town_mudu"], person) if e.area == "就业"] == []
+
+
+def test_a_care_homes_staff_read_only_their_projects(users, district2, towns, make_user, make_person):
+    from canlian.casework.programmes.employment_records import aux_project_create
+
+    own = designated(users, district2, towns, "甪直镇残疾人之家", kind="care_home")
+    other = designated(users, district2, towns, "木渎镇残疾人之家", kind="care_home", town="木渎镇")
+    staff = make_user("home_luzhi", "institution_staff")
+    staff.institution = own
+    staff.save(update_fields=["institution"])
+    mine = aux_project_create(
+        acting_user=users["district"],
+        name="包装",
+        company="甲厂",
+        institution=own,
+        started_on=date(2023, 1, 1),
+    )
+    theirs = aux_project_create(
+        acting_user=users["district"],
+        name="分拣",
+        company="乙厂",
+        institution=other,
+        started_on=date(2023, 1, 1),
+    )
+    c = client_for(staff)
+    html = c.get(reverse("casework:employment_index")).content.decode()
+    assert f'data-pk="{mine.pk}"' in html and f'data-pk="{theirs.pk}"' not in html
+    assert c.get(reverse("casework:aux_project_detail", args=[theirs.pk])).status_code == 404
+    assert c.get(reverse("casework:employment_list", args=["periods"])).status_code == 403
+    # reading is all: no member form, and a POST is refused without writing
+    person = make_person(name="张伟")
+    r = c.post(
+        reverse("casework:aux_project_detail", args=[mine.pk]),
+        {"id_number": person.id_number, "joined_on": "2023-02-01"},
+    )
+    assert r.status_code == 404 and not mine.members.exists()

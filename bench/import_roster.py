@@ -16,6 +16,12 @@ of 2,000 rows the due dates and the audit row. The per-row path is the same comm
 switched off (``importing.BULK_MIN_ROWS``): ``case_open`` for every row, as before this benchmark; it runs on
 the first ``--naive-rows`` rows and is extrapolated linearly (said so in the table).
 
+``--kind employment`` measures the employment roster instead (``canlian services import employment``: 姓名,
+身份证号, 就业形式, 就业单位, 开始日期, 结束日期; one employment per person, a form in one of the accepted
+spellings, an employer for most, a past end for 40% of them). Its check: the counts, every row's employed
+period (start, end, form, employer), every person's chain of periods without overlap, ``Person.employment_status``
+against the current period, one audit row per row; its per-row path is ``employment_record`` per row.
+
 Each measurement gets a fresh database: SQLite in a temporary data folder (a copy of the set-up one);
 PostgreSQL in a database of its own per benchmark run: ``--pg-url``'s server, its database name as a prefix
 followed by the time and the process id (``roster_bench_20261203_120501_4242``, lower case: two runs never share one),
@@ -29,6 +35,7 @@ import argparse
 import base64
 import contextlib
 import io
+import itertools
 import json
 import os
 import random
@@ -50,7 +57,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import import_persons as persons_bench  # noqa: E402  (bench/import_persons.py: the person generator)
 from _child import child_result  # noqa: E402
 
-KIND = "custodial_care"
+KIND = "custodial_care"  # or "employment" (--kind)
+EMPLOYMENT_HEADERS = ["姓名", "身份证号", "就业形式", "就业单位", "开始日期", "结束日期"]
+EMPLOYMENT_FORMS = [
+    "按比例",
+    "按比例就业",
+    "集中",
+    "集中就业",
+    "个体",
+    "自主创业",
+    "个体就业/自主创业",
+    "农村种养加",
+    "种养加",
+    "公益性岗位",
+    "公益岗",
+    "辅助性就业",
+    "灵活就业",
+]
 HEADERS = ["姓名", "身份证号", "托养方式", "服务机构", "开始日期", "结束日期"]
 MODES = ["寄宿制", "寄宿", "全托", "日间照料", "日托", "日间托养", "居家托养", "居家"]
 PROVIDERS = [(f"{town}阳光托养中心", "custodial_provider", town) for town in persons_bench.TOWNS] + [
@@ -92,6 +115,87 @@ def make_roster(persons_file: Path, path: Path, rows: int, *, seed: int = 2026) 
             else:
                 ws.write_string(r, col, day.isoformat() if r % 2 else f"{day.year}/{day.month}/{day.day}")
     wb.close()
+
+
+def make_employment_roster(persons_file: Path, path: Path, rows: int, *, seed: int = 2026) -> None:
+    """One employment per person of the person file (the first ``rows``), every row valid."""
+    import xlsxwriter
+    from python_calamine import CalamineWorkbook
+
+    people = CalamineWorkbook.from_path(str(persons_file)).get_sheet_by_index(0).to_python()[1 : rows + 1]
+    rnd = random.Random(seed)
+    today = date.today()
+    first = date(2015, 1, 1)
+    span = (today - timedelta(days=1) - first).days
+    employers = [f"{town}第{n}电子厂" for town in persons_bench.TOWNS for n in range(1, 11)]
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
+    ws = wb.add_worksheet("就业名单")
+    date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+    ws.write_row(0, 0, EMPLOYMENT_HEADERS)
+    for r, person in enumerate(people, start=1):
+        start = first + timedelta(days=rnd.randrange(span))
+        end = start + timedelta(days=rnd.randrange(30, 1500)) if rnd.random() < 0.4 else None
+        if end is not None and end >= today:
+            end = None
+        ws.write_string(r, 0, str(person[0]))
+        ws.write_string(r, 1, str(person[1]))
+        ws.write_string(r, 2, rnd.choice(EMPLOYMENT_FORMS))
+        if rnd.random() < 0.8:
+            ws.write_string(r, 3, rnd.choice(employers))
+        for col, day in ((4, start), (5, end)):
+            if day is None:
+                continue
+            if r % 3:
+                ws.write_datetime(r, col, day, date_fmt)
+            else:
+                ws.write_string(r, col, day.isoformat() if r % 2 else f"{day.year}/{day.month}/{day.day}")
+    wb.close()
+
+
+def check_employment(path: Path, out: dict, user) -> dict:
+    """Counts and contents: every row's employed period, each person's chain without overlap, the current
+    status, the audit rows."""
+    from django.utils import timezone
+    from python_calamine import CalamineWorkbook
+
+    from canlian.casework.programmes.employment_roster import KIND_ALIASES
+    from canlian.common.models import AuditLog
+    from canlian.registry.models import EmploymentPeriod, Person
+    from canlian.registry.services import id_index
+    from canlian.registry.validation import parse_date
+
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
+    n, today, problems = len(rows), timezone.localdate(), []
+    if {k: out.get(k) for k in ("rows", "created", "rejected")} != {"rows": n, "created": n, "rejected": 0}:
+        problems.append(f"counts {out}")
+    persons = dict(Person.objects.values_list("id_number_index", "pk"))
+    status = dict(Person.objects.values_list("pk", "employment_status"))
+    chains: dict = {}
+    for pid, *rest in EmploymentPeriod.objects.values_list(
+        "person_id", "status", "valid_from", "valid_to", "kind", "employer", "created_by_id"
+    ).iterator(chunk_size=20000):
+        chains.setdefault(pid, []).append(tuple(rest))
+    periods = sum(len(c) for c in chains.values())
+    for i, r in enumerate(rows):
+        pid = persons.get(id_index(str(r[1])))
+        start = parse_date(r[4])
+        end = parse_date(r[5]) if r[5] not in ("", None) else None
+        want = ("employed", start, end, KIND_ALIASES[r[2]], str(r[3] or ""), user.pk)
+        chain = sorted(chains.get(pid, []), key=lambda p: p[1])
+        if want not in chain:
+            problems.append(f"row {i + 2}: {want} not in {chain}")
+            continue
+        for a, b in itertools.pairwise(chain):
+            if a[2] is None or a[2] >= b[1]:
+                problems.append(f"row {i + 2}: overlap {a} {b}")
+        current = next((p[0] for p in chain if p[1] <= today and (p[2] is None or today <= p[2])), None)
+        if status[pid] != (current or status[pid]) or status[pid] != (
+            "employed" if end is None else "unemployed"
+        ):
+            problems.append(f"row {i + 2}: status {status[pid]}, current period {current}")
+    if AuditLog.objects.filter(action="employment.record").count() != n:
+        problems.append("audit rows")
+    return {"ok": not problems, "problems": problems[:10], "periods": periods, "persons": len(chains)}
 
 
 def subset_file(src: Path, dst: Path, rows: int) -> None:
@@ -265,7 +369,7 @@ def child_import(args) -> None:
     from canlian.cli import main as cli_main
 
     if args.child == "per_row":
-        importing.BULK_MIN_ROWS = 10**9  # the per-row path: case_open for every row
+        importing.BULK_MIN_ROWS = 10**9  # the per-row path: the service for every row
     from django.db import connection
 
     baseline = _rss_mb()
@@ -275,7 +379,7 @@ def child_import(args) -> None:
     cpu_before = time.process_time()
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(buf):
-        code = cli_main(["services", "import", KIND, args.file, "--json"])
+        code = cli_main(["services", "import", args.kind, args.file, "--json"])
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - cpu_before
     server_after = persons_bench._backend_cpu()
@@ -283,7 +387,8 @@ def child_import(args) -> None:
     out = json.loads(buf.getvalue().strip().splitlines()[-1])
     from canlian.accounts.models import User
 
-    checked = check(Path(args.file), out, User.objects.get(username=CLERK))
+    checker = check_employment if args.kind == "employment" else check
+    checked = checker(Path(args.file), out, User.objects.get(username=CLERK))
     result = {
         "seconds": round(seconds, 2),
         "exit": code,
@@ -310,7 +415,8 @@ def _pg_admin(url: str, sql: str) -> None:
 
 
 def _child(mode: str, file: Path, env: dict) -> dict:
-    return child_result(__file__, ["--child", mode, "--file", str(file)], env=env, cwd=ROOT, what=mode)
+    args = ["--child", mode, "--file", str(file), "--kind", KIND]
+    return child_result(__file__, args, env=env, cwd=ROOT, what=mode)
 
 
 class Backend:
@@ -382,9 +488,12 @@ def main() -> int:
         default="postgres://postgres@127.0.0.1:5432/roster_bench",
         help="server and database-name prefix; a unique suffix is added per run",
     )
+    parser.add_argument("--kind", choices=["custodial_care", "employment"], default="custodial_care")
     parser.add_argument("--child", choices=["setup", "bulk", "per_row"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    global KIND
+    KIND = args.kind
     if args.child == "setup":
         child_setup(args)
         return 0
@@ -399,7 +508,7 @@ def main() -> int:
         persons = work / f"persons_{args.rows}.xlsx"
         persons_bench.make_file(persons, args.rows)
         roster = work / f"roster_{args.rows}.xlsx"
-        make_roster(persons, roster, args.rows)
+        (make_employment_roster if KIND == "employment" else make_roster)(persons, roster, args.rows)
         naive_rows = min(args.naive_rows, args.rows)
         subset = work / f"roster_{naive_rows}.xlsx"
         subset_file(roster, subset, naive_rows)
@@ -440,16 +549,21 @@ def main() -> int:
         loads = ", ".join(f"{r['load'][0]}→{r['load'][1]}" for r in runs)
         cpus = ", ".join(_cpu(r) for r in runs)
         first = runs[0]["checked"]
+        what = (
+            f"{first['periods']:,} periods of {first['persons']:,} persons"
+            if KIND == "employment"
+            else f"{first['cases']:,} cases, {first['due_items']:,} due items, {first['sampled']:,} sampled"
+        )
+        per_row = "`employment_record`" if KIND == "employment" else "`case_open`"
         print(
-            f"| {name} | `canlian services import custodial_care` (bulk commit) | {args.rows:,}"
+            f"| {name} | `canlian services import {KIND}` (bulk commit) | {args.rows:,}"
             f" | **{median:.1f}** ({min(secs):.1f}–{max(secs):.1f}; {', '.join(f'{s:.1f}' for s in secs)})"
             f" | {args.rows / median:,.0f} | {cpus} | {loads} | {max(r['peak_mb'] for r in runs):.0f}"
-            f" | {'yes' if ok else 'NO'}: {first['cases']:,} cases, {first['due_items']:,} due items,"
-            f" {first['sampled']:,} sampled |"
+            f" | {'yes' if ok else 'NO'}: {what} |"
         )
         rps = naive_rows / naive["seconds"]
         print(
-            f"| {name} | same command, per-row commit (`case_open` per row) | {naive_rows:,} (measured)"
+            f"| {name} | same command, per-row commit ({per_row} per row) | {naive_rows:,} (measured)"
             f" | {naive['seconds']:.1f} | {rps:,.0f} | {_cpu(naive)} | {naive['load'][0]}→{naive['load'][1]}"
             f" | {naive['peak_mb']:.0f} | {'yes' if naive['checked']['ok'] else 'NO'} |"
         )

@@ -13,6 +13,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
     from canlian.casework.child_rehab_demo import child_rehab_demo, child_rehab_demo_delete
     from canlian.casework.demo import custodial_demo, custodial_demo_delete
     from canlian.casework.devices_demo import devices_demo, devices_demo_delete
+    from canlian.casework.employment_demo import employment_demo, employment_demo_delete
     from canlian.casework.renovation_demo import renovation_demo, renovation_demo_delete
     from canlian.common.jobs import cli_progress
     from canlian.registry.demo import demo_cli
@@ -24,6 +25,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         return 2
     if reset:
         workplan_demo_delete(acting_user=system_user())
+        employment_demo_delete(acting_user=system_user())  # before the institutions and persons it points to
         devices_demo_delete(acting_user=system_user())
         renovation_demo_delete(acting_user=system_user())
         child_rehab_demo_delete(acting_user=system_user())
@@ -40,6 +42,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         ("残疾儿童康复救助", child_rehab_demo),
         ("辅助器具适配", devices_demo),
         ("无障碍改造", renovation_demo),
+        ("就业服务", employment_demo),
         ("工作要点", workplan_demo),  # last: its snapshots count what the services above recorded
     ):
         bar, progress = cli_progress(f"演示数据：{label}")

@@ -16,6 +16,9 @@ class CaseworkConfig(AppConfig):
         from .timeline import case_entries
 
         timeline_register("casework", case_entries)
+        from .employment_selectors import timeline_entries
+
+        timeline_register("employment", timeline_entries)
         self._register_facts()
         self._register_audit_labels()
 

@@ -392,5 +392,19 @@ from .device_models import (  # noqa: E402,F401
     DeviceLoan,
 )
 
+# ---- employment (its own module: projects, job fairs, training, practitioners) ----------------------------
+from .employment_models import (  # noqa: E402,F401
+    AuxProject,
+    AuxProjectMember,
+    JobFair,
+    JobFairKind,
+    MassagePractitioner,
+    TrainingAttendance,
+    TrainingClass,
+    TrainingEnrolment,
+    TrainingKind,
+    TrainingSession,
+)
+
 # ---- home accessibility renovation (its own module) ------------------------------------------------------
 from .renovation_models import RenovationItem, RenovationPhoto  # noqa: E402,F401

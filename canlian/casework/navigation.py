@@ -108,4 +108,22 @@ def register_navigation() -> None:
             prefixes=("devices_loan",),
             order=70,
         ),
+        NavEntry(
+            "services",
+            "就业服务",
+            "bi-briefcase",
+            "casework:employment_index",
+            lambda u: u.role in {"district_staff", "town_staff", "leader", "institution_staff"},
+            namespace="casework",
+            prefixes=(
+                "employment",
+                "job_fair",
+                "training",
+                "aux_project",
+                "practitioner",
+                "job_support",
+                "graduate",
+            ),
+            order=80,
+        ),
     )

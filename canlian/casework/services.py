@@ -286,6 +286,22 @@ def schedule_effect(rule_kind: str):
     return effect
 
 
+def data_effect(*keys):
+    """A workflow ``effect`` that keeps the move's fields on ``Case.data`` (shown on the case page, imported,
+    not counted on); dates as ISO text. The audit row gets each field's old and new value."""
+
+    def effect(case: Case, *, acting_user, data, history):
+        old = dict(case.data)
+        for k in keys:
+            if k in data:
+                v = data[k]
+                case.data[k] = v.isoformat() if isinstance(v, date) else str(v).strip()
+        case.save(update_fields=["data"])
+        return {k: [old.get(k), case.data.get(k)] for k in keys if k in data}
+
+    return effect
+
+
 def close_effect(case: Case, *, acting_user, data, history):
     """A workflow ``effect`` for a closing move: cancel the occurrences due after the closing date."""
     n = DueItem.objects.filter(case=case, done_on__isnull=True, due_on__gt=case.closed_on).update(

@@ -3,6 +3,7 @@ from django.urls import path
 from . import child_rehab_views as child_rehab
 from . import custodial_views as custodial
 from . import devices_views as devices
+from . import employment_views as employment
 from . import renovation_views as renovation
 from . import views
 
@@ -60,4 +61,24 @@ urlpatterns = [
     path("renovation/cases/<int:pk>/items/", renovation.item_add, name="renovation_item_add"),
     path("renovation/items/<int:pk>/remove/", renovation.item_remove, name="renovation_item_remove"),
     path("renovation/cases/<int:pk>/photos/", renovation.photo_add, name="renovation_photo_add"),
+    # employment's own pages
+    path("employment/", employment.employment_list, name="employment_index"),
+    path("employment/list/<str:what>/", employment.employment_list, name="employment_list"),
+    path("employment/list/<str:what>/export/", employment.employment_export, name="employment_export"),
+    path("employment/new/", employment.employment_new, name="employment_new"),
+    path("employment/job-fairs/new/", employment.job_fair_new, name="job_fair_new"),
+    path("employment/training/new/", employment.training_new, name="training_new"),
+    path("employment/training/<int:pk>/", employment.training_detail, name="training_detail"),
+    path("employment/training/<int:pk>/enrol/", employment.training_enrol, name="training_enrol"),
+    path("employment/training/<int:pk>/session/", employment.training_session, name="training_session"),
+    path(
+        "employment/training/<int:pk>/certify/<int:enrolment>/",
+        employment.training_certify,
+        name="training_certify",
+    ),
+    path("employment/projects/new/", employment.aux_project_new, name="aux_project_new"),
+    path("employment/projects/<int:pk>/", employment.aux_project_detail, name="aux_project_detail"),
+    path("employment/practitioners/new/", employment.practitioner_new, name="practitioner_new"),
+    path("employment/job-support/new/", employment.job_support_list, name="job_support_list"),
+    path("employment/graduates/new/", employment.graduate_register, name="graduate_register"),
 ]

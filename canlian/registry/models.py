@@ -76,6 +76,18 @@ class EmploymentStatus(models.TextChoices):
     UNKNOWN = "", "未填写"
 
 
+class EmploymentKind(models.TextChoices):
+    """The form of an employment (CDPF statistics, SERVICES.md §5)."""
+
+    QUOTA = "quota", "按比例就业"
+    CONCENTRATED = "concentrated", "集中就业"
+    SELF = "self", "个体就业/自主创业"
+    RURAL = "rural", "农村种养加"
+    PUBLIC_WELFARE = "public_welfare", "公益性岗位"
+    AUXILIARY = "auxiliary", "辅助性就业"
+    FLEXIBLE = "flexible", "灵活就业"
+
+
 class Person(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "在册"
@@ -411,6 +423,9 @@ class EmploymentPeriod(models.Model):
     valid_from = models.DateField("起始日期")
     valid_to = models.DateField("截止日期", null=True, blank=True)
     source = models.CharField("来源", max_length=100, blank=True)
+    # an employed period's form and employer (the employment module, casework/programmes/employment.py)
+    kind = models.CharField("就业形式", max_length=16, choices=EmploymentKind.choices, blank=True)
+    employer = models.CharField("就业单位", max_length=100, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name="录入人",
@@ -434,6 +449,14 @@ class EmploymentPeriod(models.Model):
             models.UniqueConstraint(fields=["person", "valid_from"], name="employment_period_unique_start"),
             models.UniqueConstraint(
                 fields=["person"], condition=Q(valid_to__isnull=True), name="employment_period_one_open"
+            ),
+        ]
+        indexes = [
+            # the employment list and the year's new employments: employed periods by start date
+            models.Index(
+                fields=["valid_from", "id"],
+                condition=Q(status="employed"),
+                name="employment_employed_from",
             ),
         ]
 

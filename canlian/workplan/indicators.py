@@ -160,3 +160,73 @@ indicator_register(
         count=_renovation_done,
     )
 )
+
+
+def _employment(name):
+    def count(year: int) -> dict[int, int]:
+        from canlian.casework.programmes import employment, employment_records
+
+        module = employment if hasattr(employment, name) else employment_records
+        return getattr(module, name)(year)
+
+    return count
+
+
+def _graduates(part):
+    def count(year: int) -> dict[int, int]:
+        from canlian.casework.programmes.employment_cases import graduate_employment_by_town
+
+        return graduate_employment_by_town(year)[part]
+
+    return count
+
+
+indicator_register(
+    Indicator(
+        code="employment_net",
+        name="残疾人净增就业",
+        unit="人",
+        definition="当年12月31日处于就业状态的劳动年龄（16～59周岁，可按日期调整）持证残疾人数，减去上年12月31日的人数；"
+        "按残疾人所在镇(街道)统计，可为负数。就业状态取就业记录（无就业记录的按登记的就业状况）",
+        count=_employment("employment_net_by_town"),
+    )
+)
+indicator_register(
+    Indicator(
+        code="employment_new",
+        name="残疾人新增就业",
+        unit="人",
+        definition="与净增就业并列的新增（流入）：当年开始就业、前一日未就业的劳动年龄持证残疾人，每人计一次（换工作不计）",
+        count=_employment("employment_new_by_town"),
+    )
+)
+indicator_register(
+    Indicator(
+        code="graduate_employment_rate",
+        name="残疾人高校毕业生就业率",
+        unit="%",
+        definition="当年毕业的残疾人高校毕业生中已落实就业的比例（已就业人数 ÷ 当年毕业生人数；升学不计入已就业），"
+        "按登记时所在镇(街道)统计",
+        count=_graduates(0),
+        denominator=_graduates(1),
+    )
+)
+indicator_register(
+    Indicator(
+        code="trainees",
+        name="残疾人职业培训人数",
+        unit="人",
+        definition="当年开班的培训班（职业技能、盲人按摩、非遗技艺、创业等）的学员，同一人在同一镇(街道)只计一次，"
+        "按培训班所在镇(街道)统计",
+        count=_employment("trainees_by_town"),
+    )
+)
+indicator_register(
+    Indicator(
+        code="job_fairs",
+        name="残疾人专场招聘活动",
+        unit="场",
+        definition="当年举办的招聘会和招聘活动（就业援助月、全国助残日、国际残疾人日等），按举办地镇(街道)统计",
+        count=_employment("job_fairs_by_town"),
+    )
+)

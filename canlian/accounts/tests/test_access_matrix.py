@@ -474,3 +474,78 @@ def test_case_move_denied_changes_nothing(role, users, served):
     else:
         assert response.status_code in (302, 403, 404)
         assert (mine.state, mine.version, writes.count()) == before
+
+
+# ---- employment (issue 11 §1): lists, a training class's page, entry ------------------------------------
+# (就业登记 list status, sees the 甪直镇 employment, training-class page status, may register a job fair)
+EMPLOYMENT_EXPECTED = {
+    "admin": (403, None, 403, 403),
+    "district": (200, True, 200, 302),
+    "town_own": (200, True, 200, 302),
+    "town_other": (200, False, 404, 400),  # a fair in another town: refused at the town field
+    "institution": (403, None, 403, 403),
+    "leader": (200, True, 200, 403),
+    "auditor": (403, None, 403, 403),
+}
+
+
+@pytest.fixture
+def employment_world(users, towns, make_person):
+    from datetime import date
+
+    from canlian.casework.programmes.employment import employment_record
+    from canlian.casework.programmes.employment_records import training_class_create
+
+    person = make_person(name="张伟", town="甪直镇")
+    employment_record(
+        acting_user=users["district"],
+        person=person,
+        kind="quota",
+        employer="甲厂",
+        valid_from=date(2023, 1, 1),
+    )
+    tc = training_class_create(
+        acting_user=users["district"],
+        kind="heritage",
+        name="木雕班",
+        town=towns["甪直镇"],
+        starts_on=date(2023, 1, 1),
+        ends_on=date(2023, 3, 1),
+    )
+    return person, tc
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_employment_pages(role, users, towns, employment_world):
+    from canlian.casework.models import JobFair
+    from canlian.registry.models import EmploymentPeriod
+
+    person, tc = employment_world
+    client = client_for(users[ROLES[role]])
+    list_status, sees, detail_status, fair_status = EMPLOYMENT_EXPECTED[role]
+    response = client.get(reverse("casework:employment_list", args=["periods"]))
+    assert response.status_code == list_status
+    if list_status == 200:
+        period = EmploymentPeriod.objects.get(person=person, status="employed")
+        assert (f'data-pk="{period.pk}"' in response.content.decode()) is sees
+        assert person.id_number not in response.content.decode()
+    assert client.get(reverse("casework:training_detail", args=[tc.pk])).status_code == detail_status
+    writes = AuditLog.objects.exclude(action__in=["access.denied"]).count()
+    response = client.post(
+        reverse("casework:job_fair_new"),
+        {
+            "kind": "help_day",
+            "title": "助残日招聘会",
+            "held_on": "2023-05-21",
+            "town": str(towns["甪直镇"].pk),
+            "place": "文体中心",
+            "employers": "10",
+            "positions": "30",
+            "attendees": "20",
+            "offers": "5",
+        },
+    )
+    assert response.status_code == fair_status
+    if fair_status != 302:
+        assert not JobFair.objects.exists()
+        assert AuditLog.objects.exclude(action__in=["access.denied"]).count() == writes

@@ -1,3 +1,12 @@
 """Every service programme declared on the case engine; importing this package registers them."""
 
-from . import child_rehab, custodial_care, devices, renovation  # noqa: F401
+from . import (  # noqa: F401
+    child_rehab,
+    custodial_care,
+    devices,
+    employment,
+    employment_cases,
+    employment_records,
+    employment_roster,
+    renovation,
+)

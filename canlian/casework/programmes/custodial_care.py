@@ -157,10 +157,14 @@ def _definition(name: str, day: date, params=None):
     return p.at(day) if p.has_value_on(day) else p.values[0].value
 
 
-def target_reasons(person, certs, start: date, *, params=None) -> list[str]:
+def target_reasons(person, certs, start: date, *, params=None, employed: bool | None = None) -> list[str]:
     """Why a placement starting on ``start`` does not count toward the target ([] = it counts, as far as the
-    person goes; the "first placement" part is the caller's)."""
+    person goes; the "first placement" part is the caller's). ``employed``: whether the person was employed on
+    ``start`` (the dated employment periods, ``employment.employed_in``); read from the database when not
+    given."""
     from canlian.registry.identity import age_on
+
+    from .employment import employed_on
 
     params = params or parameters()
     lo, hi = (
@@ -171,8 +175,10 @@ def target_reasons(person, certs, start: date, *, params=None) -> list[str]:
     age = age_on(person.birth_date, start)
     if not lo <= age <= hi:
         reasons.append(f"开始托养时 {age} 周岁，不在 {lo}～{hi} 周岁之间")
-    if person.employment_status == "employed":
-        reasons.append("已就业")
+    if employed is None:
+        employed = employed_on(person, start)
+    if employed:
+        reasons.append(f"{start:%Y-%m-%d} 处于就业状态")
     cert = certificate_on(certs, start)
     if cert is None:
         reasons.append("开始托养时无有效残疾人证")
@@ -231,6 +237,7 @@ def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
     from canlian.registry.models import Certificate, Person
 
     from ..selectors import firsts_query
+    from .employment import employed_in, periods_of
 
     start, end = date(year, 1, 1), date(year, 12, 31)
     served = Case.objects.filter(programme=CODE, state__in=SERVED)
@@ -275,11 +282,13 @@ def custodial_new_by_town(year: int, *, towns=None) -> dict[int, int]:
             )
     out: dict[int, int] = defaultdict(int)
     rules = parameters()
+    periods = periods_of(list(firsts))  # employment on the start day: the dated periods
     for pid, (town, first_on, birth_date, employment) in firsts.items():
         if towns is not None and town not in towns:
             continue
         person = SimpleNamespace(pk=pid, birth_date=birth_date, employment_status=employment)
-        if not target_reasons(person, certs[pid], first_on, params=rules):
+        employed = employed_in(periods.get(pid), employment, first_on)
+        if not target_reasons(person, certs[pid], first_on, params=rules, employed=employed):
             out[town] += 1
     return dict(out)
 

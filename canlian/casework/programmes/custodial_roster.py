@@ -34,6 +34,7 @@ from ..roster_fields import (
     repeat_cell,
 )
 from .custodial_care import CODE, PROGRAMME, SERVED, _CertFacts, target_reasons
+from .employment import employed_in, periods_of
 
 MODE_ALIASES = {
     "寄宿制": CustodialMode.BOARDING,
@@ -66,6 +67,7 @@ class _Ctx:
     certs: dict  # person id → [_CertFacts]
     existing: dict  # (person id, start) → Case
     params: object = None
+    periods: dict = field(default_factory=dict)  # person id → dated employment periods
     seen: dict = field(default_factory=dict)
     schedulable: dict = field(default_factory=dict)  # start → "" or why its visits cannot be scheduled
     schedules: dict = field(default_factory=dict)  # case_open_many's memo, kept across a sliced commit
@@ -100,7 +102,9 @@ class CustodialRoster(RosterSpec):
             for person_id, *facts in found:
                 certs[person_id].append(_CertFacts(*facts))
             existing.update(_served(part))
-        return _Ctx(people, institutions_prepare(rows), certs, existing, parameters())
+        return _Ctx(
+            people, institutions_prepare(rows), certs, existing, parameters(), periods=periods_of(pids)
+        )
 
     def refresh(self, rows: list[Row], ctx: _Ctx, *, acting_user) -> _Ctx:
         """The commit reads the persons and institutions from ``row.values`` (those validated) and, from the
@@ -110,7 +114,15 @@ class CustodialRoster(RosterSpec):
         existing = {}
         for part in chunks(pids):
             existing.update(_served(part))
-        return _Ctx(ctx.people, ctx.institutions, ctx.certs, existing, ctx.params, schedules=ctx.schedules)
+        return _Ctx(
+            ctx.people,
+            ctx.institutions,
+            ctx.certs,
+            existing,
+            ctx.params,
+            periods=ctx.periods,
+            schedules=ctx.schedules,
+        )
 
     def validate(self, row: Row, ctx: _Ctx, *, acting_user) -> None:
         v, e = row.values, row.errors
@@ -145,7 +157,8 @@ class CustodialRoster(RosterSpec):
         if e:
             return
         v.update(person=person, mode=mode, institution=inst, start=start, end=end)
-        reasons = target_reasons(person, ctx.certs[person.pk], start, params=ctx.params)
+        employed = employed_in(ctx.periods.get(person.pk), person.employment_status, start)
+        reasons = target_reasons(person, ctx.certs[person.pk], start, params=ctx.params, employed=employed)
         if reasons:
             row.warnings["id_number"] = "不计入托养新增任务（由其他资金保障，予以保留）：" + "；".join(
                 reasons

@@ -31,6 +31,7 @@ from canlian.common.workflow import Move, Workflow
 
 from ..models import Case, RenovationItem, RenovationPhoto
 from ..programme import Programme, parameters, programme_register
+from ..services import data_effect
 
 CODE = "renovation"
 TOWN, DISTRICT = Role.TOWN_STAFF, Role.DISTRICT_STAFF
@@ -296,21 +297,6 @@ def _case_scope(user):
     return cases_workable(user)
 
 
-def _data_effect(*keys):
-    """Keep the move's fields on ``Case.data`` (shown on the case page, imported, not counted on)."""
-
-    def effect(case, *, acting_user, data, history):
-        old = dict(case.data)
-        for k in keys:
-            if k in data:
-                v = data[k]
-                case.data[k] = v.isoformat() if isinstance(v, date) else str(v).strip()
-        case.save(update_fields=["data"])
-        return {k: [old.get(k), case.data.get(k)] for k in keys if k in data}
-
-    return effect
-
-
 def _validate_survey(case, data) -> dict:
     errors = {}
     on = data.get("survey_on")
@@ -389,7 +375,7 @@ WORKFLOW = Workflow(
             {TOWN, DISTRICT},
             requires=("survey_on", "survey_notes"),
             validate=_validate_survey,
-            effect=_data_effect("survey_on", "survey_notes"),
+            effect=data_effect("survey_on", "survey_notes"),
         ),
         Move(
             "plan",
@@ -408,7 +394,7 @@ WORKFLOW = Workflow(
             "surveyed",
             {DISTRICT},
             requires=("return_reason",),
-            effect=_data_effect("return_reason"),
+            effect=data_effect("return_reason"),
         ),
         Move(
             "procure",
@@ -418,7 +404,7 @@ WORKFLOW = Workflow(
             {TOWN, DISTRICT},
             requires=("contractor", "amount_contract", "works_from"),
             validate=_validate_procure,
-            effect=_data_effect("contractor", "amount_contract", "works_from"),
+            effect=data_effect("contractor", "amount_contract", "works_from"),
         ),
         Move(
             "complete",
@@ -428,7 +414,7 @@ WORKFLOW = Workflow(
             {TOWN, DISTRICT},
             requires=("works_to",),
             validate=_validate_complete,
-            effect=_data_effect("works_to"),
+            effect=data_effect("works_to"),
         ),
         Move(
             "accept",

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("casework", "0006_worklist_indexes"),
+        ("casework", "0007_worklist_covering_indexes"),
         ("institutions", "0001_institution"),
         ("registry", "0013_employment_kind_employer"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

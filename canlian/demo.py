@@ -15,6 +15,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
     from canlian.casework.devices_demo import devices_demo, devices_demo_delete
     from canlian.casework.renovation_demo import renovation_demo, renovation_demo_delete
     from canlian.common.jobs import cli_progress
+    from canlian.institutions.places_demo import places_demo, places_demo_delete
     from canlian.registry.demo import demo_cli
     from canlian.verification.demo import verification_demo, verification_demo_delete
 
@@ -22,6 +23,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         print("生产环境不允许生成演示数据（演示账号的密码会被打印） / demo data is refused in production")
         return 2
     if reset:
+        places_demo_delete(acting_user=system_user())
         devices_demo_delete(acting_user=system_user())
         renovation_demo_delete(acting_user=system_user())
         child_rehab_demo_delete(acting_user=system_user())
@@ -38,6 +40,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         ("残疾儿童康复救助", child_rehab_demo),
         ("辅助器具适配", devices_demo),
         ("无障碍改造", renovation_demo),
+        ("残疾人之家", places_demo),
     ):
         bar, progress = cli_progress(f"演示数据：{label}")
         summary = run(seed=seed, progress=progress)

@@ -21,6 +21,7 @@ from canlian.accounts.access import _active, scoped
 from canlian.accounts.models import Role
 from canlian.casework.checklist import checklist_on, points_cell
 from canlian.common.audit import audit_record
+from canlian.common.bulk import insert_rows
 from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
 from canlian.common.workflow import Move, Workflow
 
@@ -347,20 +348,21 @@ def attendance_import_rows(*, acting_user, rows: list[dict]) -> int:
         if (i, p, s) not in members
     ]
     PlaceMember.objects.bulk_create(new_members)
-    Attendance.objects.bulk_create(
-        [
-            Attendance(
-                institution_id=r["institution"].pk,
-                town_id=places[r["institution"].pk].town_id,
-                person_id=r["person"].pk,
-                service=r["service"],
-                on=r["on"],
-                source=Attendance.Source.IMPORT,
-                recorded_by=acting_user,
-            )
+    insert_rows(  # set-based (COPY on PostgreSQL): a year of a district's attendance is ~100,000 rows
+        Attendance,
+        (
+            {
+                "institution_id": r["institution"].pk,
+                "town_id": places[r["institution"].pk].town_id,
+                "person_id": r["person"].pk,
+                "service": r["service"],
+                "on": r["on"],
+                "source": Attendance.Source.IMPORT,
+                "recorded_by_id": acting_user.pk,
+            }
             for r in rows
-        ],
-        batch_size=2000,
+        ),
+        now=timezone.now(),
     )
     for pk, inst in places.items():
         mine = [r for r in rows if r["institution"].pk == pk]

@@ -88,3 +88,7 @@ class InstitutionsConfig(AppConfig):
                 order=94,
             ),
         )
+
+        from canlian.registry.timeline import timeline_register
+
+        timeline_register("places", places.timeline_entries)

@@ -881,3 +881,45 @@ def day_care_attendance_by_town(year: int) -> dict[int, int]:
             service=PlaceServiceKind.DAY_CARE, on__gte=date(year, 1, 1), on__lte=date(year, 12, 31)
         )
     )
+
+
+# ---- the person's timeline -------------------------------------------------------------------------------
+
+
+def timeline_entries(user, person) -> list:
+    """A person's registrations as an attendee (with their attendance days), for the places the user sees."""
+    from django.urls import reverse
+
+    from canlian.registry.timeline import TimelineEntry
+
+    if not can_read_places(user):
+        return []
+    members = (
+        PlaceMember.objects.filter(person=person, institution__in=places_visible(user))
+        .select_related("institution")
+        .order_by("joined_on", "id")
+    )
+    days = {
+        (i, svc): n
+        for i, svc, n in Attendance.objects.filter(person=person, institution__in=places_visible(user))
+        .values("institution_id", "service")
+        .annotate(n=Count("id"))
+        .values_list("institution_id", "service", "n")
+        .order_by()
+    }
+    out = []
+    for m in members:
+        span = f"{m.joined_on:%Y-%m-%d}～{m.left_on:%Y-%m-%d}" if m.left_on else f"{m.joined_on:%Y-%m-%d} 起"
+        out.append(
+            TimelineEntry(
+                m.joined_on,
+                "服务",
+                f"{m.institution.name}·{m.get_service_display()}（{span}）",
+                "已离开" if m.left_on else "在册",
+                reverse("institutions:place_detail", args=[m.institution_id]),
+                detail=f"出勤 {days.get((m.institution_id, m.service), 0)} 天"
+                if m.service in ATTENDED
+                else "",
+            )
+        )
+    return out

@@ -248,3 +248,17 @@ def test_indicator_boundaries(home, attendees, users, make_place):
     assert out["day_care_attendance"]["by_town"]["甪直镇"] == 2
     assert out["rehab_points"]["actual"] == 1
     assert out["facilities_built"]["actual"] == 0
+
+
+def test_timeline_shows_attendees_to_those_who_see_the_place(home, attendees, users, home_staff):
+    from canlian.registry.timeline import person_timeline
+
+    a = attendees[0]
+    places.attendance_record(
+        acting_user=users["district"], institution=home, service="day_care", on=DAY, present={a.pk}
+    )
+    entries = [e for e in person_timeline(users["town_luzhi"], a) if "残疾人之家" in e.title]
+    assert [(e.title, e.state, e.detail) for e in entries] == [
+        ("甪直镇残疾人之家·日间照料（2023-01-02 起）", "在册", "出勤 1 天")
+    ]
+    assert not [e for e in person_timeline(users["town_mudu"], a) if "残疾人之家" in e.title]

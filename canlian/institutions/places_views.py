@@ -454,7 +454,7 @@ def roll_call(request, pk):
                 service=service,
                 on=day,
                 present=present,
-                seen=request.POST.get("seen", ""),
+                seen=request.POST.get("seen"),
             )
         except DomainError as exc:
             messages.error(request, error_text(exc))

@@ -289,6 +289,7 @@ def attendance_list(request):
             number=number,
             has_next=len(rows) > PAGE,
             institutions=places.places_visible(request.user).order_by("name"),
+            can_import=places.can_plan_places(request.user),
         ),
     )
 

@@ -57,6 +57,8 @@ def test_lists_render_filter_and_export(home, other_home, attendees, users):
         reverse("institutions:attendance"), {"month": "2023-03", "town": home.town_id, "service": "day_care"}
     )
     assert 'data-attendance="' in r.content.decode()
+    assert reverse("casework:roster_upload", args=["attendance"]) in r.content.decode()
+    assert c.get(reverse("casework:roster_upload", args=["attendance"])).status_code == 200
     r = c.get(reverse("institutions:attendance"), {"month": "2023-04"})
     assert 'data-attendance="' not in r.content.decode()
     r = c.get(reverse("institutions:place_export", args=["attendance"]), {"month": "2023-03"})

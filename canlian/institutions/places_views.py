@@ -6,27 +6,26 @@ from __future__ import annotations
 
 import io
 from datetime import date
-from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as Forbidden
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from canlian.accounts import access as core
-from canlian.casework.views_common import error_text, parse_date, person_lookup
+from canlian.casework.views_common import error_text, file_response, parse_date, person_lookup
 from canlian.common.audit import audit_record
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.jobs import noop_progress
 from canlian.common.masking import mask_id_number
 from canlian.common.spreadsheet import XlsxBook
-from canlian.common.workflow import allowed_moves, history_of, maker_withheld_moves, transition
+from canlian.common.workflow import allowed_moves, history_rows, maker_withheld_moves, transition
 
 from . import places
 from .models import Institution
@@ -239,13 +238,11 @@ def export(request, kind):
         changes={"rows": [None, n], "filters": [None, {k: v for k, v in f.items() if v}]},
         detail=f"导出{EXPORT_NAMES[kind]} {n} 行",
     )
-    response = HttpResponse(
-        out.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return file_response(
+        out.getvalue(),
+        f"{EXPORT_NAMES[kind]}_{timezone.localdate():%Y%m%d}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
-    name = f"{EXPORT_NAMES[kind]}_{timezone.localdate():%Y%m%d}.xlsx"
-    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def _common(request, f, **extra):
@@ -670,11 +667,7 @@ def evidence_download(request, pk):
         ev, data = places.evidence_read(acting_user=request.user, pk=pk)
     except DomainError:
         raise Http404("未找到该佐证材料，或您无权查看。") from None
-    response = HttpResponse(data, content_type=ev.content_type or "application/octet-stream")
-    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(ev.name)}"
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return file_response(data, ev.name, ev.content_type)
 
 
 # ---- star ratings ----------------------------------------------------------------------------------------
@@ -751,18 +744,7 @@ def _moves(user, r):
 def rating_detail(request, pk):
     _require_reader(request.user)
     r = places.rating_get(request.user, pk)
-    wf = r.workflow
-    history = [
-        {
-            "at": h.at,
-            "move_label": h.move_label,
-            "from_label": wf.state_label(h.from_state),
-            "to_label": wf.state_label(h.to_state),
-            "by": h.by,
-            "note": h.note,
-        }
-        for h in history_of(r)
-    ]
+    history = history_rows(r)
     can_rescore = places.can_rate(request.user) and r.state == StarState.DRAFT
     return render(
         request,

@@ -208,6 +208,12 @@ def export_rows(kind: str, user, f: dict, progress=noop_progress):
     raise Http404("未知的导出")
 
 
+EXPORT_ACTIONS = {
+    "places": "export",
+    "attendance": "attendance_export",
+    "projects": "export",
+    "ratings": "export",
+}
 EXPORT_NAMES = {
     "places": "残疾人之家",
     "attendance": "出勤记录",
@@ -233,7 +239,7 @@ def export(request, kind):
             n += 1
     audit_record(
         acting_user=request.user,
-        action="place.export" if kind != "attendance" else "place.attendance_export",
+        action=f"place.{EXPORT_ACTIONS[kind]}",
         object_type="institutions.institution",
         changes={"rows": [None, n], "filters": [None, {k: v for k, v in f.items() if v}]},
         detail=f"导出{EXPORT_NAMES[kind]} {n} 行",

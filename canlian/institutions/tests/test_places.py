@@ -262,3 +262,24 @@ def test_timeline_shows_attendees_to_those_who_see_the_place(home, attendees, us
         ("甪直镇残疾人之家·日间照料（2023-01-02 起）", "在册", "出勤 1 天")
     ]
     assert not [e for e in person_timeline(users["town_mudu"], a) if "残疾人之家" in e.title]
+
+
+def test_status_filter_agrees_with_the_status(home, other_home, users):
+    done = _project(users, home)
+    late = places.project_create(
+        acting_user=users["district"],
+        institution=other_home,
+        name="木渎镇项目",
+        started_on=date(2023, 3, 1),
+        deadline=date(2023, 12, 31),
+        milestones=[("选址立项", date(2023, 6, 30))],
+    )
+    for day in (date(2023, 3, 15), date(2023, 4, 1), date(2023, 7, 1), date(2023, 12, 15), date(2024, 1, 2)):
+        for status in places.STATUS_LABELS:
+            found = set(
+                BuildProject.objects.filter(places.project_status_filter(status, day)).values_list(
+                    "pk", flat=True
+                )
+            )
+            expected = {p.pk for p in (done, late) if places.project_status(p, day) == status}
+            assert found == expected, (day, status)

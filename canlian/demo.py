@@ -16,6 +16,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
     from canlian.casework.employment_demo import employment_demo, employment_demo_delete
     from canlian.casework.renovation_demo import renovation_demo, renovation_demo_delete
     from canlian.common.jobs import cli_progress
+    from canlian.institutions.places_demo import places_demo, places_demo_delete
     from canlian.registry.demo import demo_cli
     from canlian.verification.demo import verification_demo, verification_demo_delete
     from canlian.workplan.demo import workplan_demo, workplan_demo_delete
@@ -26,6 +27,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
     if reset:
         workplan_demo_delete(acting_user=system_user())
         employment_demo_delete(acting_user=system_user())  # before the institutions and persons it points to
+        places_demo_delete(acting_user=system_user())
         devices_demo_delete(acting_user=system_user())
         renovation_demo_delete(acting_user=system_user())
         child_rehab_demo_delete(acting_user=system_user())
@@ -43,6 +45,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         ("辅助器具适配", devices_demo),
         ("无障碍改造", renovation_demo),
         ("就业服务", employment_demo),
+        ("残疾人之家", places_demo),
         ("工作要点", workplan_demo),  # last: its snapshots count what the services above recorded
     ):
         bar, progress = cli_progress(f"演示数据：{label}")

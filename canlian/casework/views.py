@@ -21,7 +21,7 @@ from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.models import Job
 from canlian.common.spreadsheet import SpreadsheetError, detect_format
 from canlian.common.uploads import REPORT_NAME, import_dir, upload_save
-from canlian.common.workflow import allowed_moves, history_of, transition
+from canlian.common.workflow import allowed_moves, history_rows, transition
 from canlian.institutions.models import Institution
 
 from . import access, selectors, services, tasks
@@ -29,6 +29,7 @@ from .forms import move_fields, parse_move_data
 from .importing import roster_kinds, roster_spec
 from .models import DueItem
 from .programme import programme_get, programmes
+from .views_common import file_response
 
 PAGE = 50
 
@@ -105,17 +106,7 @@ def case_detail(request, pk):
     p = case.programme_def
     wf = p.workflow
     today = timezone.localdate()
-    history = [
-        {
-            "at": h.at,
-            "move_label": h.move_label,
-            "from_label": wf.state_label(h.from_state),
-            "to_label": wf.state_label(h.to_state),
-            "by": h.by,
-            "note": h.note,
-        }
-        for h in history_of(case)
-    ]
+    history = history_rows(case)
     items = selectors.case_due_items(case)
     workable = access.cases_workable(request.user).filter(pk=case.pk).exists()
     return render(
@@ -215,13 +206,7 @@ def attachment_download(request, pk):
         att, data = services.attachment_read(acting_user=request.user, pk=pk)
     except DomainError:
         raise Http404("未找到该附件，或您无权查看。") from None
-    response = HttpResponse(data, content_type=att.content_type or "application/octet-stream")
-    from urllib.parse import quote
-
-    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(att.name)}"
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return file_response(data, att.name, att.content_type)
 
 
 @login_required

@@ -11,6 +11,7 @@ from datetime import date
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as Forbidden
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -26,6 +27,17 @@ APPLY_ROLES = (Role.DISTRICT_STAFF, Role.TOWN_STAFF)
 
 def error_text(exc: DomainError) -> str:
     return "；".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else exc.message
+
+
+def file_response(data: bytes, name: str, content_type: str = "") -> HttpResponse:
+    """A download of ``data`` as ``name`` (UTF-8 file name), never cached, never sniffed."""
+    from urllib.parse import quote
+
+    response = HttpResponse(data, content_type=content_type or "application/octet-stream")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def parse_date(value: str, label: str, errors: dict, key: str, *, required=True) -> date | None:

@@ -197,6 +197,11 @@ _OTHER_MODEL_FIELDS = {
 }
 # Keys that are not fields: counts, flags, filters, references.
 CHANGE_LABELS = {
+    # the places that serve (institutions/places.py)
+    "present": "出勤人数",
+    "members": "新登记服务对象",
+    "milestones": "建设节点数",
+    "milestone": "建设节点",
     "on": "日期",
     # work plan
     "tasks": "任务数",

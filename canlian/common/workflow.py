@@ -139,6 +139,22 @@ def history_of(obj) -> models.QuerySet:
     return _history(obj).select_related("by").order_by("at", "id")
 
 
+def history_rows(obj) -> list[dict]:
+    """``history_of(obj)`` as the rows ``common/_workflow_history.html`` shows (states by their labels)."""
+    wf = workflow_of(obj)
+    return [
+        {
+            "at": h.at,
+            "move_label": h.move_label,
+            "from_label": wf.state_label(h.from_state),
+            "to_label": wf.state_label(h.to_state),
+            "by": h.by,
+            "note": h.note,
+        }
+        for h in history_of(obj)
+    ]
+
+
 def _maker_conflict(obj, move: Move, user) -> bool:
     if not move.checker_of:
         return False

@@ -70,3 +70,17 @@ class Institution(models.Model):
         if self.state != InstitutionState.DESIGNATED or self.designated_from is None:
             return False
         return self.designated_from <= day and (self.designated_to is None or day <= self.designated_to)
+
+
+# ---- the places that serve (their own module; imported so Django sees the models) ----------------------
+from .place_models import (  # noqa: E402,F401
+    Attendance,
+    BuildProject,
+    ChecklistMark,
+    Milestone,
+    PlaceEvidence,
+    PlaceMember,
+    PlaceService,
+    StarRating,
+    StarRatingLine,
+)

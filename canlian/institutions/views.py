@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from canlian.accounts import access as core
 from canlian.common.exceptions import DomainError, ValidationFailed
 from canlian.common.masking import mask_phone
-from canlian.common.workflow import allowed_moves, history_of
+from canlian.common.workflow import allowed_moves, history_rows
 
 from . import access, services
 from .models import Institution
@@ -60,18 +60,7 @@ def institution_list(request):
 @require_GET
 def institution_detail(request, pk):
     inst = access.institution_get(request.user, pk)
-    wf = inst.workflow
-    history = [
-        {
-            "at": h.at,
-            "move_label": h.move_label,
-            "from_label": wf.state_label(h.from_state),
-            "to_label": wf.state_label(h.to_state),
-            "by": h.by,
-            "note": h.note,
-        }
-        for h in history_of(inst)
-    ]
+    history = history_rows(inst)
     return render(
         request,
         "institutions/detail.html",

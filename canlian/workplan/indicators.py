@@ -172,6 +172,18 @@ def _employment(name):
     return count
 
 
+# ---- the places that serve (institutions/places.py) ------------------------------------------------------
+
+
+def _places(name):
+    def count(year: int) -> dict[int, int]:
+        from canlian.institutions import places
+
+        return getattr(places, name)(year)
+
+    return count
+
+
 def _graduates(part):
     def count(year: int) -> dict[int, int]:
         from canlian.casework.programmes.employment_cases import graduate_employment_by_town
@@ -230,3 +242,45 @@ indicator_register(
         count=_employment("job_fairs_by_town"),
     )
 )
+
+for _code, _name, _unit, _fn, _definition in (
+    (
+        "facilities_built",
+        "残疾人之家等服务设施建成数",
+        "个",
+        "facilities_built_by_town",
+        "当年建成（建设项目全部节点完成、强基和赋能清单全部达标并登记建成日期）的残疾人之家、社区康复点，"
+        "按项目所在镇(街道)统计；按期与否见“按期建成”“逾期未建成”两项",
+    ),
+    (
+        "facilities_built_on_time",
+        "服务设施按期建成数",
+        "个",
+        "facilities_built_on_time_by_town",
+        "当年建成的设施中，建成日期不晚于建成期限的",
+    ),
+    (
+        "facilities_deadline_missed",
+        "服务设施逾期未建成数",
+        "个",
+        "facilities_deadline_missed_by_town",
+        "建成期限在当年、且未在期限内建成的建设项目（期限后建成，或期限已过仍未建成）",
+    ),
+    (
+        "rehab_points",
+        "社区康复点数",
+        "个",
+        "rehab_points_by_town",
+        "当年末（12月31日）处于认定有效期内的社区康复点（已认定或暂停服务），按康复点所在镇(街道)统计",
+    ),
+    (
+        "day_care_attendance",
+        "日间照料服务人次",
+        "人次",
+        "day_care_attendance_by_town",
+        "当年残疾人之家、社区康复点日间照料的出勤人次（每人每天计一次），按机构所在镇(街道)统计",
+    ),
+):
+    indicator_register(
+        Indicator(code=_code, name=_name, unit=_unit, definition=_definition, count=_places(_fn))
+    )

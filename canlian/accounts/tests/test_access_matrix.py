@@ -549,3 +549,95 @@ def test_employment_pages(role, users, towns, employment_world):
     if fair_status != 302:
         assert not JobFair.objects.exists()
         assert AuditLog.objects.exclude(action__in=["access.denied"]).count() == writes
+
+
+# ---- the places that serve: town staff their town's places, institution staff their own place -----------
+
+PLACE_ROLES = {**ROLES, "institution_own": "home_own"}
+# (place list status, sees the 甪直镇 home, its page, its roll call saved (302 + row) or refused, project page,
+#  rating page)
+PLACE_EXPECTED = {
+    "admin": (403, None, 403, 403, 403, 403),
+    "district": (200, True, 200, 302, 200, 200),
+    "town_own": (200, True, 200, 302, 200, 200),
+    "town_other": (200, False, 404, 404, 404, 404),
+    "institution": (200, False, 404, 404, 404, 404),  # institution staff bound to no institution
+    "institution_own": (200, True, 200, 302, 200, 200),
+    "leader": (200, True, 200, 403, 200, 200),
+    "auditor": (403, None, 403, 403, 403, 403),
+}
+
+
+@pytest.fixture
+def place(users, make_user, make_person, towns):
+    from datetime import date
+
+    from canlian.common.workflow import transition
+    from canlian.institutions import places
+    from canlian.institutions.services import institution_create
+
+    checker = make_user("place_checker", "district_staff")
+    home = institution_create(
+        acting_user=users["district"], name="甪直镇残疾人之家", kind="care_home", town=towns["甪直镇"]
+    )
+    home = transition(
+        home,
+        "submit",
+        acting_user=users["district"],
+        expected_state="draft",
+        designated_from=date(2023, 1, 1),
+    )
+    home = transition(home, "designate", acting_user=checker, expected_state="submitted")
+    places.place_service_add(
+        acting_user=users["district"], institution=home, service="day_care", since=date(2023, 1, 1)
+    )
+    person = make_person(name="张伟", town="甪直镇")
+    places.member_add(
+        acting_user=users["district"],
+        institution=home,
+        person=person,
+        service="day_care",
+        joined_on=date(2023, 1, 2),
+    )
+    staff = make_user("home_own", "institution_staff")
+    staff.institution = home
+    staff.save(update_fields=["institution"])
+    users["home_own"] = staff
+    project = places.project_create(
+        acting_user=users["district"],
+        institution=home,
+        name="甪直镇残疾人之家新建项目",
+        started_on=date(2023, 3, 1),
+        deadline=date(2023, 10, 31),
+        milestones=[("验收运营", date(2023, 10, 31))],
+    )
+    scores = {i["code"]: str(i["points"]) for i in places.star_checklist(2023).items}
+    rating = places.star_rating_record(
+        acting_user=users["district"], institution=home, year=2023, scores=scores
+    )
+    return home, person, project, rating
+
+
+@pytest.mark.parametrize("role", list(PLACE_ROLES))
+def test_place_pages_and_roll_call(role, users, place):
+    from canlian.institutions.models import Attendance
+
+    home, person, project, rating = place
+    client = client_for(users[PLACE_ROLES[role]])
+    list_status, sees, detail, roll, project_status, rating_status = PLACE_EXPECTED[role]
+    response = client.get(reverse("institutions:places"))
+    assert response.status_code == list_status
+    if list_status == 200:
+        assert (f'data-place="{home.pk}"' in response.content.decode()) is sees
+    assert client.get(reverse("institutions:place_detail", args=[home.pk])).status_code == detail
+    assert client.get(reverse("institutions:project_detail", args=[project.pk])).status_code == project_status
+    assert client.get(reverse("institutions:rating_detail", args=[rating.pk])).status_code == rating_status
+    writes = AuditLog.objects.exclude(action="access.denied").count()
+    response = client.post(
+        reverse("institutions:place_roll_call", args=[home.pk]),
+        {"service": "day_care", "on": "2023-03-06", "present": [person.pk]},
+    )
+    assert response.status_code == roll
+    assert Attendance.objects.filter(person=person).exists() is (roll == 302)
+    if roll != 302:
+        assert AuditLog.objects.exclude(action="access.denied").count() == writes

@@ -4,21 +4,19 @@ with the negative-behaviour list (负面行为清单) as deductions or grounds f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
-from pathlib import Path
+from decimal import Decimal
 
-import yaml
 from django.db import transaction
 from django.utils import timezone
 
 from canlian.accounts.models import Role
 from canlian.common.audit import audit_record
-from canlian.common.exceptions import DomainError, PermissionDenied, ValidationFailed
+from canlian.common.exceptions import PermissionDenied, ValidationFailed
 from canlian.common.workflow import transition
 
+from .. import checklist as _checklist
+from ..checklist import ChecklistVersion
 from ..child_rehab_models import (
     AutismResult,
     AutismScreening,
@@ -29,7 +27,6 @@ from ..child_rehab_models import (
 from ..programme import parameters
 
 TOWN, DISTRICT = Role.TOWN_STAFF, Role.DISTRICT_STAFF
-CHECKLIST = Path(__file__).resolve().parent.parent / "checklists" / "child_rehab_evaluation.yaml"
 
 # stage → (results allowed, the stage and result that must come first)
 PATHWAY = {
@@ -179,47 +176,18 @@ def autism_intervention_by_town(year: int):
 # ---- institution evaluation (考评) ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChecklistVersion:
-    version: str
-    valid_from: date
-    items: tuple[dict, ...]  # {code, text, points}
-    negatives: tuple[dict, ...]  # {code, text, points, removal}
-
-    def item(self, code):
-        return next((i for i in self.items if i["code"] == code), None)
-
-    def negative(self, code):
-        return next((n for n in self.negatives if n["code"] == code), None)
+CHECKLIST_NAME = "child_rehab_evaluation"
 
 
-@lru_cache(maxsize=1)
 def checklist_versions() -> tuple[ChecklistVersion, ...]:
-    data = yaml.safe_load(CHECKLIST.read_text(encoding="utf-8"))
-    out = []
-    for v in data["versions"]:
-        items = tuple(v["items"])
-        if sum(Decimal(str(i["points"])) for i in items) != 100:
-            raise ValueError(f"{CHECKLIST}: version {v['version']}: the items must add up to 100")
-        out.append(ChecklistVersion(str(v["version"]), v["from"], items, tuple(v.get("negatives") or ())))
-    return tuple(sorted(out, key=lambda c: c.valid_from))
+    return _checklist.checklist_versions(CHECKLIST_NAME)
 
 
 def checklist_on(day: date) -> ChecklistVersion:
-    versions = [c for c in checklist_versions() if c.valid_from <= day]
-    if not versions:
-        raise DomainError(f"{day:%Y-%m-%d} 尚无适用的考评细则")
-    return versions[-1]
+    return _checklist.checklist_on(CHECKLIST_NAME, day)
 
 
-def _points(value, label: str, maximum: Decimal) -> Decimal:
-    try:
-        d = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationFailed({label: f"{label}：得分格式不正确"}) from None
-    if not d.is_finite() or d < 0 or d > maximum or d != d.quantize(Decimal("0.1")):
-        raise ValidationFailed({label: f"{label}：得分应在 0～{maximum} 之间，最多一位小数"})
-    return d
+_points = _checklist.points_cell
 
 
 @transaction.atomic

@@ -385,3 +385,20 @@ from .device_models import (  # noqa: E402,F401
 
 # ---- home accessibility renovation (its own module) ------------------------------------------------------
 from .renovation_models import RenovationItem, RenovationPhoto  # noqa: E402,F401
+
+# ---- community services (its own module; imported so Django sees the models) ---------------------------
+from .community_models import (  # noqa: E402,F401
+    Activity,
+    ActivityPhoto,
+    CounsellingSession,
+    GroupSession,
+    HomeTeachingPlan,
+    HomeTeachingSession,
+    HotlineCall,
+    InterestTeam,
+    LegalAidCase,
+    ReadingOrgRating,
+    ShishiProject,
+    SpecialEdScreening,
+    Visit,
+)

@@ -368,9 +368,14 @@ CHANGE_LABELS = {
     "subsidy": "补贴金额（元）",
     "version": "目录版本",
     "village_worker": "村(社区)经办人",
+    # community services (casework/community)
+    "records": "查看的记录",
+    "how": "查看方式",
+    "project": "实事项目",
 }
 # Values of keys that are not fields but hold codes: key → code → label
 VALUE_LABELS = {
+    "how": {"list": "列表", "detail": "详情", "export": "导出"},
     "enrolment_change": {"stop": "终止", "suspend": "暂停", "resume": "恢复"},
     "registry": {
         "person_deceased": "已登记死亡",

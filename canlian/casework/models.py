@@ -375,17 +375,6 @@ from .child_rehab_models import (  # noqa: E402,F401
     RehabEvaluationLine,
 )
 
-# ---- assistive devices (its own module; imported so Django sees the models) ----------------------------
-from .device_models import (  # noqa: E402,F401
-    DeviceCatalogVersion,
-    DeviceFitting,
-    DeviceItem,
-    DeviceLoan,
-)
-
-# ---- home accessibility renovation (its own module) ------------------------------------------------------
-from .renovation_models import RenovationItem, RenovationPhoto  # noqa: E402,F401
-
 # ---- community services (its own module; imported so Django sees the models) ---------------------------
 from .community_models import (  # noqa: E402,F401
     Activity,
@@ -402,3 +391,14 @@ from .community_models import (  # noqa: E402,F401
     SpecialEdScreening,
     Visit,
 )
+
+# ---- assistive devices (its own module; imported so Django sees the models) ----------------------------
+from .device_models import (  # noqa: E402,F401
+    DeviceCatalogVersion,
+    DeviceFitting,
+    DeviceItem,
+    DeviceLoan,
+)
+
+# ---- home accessibility renovation (its own module) ------------------------------------------------------
+from .renovation_models import RenovationItem, RenovationPhoto  # noqa: E402,F401

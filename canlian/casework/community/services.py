@@ -35,7 +35,7 @@ def _not_creator(user, obj) -> bool:
 
 
 SHISHI_WORKFLOW = Workflow(
-    code="community.project",
+    code="shishi_project",
     name="实事项目",
     states={
         "proposed": "拟立项",
@@ -86,7 +86,7 @@ def _validate_dates(*names):
 
 
 LEGAL_AID_WORKFLOW = Workflow(
-    code="community.legal",
+    code="legal_aid",
     name="法律援助",
     states={"received": "已受理", "referred": "已转介", "closed": "已办结"},
     initial="received",

@@ -92,15 +92,15 @@ def test_visit_need_becomes_a_project_approved_by_another_person(users, person, 
     project = transition(project, "start", acting_user=users["town_luzhi"], expected_state="approved")
     assert project.state == "in_progress"
     assert list(
-        AuditLog.objects.filter(action__startswith="community.")
+        AuditLog.objects.filter(action__regex=r"^(community|shishi_project)\.")
         .order_by("id")
         .values_list("action", "username")
     ) == [
         ("community.visit.create", "luzhi1"),
         ("community.project.create", "district1"),
         ("community.visit.to_project", "district1"),
-        ("community.project.approve", "district2"),
-        ("community.project.start", "luzhi1"),
+        ("shishi_project.approve", "district2"),
+        ("shishi_project.start", "luzhi1"),
     ]
     assert selectors.shishi_projects_by_town(2023) == {visit.town_id: 1}
     assert selectors.shishi_projects_by_town(2024) == {}

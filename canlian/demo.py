@@ -11,6 +11,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
     from canlian.accounts.services import system_user
     from canlian.benefits.demo import benefits_demo, benefits_demo_delete
     from canlian.casework.child_rehab_demo import child_rehab_demo, child_rehab_demo_delete
+    from canlian.casework.community.demo import community_demo, community_demo_delete
     from canlian.casework.demo import custodial_demo, custodial_demo_delete
     from canlian.casework.devices_demo import devices_demo, devices_demo_delete
     from canlian.casework.renovation_demo import renovation_demo, renovation_demo_delete
@@ -22,6 +23,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         print("生产环境不允许生成演示数据（演示账号的密码会被打印） / demo data is refused in production")
         return 2
     if reset:
+        community_demo_delete(acting_user=system_user())
         devices_demo_delete(acting_user=system_user())
         renovation_demo_delete(acting_user=system_user())
         child_rehab_demo_delete(acting_user=system_user())
@@ -38,6 +40,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         ("残疾儿童康复救助", child_rehab_demo),
         ("辅助器具适配", devices_demo),
         ("无障碍改造", renovation_demo),
+        ("社区服务", community_demo),
     ):
         bar, progress = cli_progress(f"演示数据：{label}")
         summary = run(seed=seed, progress=progress)

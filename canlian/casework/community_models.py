@@ -15,6 +15,8 @@ from django.db.models import Q
 
 from canlian.common.crypto import EncryptedTextField
 
+from .models import StoredFile
+
 
 def _town(related_name: str, *, null: bool = False):
     return models.ForeignKey(
@@ -421,29 +423,17 @@ class Activity(models.Model):
         return self.title
 
 
-class ActivityPhoto(models.Model):
-    """A photo kept encrypted in the database (AES-GCM), served only through the scoped, audited view."""
+class ActivityPhoto(StoredFile):
+    """A photo of an activity, encrypted at rest, served only through the scoped, audited view."""
 
     activity = models.ForeignKey(
         Activity, verbose_name="活动", on_delete=models.CASCADE, related_name="photos"
     )
-    name = models.CharField("文件名", max_length=200)
-    content_type = models.CharField("类型", max_length=100, blank=True)
-    size = models.PositiveIntegerField("大小")
-    sha256 = models.CharField("摘要", max_length=64)
-    content = EncryptedTextField("内容（加密）")
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="上传人", on_delete=models.PROTECT, related_name="+"
-    )
-    uploaded_at = models.DateTimeField("上传时间", auto_now_add=True)
 
     class Meta:
         verbose_name = "活动照片"
         verbose_name_plural = "活动照片"
         ordering = ["id"]
-
-    def __str__(self):
-        return self.name
 
 
 class InterestTeam(models.Model):

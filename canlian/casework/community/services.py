@@ -7,9 +7,6 @@ legal-aid workflows; a visit's need turned into a project; activity attendees an
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -268,48 +265,51 @@ def visit_to_project(*, acting_user, visit, name: str, owner: str, budget, year:
 # ---- activities and teams ------------------------------------------------------------------------------------
 
 
-def _member_lookup(user, id_number: str):
+def _join(*, acting_user, obj, model, relation: str, id_number: str, action: str, what: str, already: str):
+    """Add the person with ``id_number`` (looked up in the user's scope, audited) to ``obj.<relation>``."""
     from canlian.casework.views_common import person_lookup
 
-    return person_lookup(user, id_number)
+    if not access.visible(acting_user, model, write=True).filter(pk=obj.pk).exists():
+        raise PermissionDenied(f"未找到该{what}，或您无权办理")
+    person = person_lookup(acting_user, id_number)
+    members = getattr(obj, relation)
+    if members.filter(pk=person.pk).exists():
+        raise DomainError(f"{person.name}{already}")
+    members.add(person)
+    audit_record(acting_user=acting_user, action=action, obj=obj, changes={"person": [None, person.name]})
+    return person
 
 
 @transaction.atomic
 def activity_attendee_add(*, acting_user, activity, id_number: str):
     from canlian.casework.models import Activity
 
-    if not access.visible(acting_user, Activity, write=True).filter(pk=activity.pk).exists():
-        raise PermissionDenied("未找到该活动，或您无权办理")
-    person = _member_lookup(acting_user, id_number)
-    if activity.attendees.filter(pk=person.pk).exists():
-        raise DomainError(f"{person.name}已登记参加该活动")
-    activity.attendees.add(person)
-    audit_record(
+    return _join(
         acting_user=acting_user,
-        action="community.activity.attend",
         obj=activity,
-        changes={"person": [None, person.name]},
+        model=Activity,
+        relation="attendees",
+        id_number=id_number,
+        action="community.activity.attend",
+        what="活动",
+        already="已登记参加该活动",
     )
-    return person
 
 
 @transaction.atomic
 def team_member_add(*, acting_user, team, id_number: str):
     from canlian.casework.models import InterestTeam
 
-    if not access.visible(acting_user, InterestTeam, write=True).filter(pk=team.pk).exists():
-        raise PermissionDenied("未找到该队伍，或您无权办理")
-    person = _member_lookup(acting_user, id_number)
-    if team.members.filter(pk=person.pk).exists():
-        raise DomainError(f"{person.name}已是该队伍队员")
-    team.members.add(person)
-    audit_record(
+    return _join(
         acting_user=acting_user,
-        action="community.team.member_add",
         obj=team,
-        changes={"person": [None, person.name]},
+        model=InterestTeam,
+        relation="members",
+        id_number=id_number,
+        action="community.team.member_add",
+        what="队伍",
+        already="已是该队伍队员",
     )
-    return person
 
 
 @transaction.atomic
@@ -329,10 +329,8 @@ def activity_photo_add(*, acting_user, activity, name: str, content: bytes, cont
         activity=activity,
         name=name,
         content_type=content_type[:100],
-        size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        content=base64.b64encode(content).decode("ascii"),
         uploaded_by=acting_user,
+        **ActivityPhoto.stored(content),
     )
     audit_record(
         acting_user=acting_user,
@@ -354,9 +352,7 @@ def activity_photo_read(*, acting_user, pk):
     )
     if photo is None:
         raise Http404("未找到该照片，或您无权查看")
-    data = base64.b64decode(photo.content)
-    if hashlib.sha256(data).hexdigest() != photo.sha256:
-        raise DomainError("照片内容校验失败，请联系管理员")
+    data = photo.data()
     audit_read(
         acting_user=acting_user,
         action="community.activity.photo_read",

@@ -346,34 +346,27 @@ def plan_session(request, pk):
     return _back("plan", plan.pk)
 
 
-@login_required
-@require_POST
-def activity_attend(request, pk):
-    activity = sv.record_get(request.user, KINDS["activity"], pk)
+def _join_view(request, kind: str, pk, service, arg: str, success: str):
+    obj = sv.record_get(request.user, KINDS[kind], pk)
     try:
-        person = sv.activity_attendee_add(
-            acting_user=request.user, activity=activity, id_number=request.POST.get("id_number", "")
-        )
+        person = service(acting_user=request.user, **{arg: obj}, id_number=request.POST.get("id_number", ""))
     except DomainError as exc:
         _error(request, exc)
     else:
-        messages.success(request, f"已登记参加人员：{person.name}")
-    return _back("activity", activity.pk)
+        messages.success(request, f"{success}：{person.name}")
+    return _back(kind, obj.pk)
+
+
+@login_required
+@require_POST
+def activity_attend(request, pk):
+    return _join_view(request, "activity", pk, sv.activity_attendee_add, "activity", "已登记参加人员")
 
 
 @login_required
 @require_POST
 def team_member(request, pk):
-    team = sv.record_get(request.user, KINDS["team"], pk)
-    try:
-        person = sv.team_member_add(
-            acting_user=request.user, team=team, id_number=request.POST.get("id_number", "")
-        )
-    except DomainError as exc:
-        _error(request, exc)
-    else:
-        messages.success(request, f"已添加队员：{person.name}")
-    return _back("team", team.pk)
+    return _join_view(request, "team", pk, sv.team_member_add, "team", "已添加队员")
 
 
 @login_required

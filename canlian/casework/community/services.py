@@ -7,9 +7,12 @@ legal-aid workflows; a visit's need turned into a project; activity attendees an
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.utils import timezone
 
 from canlian.accounts.models import Role
 from canlian.common.audit import audit_read, audit_record
@@ -209,6 +212,26 @@ def _audit_changes(kind: Kind, obj) -> dict:
     return out
 
 
+DOUBLE_SUBMIT_WINDOW = timedelta(minutes=2)
+
+
+def _refuse_double_submit(kind: Kind, obj, user, data: dict) -> None:
+    """The same user entering the same record again within two minutes is a double submit (the form posted
+    twice), not a second visit or call: refused with a message. Encrypted fields cannot be compared in SQL
+    and are left out of the comparison."""
+    from canlian.common.crypto import EncryptedTextField
+
+    same = {
+        name: value
+        for name, value in data.items()
+        if not isinstance(kind.model._meta.get_field(name), EncryptedTextField)
+    }
+    who = "counsellor" if kind.sensitive else "created_by"
+    since = timezone.now() - DOUBLE_SUBMIT_WINDOW
+    if kind.model.objects.filter(**same, **{who: user}, created_at__gte=since).exists():
+        raise DomainError(f"您刚刚已登记过相同的{kind.label}（可能是重复提交），请在列表中查看")
+
+
 @transaction.atomic
 def record_create(*, acting_user, kind: Kind, values: dict):
     """Enter one record of ``kind`` from parsed ``values`` (``forms.parse``)."""
@@ -225,6 +248,7 @@ def record_create(*, acting_user, kind: Kind, values: dict):
     else:
         obj.created_by = acting_user
     _full_clean(obj)
+    _refuse_double_submit(kind, obj, acting_user, data)
     try:
         with transaction.atomic():
             obj.save()

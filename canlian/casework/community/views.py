@@ -90,8 +90,8 @@ def record_list(request, kind):
     kind = kind_get(kind)
     user = request.user
     if kind.sensitive and not access.is_counsellor(user):
-        if not access.can_read_counts(user):
-            raise Forbidden("您无权查看心理服务")
+        if not access.can_read_counts(user) or request.method == "POST":
+            raise Forbidden("心理服务仅心理咨询师可以查看和录入")
         return _counts_page(request, kind)
     if not kind.sensitive and not access.can_read(user):
         raise Forbidden(f"您无权查看{kind.label}")

@@ -423,3 +423,22 @@ def test_timeline_shows_visits_and_legal_aid_but_never_counselling(users, person
     titles = [e.title for e in person_timeline(users["district"], person)]
     assert "入户访视" in titles
     assert not any("咨询" in t or "心理" in t for t in titles)
+
+
+def test_double_submit_gives_a_chinese_message(users, person):
+    c = client_for(users["town_luzhi"])
+    url = reverse("casework:community_list", args=["visit"])
+    form = {
+        "kind": "home",
+        "visited_on": "2023-04-03",
+        "id_number": person.id_number,
+        "visitors": "李委员",
+        "found": "情况稳定",
+    }
+    assert c.post(url, form).status_code == 302
+    again = c.post(url, form)
+    assert again.status_code == 400
+    assert "您刚刚已登记过相同的访视（可能是重复提交），请在列表中查看" in again.content.decode()
+    assert Visit.objects.count() == 1
+    assert AuditLog.objects.filter(action="community.visit.create").count() == 1
+

@@ -397,13 +397,12 @@ def record_get(user, kind: Kind, pk):
     if obj is None:
         raise Http404(f"未找到该{kind.label}记录，或您无权查看")
     if kind.sensitive:
-        content_read(acting_user=user, kind=kind, objs=[obj], how="detail")
+        content_read(acting_user=user, kind=kind, ids=[obj.pk], how="detail")
     return obj
 
 
-def content_read(*, acting_user, kind: Kind, objs, how: str) -> None:
+def content_read(*, acting_user, kind: Kind, ids: list, how: str) -> None:
     """Every read of counselling content is an audit row: which records, and how (list, detail, export)."""
-    ids = [o.pk for o in objs]
     if not ids:
         return
     audit_read(

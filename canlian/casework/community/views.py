@@ -15,13 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from canlian.common.audit import audit_read
 from canlian.common.exceptions import DomainError, ValidationFailed
-from canlian.common.spreadsheet import XlsxBook
 from canlian.common.workflow import allowed_moves, history_of, transition
 
 from . import access, forms, selectors
 from . import services as sv
+from .exports import export_write
 from .kinds import KINDS, Kind, kind_get
 
 
@@ -117,7 +116,7 @@ def record_list(request, kind):
     f = selectors.Filters.from_query(request.GET)
     rows, more = selectors.page_of(user, kind, f)
     if kind.sensitive:
-        sv.content_read(acting_user=user, kind=kind, objs=rows, how="list")
+        sv.content_read(acting_user=user, kind=kind, ids=[o.pk for o in rows], how="list")
     return render(
         request,
         "casework/community/list.html",
@@ -179,38 +178,6 @@ def record_export(request, kind):
     response["Cache-Control"] = "no-store"
     response["X-Rows"] = str(n)
     return response
-
-
-def export_write(user, kind: Kind, f: selectors.Filters, out, progress=None) -> int:
-    """Write ``kind``'s rows the user may see under ``f`` to ``out`` (xlsx); returns the row count."""
-    n = 0
-    ids = []
-    with XlsxBook(out, constant_memory=True) as book:
-        sheet = book.add_sheet(kind.label, [c[0] for c in kind.columns])
-        for obj in selectors.export_rows(user, kind, f):
-            sheet.append([fn(obj) for _, fn in kind.columns])
-            ids.append(obj.pk)
-            n += 1
-            if progress is not None and n % 2000 == 0:
-                progress(n)
-    if kind.sensitive:
-
-        class _Row:
-            def __init__(self, pk):
-                self.pk = pk
-
-        sv.content_read(acting_user=user, kind=kind, objs=[_Row(i) for i in ids], how="export")
-    audit_read(
-        acting_user=user,
-        action=f"community.{kind.code}.export",
-        object_type=kind.model._meta.label_lower,
-        object_repr=f"导出{kind.label}",
-        changes={
-            "rows": [None, n],
-            "filters": [None, {k: v for k, v in f.__dict__.items() if v and k != "page"}],
-        },
-    )
-    return n
 
 
 @login_required

@@ -289,7 +289,9 @@ def visit_to_project(*, acting_user, visit, name: str, owner: str, budget, year:
 # ---- activities and teams ------------------------------------------------------------------------------------
 
 
-def _join(*, acting_user, obj, model, relation: str, id_number: str, action: str, what: str, already: str):
+def _join(
+    *, acting_user, obj, model, relation: str, id_number: str, code: str, verb: str, what: str, already: str
+):
     """Add the person with ``id_number`` (looked up in the user's scope, audited) to ``obj.<relation>``."""
     from canlian.casework.views_common import person_lookup
 
@@ -300,7 +302,12 @@ def _join(*, acting_user, obj, model, relation: str, id_number: str, action: str
     if members.filter(pk=person.pk).exists():
         raise DomainError(f"{person.name}{already}")
     members.add(person)
-    audit_record(acting_user=acting_user, action=action, obj=obj, changes={"person": [None, person.name]})
+    audit_record(
+        acting_user=acting_user,
+        action=f"community.{code}.{verb}",
+        obj=obj,
+        changes={"person": [None, person.name]},
+    )
     return person
 
 
@@ -314,7 +321,8 @@ def activity_attendee_add(*, acting_user, activity, id_number: str):
         model=Activity,
         relation="attendees",
         id_number=id_number,
-        action="community.activity.attend",
+        code="activity",
+        verb="attend",
         what="活动",
         already="已登记参加该活动",
     )
@@ -330,7 +338,8 @@ def team_member_add(*, acting_user, team, id_number: str):
         model=InterestTeam,
         relation="members",
         id_number=id_number,
-        action="community.team.member_add",
+        code="team",
+        verb="member_add",
         what="队伍",
         already="已是该队伍队员",
     )

@@ -441,4 +441,3 @@ def test_double_submit_gives_a_chinese_message(users, person):
     assert "您刚刚已登记过相同的访视（可能是重复提交），请在列表中查看" in again.content.decode()
     assert Visit.objects.count() == 1
     assert AuditLog.objects.filter(action="community.visit.create").count() == 1
-

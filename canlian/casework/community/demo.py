@@ -60,6 +60,10 @@ def community_demo(
         )
         for t in towns
     }
+    # towns with too few demo persons (a small demo) are left out: records would repeat one another
+    towns = [t for t in towns if len(people[t.pk]) >= 50]
+    if not towns:
+        return {"skipped": True}
     children = list(
         Person.objects.filter(
             town__in=towns,
@@ -89,7 +93,7 @@ def community_demo(
                     "visit",
                     kind="home",
                     visited_on=_day(rng, today),
-                    id_number=ids[i],
+                    id_number=_pick(ids, i),
                     visitors="区残联业务科、村委会",
                     found=rng.choice(FOUND),
                     need=need,

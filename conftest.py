@@ -146,6 +146,7 @@ def users(make_user):
         "institution": make_user("inst1", "institution_staff"),
         "leader": make_user("leader1", "leader"),
         "auditor": make_user("auditor1", "auditor"),
+        "counsellor": make_user("counsellor1", "counsellor"),
     }
 
 

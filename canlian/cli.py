@@ -767,7 +767,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         required=True,
-        choices=["district_admin", "district_staff", "town_staff", "institution_staff", "leader", "auditor"],
+        choices=[
+            "district_admin",
+            "district_staff",
+            "town_staff",
+            "institution_staff",
+            "leader",
+            "auditor",
+            "counsellor",
+        ],
         help="角色 / role",
     )
     p.add_argument("--town", metavar="CODE", help="镇(街道)代码，镇级角色必填 / town code for town staff")

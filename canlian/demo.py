@@ -11,6 +11,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
     from canlian.accounts.services import system_user
     from canlian.benefits.demo import benefits_demo, benefits_demo_delete
     from canlian.casework.child_rehab_demo import child_rehab_demo, child_rehab_demo_delete
+    from canlian.casework.community.demo import community_demo, community_demo_delete
     from canlian.casework.demo import custodial_demo, custodial_demo_delete
     from canlian.casework.devices_demo import devices_demo, devices_demo_delete
     from canlian.casework.employment_demo import employment_demo, employment_demo_delete
@@ -26,6 +27,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         return 2
     if reset:
         workplan_demo_delete(acting_user=system_user())
+        community_demo_delete(acting_user=system_user())
         employment_demo_delete(acting_user=system_user())  # before the institutions and persons it points to
         places_demo_delete(acting_user=system_user())
         devices_demo_delete(acting_user=system_user())
@@ -46,6 +48,7 @@ def demo_all(*, persons: int, seed: int, reset: bool = False, registry_only: boo
         ("无障碍改造", renovation_demo),
         ("就业服务", employment_demo),
         ("残疾人之家", places_demo),
+        ("社区服务", community_demo),
         ("工作要点", workplan_demo),  # last: its snapshots count what the services above recorded
     ):
         bar, progress = cli_progress(f"演示数据：{label}")

@@ -10,6 +10,7 @@ class Role(models.TextChoices):
     INSTITUTION_STAFF = "institution_staff", "机构工作人员"
     LEADER = "leader", "领导"
     AUDITOR = "auditor", "审计员"
+    COUNSELLOR = "counsellor", "心理咨询师"
 
 
 class User(AbstractUser):

@@ -21,6 +21,9 @@ class CaseworkConfig(AppConfig):
         timeline_register("employment", timeline_entries)
         self._register_facts()
         self._register_audit_labels()
+        from .community.setup import register as register_community
+
+        register_community()
 
     def _register_audit_labels(self):
         """The Chinese names of the engine's own audit actions, per declared programme, and of the services'."""

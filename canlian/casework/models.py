@@ -156,11 +156,11 @@ class DueItem(models.Model):
     STATUS_LABELS = {"cancelled": "已取消", "done": "已完成", "overdue": "已逾期", "scheduled": "待办"}
 
 
-class Attachment(models.Model):
+class StoredFile(models.Model):
     """A file kept encrypted in the database (AES-GCM via ``common.crypto``): never on disk in the clear,
-    served only through the access-checked, audited download view."""
+    served only through an access-checked, audited view. ``stored(content)`` gives the columns to save,
+    ``data()`` the bytes back, checked against the digest."""
 
-    case = models.ForeignKey(Case, verbose_name="个案", on_delete=models.PROTECT, related_name="attachments")
     name = models.CharField("文件名", max_length=200)
     content_type = models.CharField("类型", max_length=100, blank=True)
     size = models.PositiveIntegerField("大小")
@@ -172,12 +172,43 @@ class Attachment(models.Model):
     uploaded_at = models.DateTimeField("上传时间", auto_now_add=True)
 
     class Meta:
-        verbose_name = "附件"
-        verbose_name_plural = "附件"
-        ordering = ["uploaded_at", "id"]
+        abstract = True
 
     def __str__(self):
         return self.name
+
+    @staticmethod
+    def stored(content: bytes) -> dict:
+        import base64
+        import hashlib
+
+        return {
+            "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "content": base64.b64encode(content).decode("ascii"),
+        }
+
+    def data(self) -> bytes:
+        import base64
+        import hashlib
+
+        from canlian.common.exceptions import DomainError
+
+        data = base64.b64decode(self.content)
+        if hashlib.sha256(data).hexdigest() != self.sha256:
+            raise DomainError("文件内容校验失败，请联系管理员")
+        return data
+
+
+class Attachment(StoredFile):
+    """A case's file (encrypted at rest; read only through ``attachment_read``)."""
+
+    case = models.ForeignKey(Case, verbose_name="个案", on_delete=models.PROTECT, related_name="attachments")
+
+    class Meta:
+        verbose_name = "附件"
+        verbose_name_plural = "附件"
+        ordering = ["uploaded_at", "id"]
 
 
 class Settlement(models.Model):
@@ -382,6 +413,23 @@ from .child_rehab_models import (  # noqa: E402,F401
     ChildRehabReferral,
     RehabEvaluation,
     RehabEvaluationLine,
+)
+
+# ---- community services (its own module; imported so Django sees the models) ---------------------------
+from .community_models import (  # noqa: E402,F401
+    Activity,
+    ActivityPhoto,
+    CounsellingSession,
+    GroupSession,
+    HomeTeachingPlan,
+    HomeTeachingSession,
+    HotlineCall,
+    InterestTeam,
+    LegalAidCase,
+    ReadingOrgRating,
+    ShishiProject,
+    SpecialEdScreening,
+    Visit,
 )
 
 # ---- assistive devices (its own module; imported so Django sees the models) ----------------------------

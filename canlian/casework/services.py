@@ -3,8 +3,6 @@ read an attachment (audited). Every function is atomic, keyword-only, scoped and
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -424,10 +422,8 @@ def attachment_add(
         case=case,
         name=name,
         content_type=content_type[:100],
-        size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        content=base64.b64encode(content).decode("ascii"),
         uploaded_by=acting_user,
+        **Attachment.stored(content),
     )
     audit_record(
         acting_user=acting_user,
@@ -444,9 +440,7 @@ def attachment_read(*, acting_user, pk) -> tuple[Attachment, bytes]:
         att = access.attachments_visible(acting_user).select_related("case").get(pk=pk)
     except (Attachment.DoesNotExist, ValueError, TypeError):
         raise PermissionDenied("未找到该附件，或您无权查看") from None
-    data = base64.b64decode(att.content)
-    if hashlib.sha256(data).hexdigest() != att.sha256:
-        raise DomainError("附件内容校验失败，请联系管理员")
+    data = att.data()
     audit_record(
         acting_user=acting_user,
         action=f"case.{att.case.programme}.download",

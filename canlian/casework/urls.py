@@ -6,6 +6,7 @@ from . import devices_views as devices
 from . import employment_views as employment
 from . import renovation_views as renovation
 from . import views
+from .community import views as community
 
 app_name = "casework"
 
@@ -81,4 +82,16 @@ urlpatterns = [
     path("employment/practitioners/new/", employment.practitioner_new, name="practitioner_new"),
     path("employment/job-support/new/", employment.job_support_list, name="job_support_list"),
     path("employment/graduates/new/", employment.graduate_register, name="graduate_register"),
+    # community services (issue 11 §3)
+    path("community/", community.index, name="community_index"),
+    path("community/photos/<int:pk>/", community.photo_download, name="community_photo"),
+    path("community/visit/<int:pk>/project/", community.visit_project, name="community_visit_project"),
+    path("community/plan/<int:pk>/session/", community.plan_session, name="community_plan_session"),
+    path("community/activity/<int:pk>/attend/", community.activity_attend, name="community_activity_attend"),
+    path("community/activity/<int:pk>/photo/", community.activity_photo, name="community_activity_photo"),
+    path("community/team/<int:pk>/member/", community.team_member, name="community_team_member"),
+    path("community/<str:kind>/", community.record_list, name="community_list"),
+    path("community/<str:kind>/export/", community.record_export, name="community_export"),
+    path("community/<str:kind>/<int:pk>/", community.record_detail, name="community_detail"),
+    path("community/<str:kind>/<int:pk>/move/", community.record_move, name="community_move"),
 ]

@@ -207,7 +207,7 @@ CHANGE_LABELS = {
     "tasks": "任务数",
     "targets": "目标数",
     "superseded_version": "被替代的版本",
-    "how": "方式",
+    "split_by": "分解方式",
     "quotas": "分镇目标",
     "reason": "原因",
     "posting": "公示期",
@@ -386,10 +386,15 @@ CHANGE_LABELS = {
     "subsidy": "补贴金额（元）",
     "version": "目录版本",
     "village_worker": "村(社区)经办人",
+    # community services (casework/community)
+    "records": "查看的记录",
+    "how": "查看方式",
+    "project": "实事项目",
 }
 # Values of keys that are not fields but hold codes: key → code → label (``roster``: filled by
 # ``casework.importing.roster_register``)
 VALUE_LABELS = {
+    "how": {"list": "列表", "detail": "详情", "export": "导出"},
     "enrolment_change": {"stop": "终止", "suspend": "暂停", "resume": "恢复"},
     "registry": {
         "person_deceased": "已登记死亡",

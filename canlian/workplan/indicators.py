@@ -284,3 +284,61 @@ for _code, _name, _unit, _fn, _definition in (
     indicator_register(
         Indicator(code=_code, name=_name, unit=_unit, definition=_definition, count=_places(_fn))
     )
+
+
+# ---- community services (casework/community, issue 11 §3) ------------------------------------------------
+
+
+def _community(name):
+    def count(year: int) -> dict[int, int]:
+        from canlian.casework.community import selectors
+
+        return getattr(selectors, name)(year)
+
+    return count
+
+
+for _code, _name, _unit, _definition in (
+    (
+        "visits",
+        "走访调研(访视)",
+        "次",
+        "当年入户访视和机构访视的次数（送法上门计入法律援助），按访视所在镇(街道)统计",
+    ),
+    (
+        "shishi_projects",
+        "为残疾人办实事项目",
+        "个",
+        "当年度已立项（含实施中、已完成）的实事项目数，按项目所在镇(街道)统计",
+    ),
+    (
+        "hotline_calls",
+        "心理热线来电",
+        "次",
+        "当年心理援助热线来电次数（1月1日0时至12月31日24时），按来电人所在镇(街道)统计",
+    ),
+    (
+        "home_teaching_sessions",
+        "送教上门次数",
+        "次",
+        "当年送教上门的次数（每名儿童每天至多一次），按儿童送教计划所在镇(街道)统计",
+    ),
+    ("legal_aid_cases", "法律援助案件", "件", "当年受理的残疾人法律援助求助件数，按受理时所在镇(街道)统计"),
+    (
+        "activities",
+        "文化体育及宣传活动",
+        "场",
+        "当年举办的文化、体育、阅读、残疾预防宣传和普法活动场次，按举办镇(街道)统计",
+    ),
+    (
+        "activity_participants",
+        "活动参与人次",
+        "人次",
+        "当年各场活动登记的参加人员数加未登记参加人数之和，按举办镇(街道)统计",
+    ),
+):
+    indicator_register(
+        Indicator(
+            code=_code, name=_name, unit=_unit, definition=_definition, count=_community(f"{_code}_by_town")
+        )
+    )

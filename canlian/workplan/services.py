@@ -500,7 +500,7 @@ def _write_quotas(acting_user, target: Target, values: dict, how: str) -> list:
         action="workplan.quotas",
         obj=target,
         changes={
-            "how": how,
+            "split_by": how,
             "quotas": [old, {town.name: _fmt(value) for town, value in values.items() if value}],
         },
     )

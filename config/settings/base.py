@@ -235,7 +235,7 @@ CANLIAN_DEMO_ALLOWED = True  # demo accounts with printed passwords: never in pr
 
 # Sign-in (accounts/middleware.py): these roles sign in with a second factor (TOTP, or a recovery code), and a
 # first or reset password must be changed before anything else. Only dev settings may exempt the demo users.
-CANLIAN_SECOND_FACTOR_ROLES = ("district_admin", "district_staff")
+CANLIAN_SECOND_FACTOR_ROLES = ("district_admin", "district_staff", "counsellor")
 CANLIAN_SECOND_FACTOR_REQUIRED = True
 CANLIAN_DEMO_SIGNIN_EXEMPT = False
 OTP_TOTP_ISSUER = "吴中区残联业务平台"

@@ -22,6 +22,7 @@ ROLES = {
     "institution": "institution",
     "leader": "leader",
     "auditor": "auditor",
+    "counsellor": "counsellor",
 }
 
 # (status, sees the person) for pages that list; a bare status where only the code matters.
@@ -95,6 +96,17 @@ EXPECTED = {
         "reveal": 404,
         "status": 404,
         "audit": 200,
+    },
+    # the counselling role sees counselling records only (test_hotline_* below), never the registry
+    "counsellor": {
+        "list": (403, None),
+        "detail": 404,
+        "edit_get": 404,
+        "edit_post": 404,
+        "search": (403, None),
+        "reveal": 404,
+        "status": 404,
+        "audit": 403,
     },
 }
 
@@ -384,6 +396,7 @@ CASE_EXPECTED = {
     "institution_own": (200, True, 200, False),
     "leader": (200, True, 200, True),
     "auditor": (403, None, 404, None),
+    "counsellor": (403, None, 404, None),
 }
 
 
@@ -641,3 +654,155 @@ def test_place_pages_and_roll_call(role, users, place):
     assert Attendance.objects.filter(person=person).exists() is (roll == 302)
     if roll != 302:
         assert AuditLog.objects.exclude(action="access.denied").count() == writes
+
+
+# ---- counselling: the most sensitive records. Content for counsellors only, counts for the open readers ----
+
+SECRET = ("热线内容甲：夜间情绪崩溃", "跟进乙：约定复诊", "咨询记录丙：失眠与焦虑", "团体辅导丁：校园适应")
+COUNSEL_KINDS = ("hotline", "counselling", "group")
+# list page: 200 with content / 200 counts only / 403
+COUNSEL_LIST = {
+    "admin": 403,
+    "district": "counts",
+    "town_own": "counts",
+    "town_other": "counts",
+    "institution": 403,
+    "leader": "counts",
+    "auditor": 403,
+    "counsellor": "content",
+}
+
+
+@pytest.fixture
+def counselled(users, person, towns):
+    from datetime import date, datetime
+
+    from canlian.casework.community import services as sv
+    from canlian.casework.community.kinds import KINDS
+
+    tz = timezone.get_current_timezone()
+    counsellor = users["counsellor"]
+    call = sv.record_create(
+        acting_user=counsellor,
+        kind=KINDS["hotline"],
+        values={
+            "called_at": datetime(2023, 5, 6, 23, 10, tzinfo=tz),
+            "duration_minutes": 35,
+            "topic": "crisis",
+            "risk": True,
+            "town": towns["甪直镇"].pk,
+            "id_number": person.id_number,
+            "summary": SECRET[0],
+            "follow_up": SECRET[1],
+        },
+    )
+    session = sv.record_create(
+        acting_user=counsellor,
+        kind=KINDS["counselling"],
+        values={
+            "id_number": person.id_number,
+            "held_on": date(2023, 5, 8),
+            "duration_minutes": 50,
+            "mode": "face",
+            "notes": SECRET[2],
+        },
+    )
+    group = sv.record_create(
+        acting_user=counsellor,
+        kind=KINDS["group"],
+        values={
+            "held_on": date(2023, 5, 9),
+            "town": towns["甪直镇"].pk,
+            "place_kind": "school",
+            "place": "甪直中学",
+            "participants": 12,
+            "topic": SECRET[3],
+        },
+    )
+    return {"hotline": call, "counselling": session, "group": group}
+
+
+def _no_secret(body: bytes | str) -> bool:
+    text = body.decode() if isinstance(body, bytes) else body
+    return not any(s in text for s in SECRET)
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_hotline_content_is_invisible_to_every_other_role(role, users, person, counselled):
+    """List, detail, export, person timeline and search: only the counsellor ever receives the content."""
+    client = client_for(users[ROLES[role]])
+    expected = COUNSEL_LIST[role]
+    for code in COUNSEL_KINDS:
+        record = counselled[code]
+        listed = client.get(reverse("casework:community_list", args=[code]), {"year": 2023, "q": SECRET[0]})
+        detail = client.get(reverse("casework:community_detail", args=[code, record.pk]))
+        export = client.get(reverse("casework:community_export", args=[code]))
+        if expected == "content":
+            assert listed.status_code == detail.status_code == export.status_code == 200
+            assert f'data-row="{record.pk}"' in listed.content.decode()
+        else:
+            assert listed.status_code == (200 if expected == "counts" else 403)
+            assert detail.status_code == 404
+            assert export.status_code == 403
+            for response in (listed, detail, export):
+                assert _no_secret(response.content)
+            assert "data-row=" not in listed.content.decode()
+    if expected == "counts":
+        html = client.get(
+            reverse("casework:community_list", args=["hotline"]), {"year": 2023}
+        ).content.decode()
+        assert 'id="counselling-counts"' in html
+        cells = html.split('data-count="hotline">')[1:]
+        assert sorted(int(c.split("<")[0]) for c in cells)[-1] == (0 if role == "town_other" else 1)
+    # the person's page and timeline, and the registry search, never carry counselling
+    page = client.get(reverse("registry:person_detail", args=[person.pk]))
+    assert _no_secret(page.content)
+    assert "心理" not in page.content.decode() or page.status_code != 200
+    # searching the register by what was said on the hotline finds nobody (content is not searchable)
+    search = client.get(reverse("registry:person_list"), {"q": "夜间情绪崩溃"})
+    assert not person_row_in(search.content.decode(), person)
+    from canlian.registry.timeline import person_timeline
+
+    assert not any(
+        "心理" in e.title or "咨询" in e.title for e in person_timeline(users[ROLES[role]], person)
+    )
+    # counselling reads are audited; nobody else's request reads content
+    reads = AuditLog.objects.filter(action__in=[f"community.{c}.read" for c in COUNSEL_KINDS])
+    if expected == "content":
+        assert set(reads.values_list("username", flat=True)) == {users["counsellor"].username}
+        hows = {tuple(r.changes["how"])[1] for r in reads}
+        assert hows == {"list", "detail", "export"}
+    else:
+        assert not reads.exists()
+
+
+def test_counselling_content_never_reaches_the_audit_log(users, counselled):
+    assert all(_no_secret(str(log.changes) + log.detail + log.object_repr) for log in AuditLog.objects.all())
+
+
+def test_session_notes_only_for_the_persons_own_counsellor(users, make_user, counselled):
+    other = client_for(make_user("counsellor2", "counsellor"))
+    session, call = counselled["counselling"], counselled["hotline"]
+    # another counsellor on the hotline desk reads the calls, but not the notes of someone else's client
+    assert other.get(reverse("casework:community_detail", args=["hotline", call.pk])).status_code == 200
+    assert (
+        other.get(reverse("casework:community_detail", args=["counselling", session.pk])).status_code == 404
+    )
+    listed = other.get(reverse("casework:community_list", args=["counselling"]))
+    assert listed.status_code == 200 and _no_secret(listed.content)
+    own = client_for(users["counsellor"])
+    body = own.get(reverse("casework:community_detail", args=["counselling", session.pk])).content.decode()
+    assert SECRET[2] in body
+
+
+def test_counselling_is_entered_only_by_counsellors(users, person):
+    from canlian.casework.models import HotlineCall
+
+    for role in ("district", "town_own", "leader"):
+        client = client_for(users[ROLES[role]])
+        response = client.post(
+            reverse("casework:community_list", args=["hotline"]),
+            {"called_at": "2023-05-06T10:00", "duration_minutes": "5", "topic": "policy", "town": "1"},
+        )
+        assert response.status_code == 403
+    assert not HotlineCall.objects.exists()

@@ -124,3 +124,15 @@ def test_service_refuses_directly_too(users, provider):
             acting_user=users["admin"], username="i4", role="auditor", password=PW, institution=provider
         )
     assert not User.objects.filter(username__in=["i2", "i4"]).exists()
+
+
+@pytest.mark.django_db
+def test_createuser_makes_a_counsellor(towns, capsys):
+    assert main(["createuser", "xl1", "--role", "counsellor", "--password", PW]) == 0
+    user = User.objects.get(username="xl1")
+    assert (user.role, user.role_label, user.jurisdiction_id, user.institution_id) == (
+        "counsellor",
+        "心理咨询师",
+        None,
+        None,
+    )

@@ -261,3 +261,12 @@ def test_fragments_get_no_page_while_a_step_is_pending(users):
     response = client.get(reverse("home"), headers={"X-Requested-With": "fetch"})
     assert response.status_code == 403 and "请先完成登录验证" in response.content.decode()
     assert client.get(reverse("home"))["Location"].startswith(reverse("accounts:password_change"))
+
+
+def test_admin_creates_a_counsellor_in_the_web(users):
+    admin = _signed_in(users["admin"])
+    form = admin.get(reverse("accounts:user_create")).content.decode()
+    assert '<option value="counsellor"' in form and "心理咨询师" in form
+    response = _create(admin, username="xinli", role="counsellor")
+    assert response.status_code == 302
+    assert User.objects.get(username="xinli").role == "counsellor"

@@ -84,6 +84,7 @@ DEMO_USERS: tuple[DemoLogin, ...] = (
     DemoLogin("demo_institution", Role.INSTITUTION_STAFF, None, "演示-定点机构", "Dongshan#Loquat23"),
     DemoLogin("demo_leader", Role.LEADER, None, "演示-领导", "Xishan#Orange2023"),
     DemoLogin("demo_auditor", Role.AUDITOR, None, "演示-审计员", "Guangfu#Plum2023"),
+    DemoLogin("demo_counsellor", Role.COUNSELLOR, None, "演示-心理咨询师", "Tianping#Maple23"),
 )
 DEMO_USERNAMES = frozenset(d.username for d in DEMO_USERS)
 

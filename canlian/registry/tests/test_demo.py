@@ -152,6 +152,7 @@ def test_demo_users_for_every_role_can_log_in(db):
         "institution_staff",
         "leader",
         "auditor",
+        "counsellor",
     }
     assert {u.jurisdiction.name for u in created if u.role == "town_staff"} == {"甪直镇", "木渎镇"}
     for login in demo.DEMO_USERS:

@@ -9,7 +9,7 @@ import canlian.common.crypto
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("casework", "0006_worklist_indexes"),
+        ("casework", "0008_employment"),
         ("institutions", "0001_institution"),
         ("registry", "0012_villages_from_division_codes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -216,7 +216,11 @@ def _draft_target(acting_user, target_id: int) -> Target:
     if not access.can_manage_plans(acting_user):
         raise PermissionDenied("只有区残联业务科室可以修改工作要点")
     try:
-        target = Target.objects.select_for_update().select_related("plan", "task", "town").get(pk=target_id)
+        target = (
+            Target.objects.select_for_update(of=("self",))
+            .select_related("plan", "task", "town")
+            .get(pk=target_id)
+        )
     except Target.DoesNotExist:
         raise NotFound("找不到该目标") from None
     if target.plan.status != Plan.Status.DRAFT:
@@ -474,7 +478,10 @@ def _target_for_quotas(acting_user, target_id: int) -> Target:
     if not access.can_manage_plans(acting_user):
         raise PermissionDenied("只有区残联业务科室可以分解目标")
     target = (
-        Target.objects.select_for_update().select_related("plan", "task", "town").filter(pk=target_id).first()
+        Target.objects.select_for_update(of=("self",))
+        .select_related("plan", "task", "town")
+        .filter(pk=target_id)
+        .first()
     )
     if target is None:
         raise NotFound("找不到该目标")
@@ -599,7 +606,12 @@ def milestone_complete(*, acting_user, target_id: int, on: date | None) -> Targe
     """Mark a manual milestone done on a day (``None``: not done after all)."""
     if not access.can_manage_plans(acting_user):
         raise PermissionDenied("只有区残联业务科室可以登记里程碑")
-    target = Target.objects.select_for_update().select_related("plan", "task").filter(pk=target_id).first()
+    target = (
+        Target.objects.select_for_update(of=("self",))
+        .select_related("plan", "task")
+        .filter(pk=target_id)
+        .first()
+    )
     if target is None:
         raise NotFound("找不到该目标")
     if target.link != Target.Link.MILESTONE:

@@ -499,6 +499,7 @@ EMPLOYMENT_EXPECTED = {
     "institution": (403, None, 403, 403),
     "leader": (200, True, 200, 403),
     "auditor": (403, None, 403, 403),
+    "counsellor": (403, None, 403, 403),
 }
 
 
@@ -578,6 +579,7 @@ PLACE_EXPECTED = {
     "institution_own": (200, True, 200, 302, 200, 200),
     "leader": (200, True, 200, 403, 200, 200),
     "auditor": (403, None, 403, 403, 403, 403),
+    "counsellor": (403, None, 403, 403, 403, 403),
 }
 
 

@@ -202,7 +202,7 @@ def test_progress_cli_shows_rates_with_their_denominator(users, kid, capsys):
     out = json.loads(capsys.readouterr().out)["indicators"]
     rate = out["autism_rescreen_rate"]
     assert (rate["actual"], rate["denominator"], rate["rate"], rate["by_town"]["甪直镇"]) == (1, 2, "50.0", 1)
-    assert set(out["child_rehab_served"]) == {"name", "actual", "target", "by_town"}
+    assert set(out["child_rehab_served"]) == {"name", "actual", "target", "by_town", "by_town_target"}
     assert main(["workplan", "progress", "2023"]) == 0
     text = capsys.readouterr().out
     assert "孤独症复筛率（autism_rescreen_rate）：1 / 2（50.0%），未设目标" in text

@@ -200,7 +200,7 @@ def test_workplan_progress_cli(users, world, capsys):
     assert main(["workplan", "progress", "2023", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     ind = out["indicators"]["custodial_new"]
-    assert out["year"] == 2023 and set(ind) == {"name", "actual", "target", "by_town"}
+    assert out["year"] == 2023 and set(ind) == {"name", "actual", "target", "by_town", "by_town_target"}
     assert (ind["name"], ind["actual"], ind["target"]) == ("新增残疾人托养", 2, None)
     assert ind["by_town"]["甪直镇"] == 1 and ind["by_town"]["木渎镇"] == 1
 

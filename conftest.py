@@ -45,9 +45,17 @@ def pytest_collection_modifyitems(config, items):
         again = pytest.mark.skip(
             reason="内置数据库的命令行测试已在 SQLite 套件中运行 / embedded-only, run by make test"
         )
+        # browser tests drive the pages, which the SQLite suite has already driven; what differs by database
+        # (locks, queries, constraints) is tested below the browser, so the PostgreSQL suite skips them unless
+        # marked ``postgres``
+        browser = pytest.mark.skip(
+            reason="浏览器测试已在 SQLite 套件中运行 / browser tests run in the SQLite suite (make test)"
+        )
         for item in items:
             if "embedded" in item.keywords:
                 item.add_marker(again)
+            elif "chromium_browser" in getattr(item, "fixturenames", ()) and "postgres" not in item.keywords:
+                item.add_marker(browser)
         return
     skip = pytest.mark.skip(
         reason=f"需要 PostgreSQL：DATABASE_URL={PG_URL_HINT} make test-pg / needs PostgreSQL"
